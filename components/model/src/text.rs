@@ -1,0 +1,75 @@
+//! Text length rules shared by translators and the story planner: platforms
+//! count limits in characters, and a cut must land on a word boundary where one
+//! exists, never inside a character.
+
+/// Number of Unicode scalar values in `text` (how the apps count their limits).
+pub fn char_len(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Byte offset just after the first `max_chars` characters of `text`.
+fn byte_offset(text: &str, max_chars: usize) -> usize {
+    text.char_indices()
+        .nth(max_chars)
+        .map_or(text.len(), |(offset, _)| offset)
+}
+
+/// The longest prefix of `text` of at most `max_chars` characters that ends on a
+/// word boundary (falling back to a hard cut when one word is longer than the
+/// limit), and the rest with its leading white space removed.
+pub fn split_at_word(text: &str, max_chars: usize) -> (&str, &str) {
+    let hard = byte_offset(text, max_chars);
+    if hard == text.len() {
+        return (text, "");
+    }
+    let head = &text[..hard];
+    let cut = if text[hard..].starts_with(char::is_whitespace) {
+        hard
+    } else {
+        head.rfind(char::is_whitespace)
+            .filter(|&offset| offset > 0)
+            .unwrap_or(hard)
+    };
+    (text[..cut].trim_end(), text[cut..].trim_start())
+}
+
+/// Splits `text` into chunks of at most `max_chars` characters on word
+/// boundaries. Empty text gives no chunk.
+pub fn chunks(text: &str, max_chars: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() && max_chars > 0 {
+        let (head, tail) = split_at_word(rest, max_chars);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// `text` cut to at most `max_chars` characters on a word boundary, ending with
+/// an ellipsis when anything was cut. Returns whether it was cut.
+pub fn truncate_at_word(text: &str, max_chars: usize) -> (String, bool) {
+    if char_len(text) <= max_chars {
+        return (text.to_string(), false);
+    }
+    let (head, _) = split_at_word(text, max_chars.saturating_sub(1));
+    (format!("{head}…"), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_words_and_counts_characters() {
+        assert_eq!(split_at_word("hello brave world", 11), ("hello brave", "world"));
+        assert_eq!(split_at_word("hello brave world", 8), ("hello", "brave world"));
+        assert_eq!(split_at_word("abcdefghij", 4), ("abcd", "efghij"));
+        assert_eq!(chunks("ééé ééé ééé", 7), vec!["ééé ééé", "ééé"]);
+        assert!(chunks("", 5).is_empty());
+        let (cut, was_cut) = truncate_at_word("one two three", 9);
+        assert_eq!((cut.as_str(), was_cut), ("one two…", true));
+        assert!(char_len(&cut) <= 9);
+        assert_eq!(truncate_at_word("short", 9), ("short".to_string(), false));
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end encryption for Switchboard: RFC 9180 HPKE, X3DH-style session setup and the Double Ratchet.

@@ -1,0 +1,1 @@
+//! Translates Instagram messaging webhooks and Send API requests to and from the canonical model.
