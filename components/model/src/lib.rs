@@ -31,5 +31,6 @@ mod bindings {
 
 pub use bindings::switchboard::messaging::types;
 
+pub mod armor;
 pub mod json;
 pub mod text;
