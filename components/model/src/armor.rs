@@ -105,7 +105,9 @@ fn parse_layout(bytes: &[u8]) -> Result<SealedContent, ArmorError> {
         _ => return Err(ArmorError::Layout("scheme")),
     };
     let mut field = |name: &'static str| -> Result<Vec<u8>, ArmorError> {
-        let (length, tail) = rest.split_first_chunk::<4>().ok_or(ArmorError::Layout(name))?;
+        let (length, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or(ArmorError::Layout(name))?;
         let length = u32::from_be_bytes(*length) as usize;
         if tail.len() < length {
             return Err(ArmorError::Layout(name));
@@ -148,7 +150,10 @@ mod tests {
     #[test]
     fn round_trips_byte_for_byte() {
         let text = encode(&sample());
-        assert!(text.lines().all(|line| line.len() <= LINE_WIDTH || line.starts_with("-----")));
+        assert!(
+            text.lines()
+                .all(|line| line.len() <= LINE_WIDTH || line.starts_with("-----"))
+        );
         assert!(is_armored(&text));
         assert_eq!(decode(&text), Some(Ok(sample())));
     }
@@ -158,7 +163,13 @@ mod tests {
         assert_eq!(decode("hello"), None);
         let damaged = format!("{BEGIN}\n!!!\n{END}");
         assert_eq!(decode(&damaged), Some(Err(ArmorError::Base64)));
-        let truncated = format!("{BEGIN}\n{}\n{END}", STANDARD.encode(b"SBS1\x01\0\0\0\x09ab"));
-        assert_eq!(decode(&truncated), Some(Err(ArmorError::Layout("sender key id"))));
+        let truncated = format!(
+            "{BEGIN}\n{}\n{END}",
+            STANDARD.encode(b"SBS1\x01\0\0\0\x09ab")
+        );
+        assert_eq!(
+            decode(&truncated),
+            Some(Err(ArmorError::Layout("sender key id")))
+        );
     }
 }

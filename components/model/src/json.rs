@@ -179,7 +179,9 @@ impl<'v, 'p> Node<'v, 'p> {
             Some(node) => Ok(node),
             None => {
                 let path = Path::Key(&self.path, key);
-                Err(DecodeError::MissingField(field_error(&path, "a value", None)))
+                Err(DecodeError::MissingField(field_error(
+                    &path, "a value", None,
+                )))
             }
         }
     }
@@ -187,11 +189,17 @@ impl<'v, 'p> Node<'v, 'p> {
     /// A member that may be absent; `null` counts as absent. Fails when this node
     /// is not an object.
     pub fn get<'s>(&'s self, key: &'s str) -> Result<Option<Node<'v, 's>>, DecodeError> {
-        let object = self.value.as_object().ok_or_else(|| self.wrong_type("object"))?;
-        Ok(object.get(key).filter(|value| !value.is_null()).map(|value| Node {
-            value,
-            path: Path::Key(&self.path, key),
-        }))
+        let object = self
+            .value
+            .as_object()
+            .ok_or_else(|| self.wrong_type("object"))?;
+        Ok(object
+            .get(key)
+            .filter(|value| !value.is_null())
+            .map(|value| Node {
+                value,
+                path: Path::Key(&self.path, key),
+            }))
     }
 
     /// Whether the object has a non-null member `key`.
@@ -249,7 +257,9 @@ impl<'v, 'p> Node<'v, 'p> {
 
     /// The node as a boolean.
     pub fn as_bool(&self) -> Result<bool, DecodeError> {
-        self.value.as_bool().ok_or_else(|| self.wrong_type("boolean"))
+        self.value
+            .as_bool()
+            .ok_or_else(|| self.wrong_type("boolean"))
     }
 
     /// An optional boolean member.
@@ -259,7 +269,10 @@ impl<'v, 'p> Node<'v, 'p> {
 
     /// The elements of an array node.
     pub fn items(&self) -> Result<impl Iterator<Item = Node<'v, '_>>, DecodeError> {
-        let array = self.value.as_array().ok_or_else(|| self.wrong_type("array"))?;
+        let array = self
+            .value
+            .as_array()
+            .ok_or_else(|| self.wrong_type("array"))?;
         Ok(array.iter().enumerate().map(|(index, value)| Node {
             value,
             path: Path::Index(&self.path, index),

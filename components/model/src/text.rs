@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn splits_on_words_and_counts_characters() {
-        assert_eq!(split_at_word("hello brave world", 11), ("hello brave", "world"));
-        assert_eq!(split_at_word("hello brave world", 8), ("hello", "brave world"));
+        assert_eq!(
+            split_at_word("hello brave world", 11),
+            ("hello brave", "world")
+        );
+        assert_eq!(
+            split_at_word("hello brave world", 8),
+            ("hello", "brave world")
+        );
         assert_eq!(split_at_word("abcdefghij", 4), ("abcd", "efghij"));
         assert_eq!(chunks("ééé ééé ééé", 7), vec!["ééé ééé", "ééé"]);
         assert!(chunks("", 5).is_empty());

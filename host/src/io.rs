@@ -1,0 +1,84 @@
+//! Reading command inputs safely and printing canonical JSON.
+
+use crate::translator::{Encoded, HttpMethod, SendRequest};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::Path;
+
+/// Reads a file (or stdin for `-`) but never more than `max_bytes + 1` bytes, so
+/// that a huge input is refused by the size check instead of filling memory.
+pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let reader: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )
+    };
+    reader
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
+}
+
+/// Reads canonical JSON: one envelope or a list of them (what `decode` prints).
+pub fn parse_envelopes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>> {
+    let value: Value = serde_json::from_slice(bytes).context("input is not valid JSON")?;
+    let items = match value {
+        Value::Array(items) => items,
+        other @ Value::Object(_) => vec![other],
+        _ => bail!("input must be a canonical envelope (a JSON object) or a list of them"),
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            serde_json::from_value(item)
+                .with_context(|| format!("envelope {index} is not a canonical envelope"))
+        })
+        .collect()
+}
+
+/// A send request as readable JSON: the body parsed when it is JSON.
+pub fn request_json(request: &SendRequest) -> Value {
+    let method = match request.method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Delete => "DELETE",
+    };
+    let headers: serde_json::Map<String, Value> = request
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    let body = serde_json::from_slice::<Value>(&request.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
+    json!({ "method": method, "path": request.path, "headers": headers, "body": body })
+}
+
+/// The requests and degradations for one envelope, as printed by `encode`.
+pub fn encoded_json(envelope_id: &str, platform: &str, encoded: &Encoded) -> Value {
+    json!({
+        "envelope": envelope_id,
+        "platform": platform,
+        "requests": encoded.requests.iter().map(request_json).collect::<Vec<_>>(),
+        "degradations": encoded.degradations,
+    })
+}
+
+/// A stable pseudonym for an address, used where no directory is at hand (the
+/// `encode` and `translate` commands): it reveals nothing of the original id.
+pub fn pseudonym(platform: &str, id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{platform}:{id}").as_bytes());
+    let hex: String = digest
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sb-{hex}")
+}

@@ -1,0 +1,27 @@
+//! The Switchboard host: runs the messaging components on wasmtime.
+//!
+//! The host knows nothing about any messaging app. It loads components (the
+//! first-party ones built into the binary by `build.rs`, or any plugin built
+//! against `wit/`), runs each call under a memory limit and a deadline, and moves
+//! canonical envelopes between them.
+//!
+//! * [`runtime`] — the wasmtime engine: pooling allocator, compiled-code cache,
+//!   epoch deadlines.
+//! * [`translator`] — loading translator components and calling them.
+//! * [`builtin`] — the components compiled into this binary.
+//! * [`io`] — reading inputs with a size cap, and printing canonical JSON.
+//! * [`manifest`], [`variables`], [`kv`], [`compose`], [`serve`] — `switchboard
+//!   up`: the Spin manifest, its variables, the embedded key-value store,
+//!   composition of components with their dependencies, and the HTTP server.
+
+#![deny(missing_docs)]
+
+pub mod builtin;
+pub mod compose;
+pub mod io;
+pub mod kv;
+pub mod manifest;
+pub mod runtime;
+pub mod serve;
+pub mod translator;
+pub mod variables;

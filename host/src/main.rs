@@ -1,0 +1,281 @@
+//! The `switchboard` command: run the pipeline from a Spin manifest (`up`), and
+//! translate webhooks between apps with the translator components (`decode`,
+//! `encode`, `translate`), from files or stdin.
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use switchboard::kv::KeyValueStores;
+use switchboard::manifest::Manifest;
+use switchboard::runtime::{Runtime, RuntimeOptions};
+use switchboard::serve::{self, App};
+use switchboard::translator::{self, Translator, types};
+use switchboard::{builtin, io};
+
+/// Cross-app messaging on WebAssembly components.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    /// Turn off the compiled-code cache (components are compiled on every run).
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the application in a Spin manifest: serve its HTTP routes with its
+    /// components, state in the embedded key-value store.
+    Up {
+        /// The Spin manifest.
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
+        /// Run each component's build command first, as `spin build` does.
+        #[arg(long)]
+        build: bool,
+        /// Spin runtime config (key-value backends), as for `spin up`.
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
+    },
+    /// Decode a platform's webhook body into canonical envelopes (JSON).
+    Decode {
+        /// The platform whose webhook it is.
+        #[arg(long)]
+        platform: String,
+        /// The webhook body; `-` for stdin.
+        file: PathBuf,
+    },
+    /// Encode canonical envelopes (JSON, as `decode` prints) as a platform's
+    /// send-API requests.
+    Encode {
+        /// The platform to send on.
+        #[arg(long)]
+        platform: String,
+        #[command(flatten)]
+        accounts: Accounts,
+        /// Canonical JSON: an envelope or a list of them; `-` for stdin.
+        file: PathBuf,
+    },
+    /// Decode a webhook from one platform and encode it for another.
+    Translate {
+        /// The platform the webhook comes from.
+        #[arg(long)]
+        from: String,
+        /// The platform to send on.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        accounts: Accounts,
+        /// The webhook body; `-` for stdin.
+        file: PathBuf,
+    },
+}
+
+/// Who sends and receives on the target platform. Without a directory the
+/// command cannot know real addresses, so by default it sends from `me` (the
+/// Graph API's name for the token's own page or number) to a pseudonym derived
+/// from the original sender: never the original id.
+#[derive(clap::Args)]
+struct Accounts {
+    /// The sending account on the target platform (page id, phone number id).
+    #[arg(long, default_value = "me")]
+    sender: String,
+    /// The recipient's id on the target platform.
+    #[arg(long)]
+    recipient: Option<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let mut options = RuntimeOptions::from_env();
+    if cli.no_cache {
+        options.cache_dir = None;
+    }
+    let runtime = Runtime::new(options)?;
+    match cli.command {
+        Command::Up {
+            manifest,
+            listen,
+            build,
+            runtime_config_file,
+        } => up(
+            runtime,
+            &manifest,
+            listen,
+            build,
+            runtime_config_file.as_deref(),
+        ),
+        Command::Decode { platform, file } => {
+            let translator = load_translator(&runtime, &platform)?;
+            let envelopes = decode(&translator, &file)?;
+            print_json(&envelopes)
+        }
+        Command::Encode {
+            platform,
+            accounts,
+            file,
+        } => {
+            let translator = load_translator(&runtime, &platform)?;
+            let bytes = io::read_capped(&file, 64 << 20)?;
+            let envelopes: Vec<types::Envelope> = io::parse_envelopes(&bytes)?;
+            print_json(&encode(&translator, &envelopes, &accounts)?)
+        }
+        Command::Translate {
+            from,
+            to,
+            accounts,
+            file,
+        } => {
+            let source = load_translator(&runtime, &from)?;
+            let target = load_translator(&runtime, &to)?;
+            let envelopes = decode(&source, &file)?;
+            print_json(&encode(&target, &envelopes, &accounts)?)
+        }
+    }
+}
+
+fn up(
+    runtime: Runtime,
+    manifest_path: &Path,
+    listen: std::net::SocketAddr,
+    build: bool,
+    runtime_config: Option<&Path>,
+) -> Result<()> {
+    let manifest = Manifest::load(manifest_path)?;
+    if build {
+        build_components(&manifest)?;
+    }
+    for (name, variable) in &manifest.app.variables {
+        let overridden =
+            std::env::var_os(format!("SPIN_VARIABLE_{}", name.to_uppercase())).is_some();
+        if variable.secret && !overridden && variable.default.is_some() {
+            tracing::warn!(variable = %name, "secret uses its sample default from the manifest: set SPIN_VARIABLE_{} in any real deployment", name.to_uppercase());
+        }
+    }
+    let stores = KeyValueStores::open(runtime_config, &manifest.dir)?;
+    let app = std::sync::Arc::new(App::load(&runtime, &manifest, &stores)?);
+    let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    tokio.block_on(async move {
+        let listener = serve::bind(listen).await?;
+        tokio::select! {
+            result = app.serve(listener) => result,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("stopping");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Runs every component's `build.command` once, in the manifest's directory, as
+/// `spin build` does.
+fn build_components(manifest: &Manifest) -> Result<()> {
+    let mut done = std::collections::BTreeSet::new();
+    for (id, component) in &manifest.app.component {
+        let Some(build) = &component.build else {
+            continue;
+        };
+        let workdir = manifest.dir.join(build.workdir.as_deref().unwrap_or("."));
+        if !done.insert((workdir.clone(), build.command.clone())) {
+            continue;
+        }
+        eprintln!("building `{id}`: {}", build.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&build.command)
+            .current_dir(&workdir)
+            .status()
+            .with_context(|| format!("cannot run the build command of `{id}`"))?;
+        if !status.success() {
+            anyhow::bail!("building `{id}` failed ({status}): {}", build.command);
+        }
+    }
+    Ok(())
+}
+
+fn load_translator(runtime: &Runtime, platform: &str) -> Result<Translator> {
+    let component = builtin::translator(platform).ok_or_else(|| {
+        anyhow!(
+            "no translator for platform `{platform}` (built in: {})",
+            builtin::translator_names().join(", ")
+        )
+    })?;
+    Translator::load(runtime, component.name, component.wasm)
+}
+
+fn decode(translator: &Translator, file: &Path) -> Result<Vec<types::Envelope>> {
+    let body = io::read_capped(file, translator.capabilities().limits.max_webhook_bytes)?;
+    let platform = translator.platform();
+    translator.instantiate()?.decode(&body)?.map_err(|error| {
+        anyhow!(
+            "cannot decode {} as a {platform} webhook: {}",
+            file.display(),
+            translator::describe_decode_error(&error)
+        )
+    })
+}
+
+fn encode(
+    translator: &Translator,
+    envelopes: &[types::Envelope],
+    accounts: &Accounts,
+) -> Result<Vec<serde_json::Value>> {
+    let platform = translator.platform().to_string();
+    let sender = types::Address {
+        platform: platform.clone(),
+        id: accounts.sender.clone(),
+    };
+    let mut instance = translator.instantiate()?;
+    envelopes
+        .iter()
+        .map(|envelope| {
+            let recipient = types::Address {
+                platform: platform.clone(),
+                id: accounts.recipient.clone().unwrap_or_else(|| {
+                    io::pseudonym(
+                        &envelope.sender.address.platform,
+                        &envelope.sender.address.id,
+                    )
+                }),
+            };
+            let encoded = instance
+                .encode(envelope, &sender, &recipient)?
+                .map_err(|error| {
+                    anyhow!(
+                        "cannot encode envelope `{}` for {platform}: {}",
+                        envelope.id,
+                        translator::describe_encode_error(&error)
+                    )
+                })?;
+            Ok(io::encoded_json(&envelope.id, &platform, &encoded))
+        })
+        .collect()
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
+    println!("{text}");
+    Ok(())
+}

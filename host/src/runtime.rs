@@ -1,0 +1,209 @@
+//! The wasmtime engine every component runs on, and the sandbox each call gets.
+//!
+//! One [`Runtime`] per process. It owns:
+//! * an [`Engine`] with the pooling allocator, so that instantiating a
+//!   pre-linked component costs microseconds, not a fresh `mmap` per instance;
+//! * wasmtime's compiled-code cache on disk, so a component is compiled by
+//!   Cranelift once per version and loaded from the cache on later runs;
+//! * an epoch ticker thread: each call gets a deadline in ticks, and a guest that
+//!   loops forever traps at the deadline instead of holding a host thread.
+//!
+//! [`Sandbox`] is the per-instance store data: an empty WASI context (no
+//! environment, no arguments, no files, no network, stdout and stderr captured
+//! with a size cap) and a memory limit.
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// How often the epoch advances. Deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Limits applied to every component instance.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall time one call may run before it traps.
+    pub call_deadline: Duration,
+    /// Bytes of stdout/stderr kept from a guest (for panic messages in errors).
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_deadline: Duration::from_secs(2),
+            output_bytes: 16 << 10,
+        }
+    }
+}
+
+/// Engine settings chosen at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Where compiled code is cached; `None` turns the cache off.
+    pub cache_dir: Option<PathBuf>,
+    /// Per-instance limits.
+    pub limits: Limits,
+}
+
+impl RuntimeOptions {
+    /// The default: cache under `$SWITCHBOARD_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/switchboard`, else `~/.cache/switchboard`.
+    pub fn from_env() -> Self {
+        let cache_dir = std::env::var_os("SWITCHBOARD_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("switchboard"))
+            })
+            .or_else(|| {
+                std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/switchboard"))
+            });
+        RuntimeOptions {
+            cache_dir,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The shared engine and its epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    limits: Limits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine. Fails only on an unusable cache directory or a host
+    /// that cannot reserve the pool's address space.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(512)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(512)
+            .max_memory_size(options.limits.memory_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = &options.cache_dir {
+            let mut cache_config = wasmtime::CacheConfig::new();
+            cache_config.with_directory(dir.join("wasmtime"));
+            let cache = wasmtime::Cache::new(cache_config)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot use compiled-code cache at {}", dir.display()))?;
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasmtime engine")?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let weak_engine = engine.weak();
+        let stop = ticker_stop.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak_engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .context("cannot start the epoch ticker thread")?;
+        Ok(Runtime {
+            engine,
+            limits: options.limits,
+            ticker_stop,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The per-instance limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles (or loads from the cache) a component.
+    pub fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component> {
+        Component::new(&self.engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to compile component `{name}`"))
+    }
+
+    /// Ticks in one call's deadline.
+    pub fn deadline_ticks(&self) -> u64 {
+        (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Store data for one sandboxed component instance.
+pub struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    stderr: MemoryOutputPipe,
+}
+
+impl Sandbox {
+    /// An empty sandbox under `limits`.
+    pub fn new(limits: &Limits) -> Sandbox {
+        let stderr = MemoryOutputPipe::new(limits.output_bytes);
+        let wasi = WasiCtx::builder()
+            .stdout(MemoryOutputPipe::new(limits.output_bytes))
+            .stderr(stderr.clone())
+            .build();
+        Sandbox {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            stderr,
+        }
+    }
+
+    /// The memory limiter, for `Store::limiter`.
+    pub fn limiter(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
+
+    /// What the guest wrote to stderr (a panic message, usually), lossily decoded.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Switchboard's integration tests, one binary for the whole repository.
+//!
+//! The first-party components run here as WebAssembly inside the host, exactly
+//! as `switchboard` runs them; the same translators are also linked natively, so
+//! each test can hold the component's answer against the native build's.
+
+mod cli;
+mod fixtures;
+mod malformed;
+mod sandbox;
+mod translate;
+mod up;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use switchboard::builtin;
+use switchboard::runtime::{Runtime, RuntimeOptions};
+use switchboard::translator::Translator;
+
+/// The platforms with a first-party translator.
+pub const PLATFORMS: [&str; 3] = ["whatsapp", "messenger", "instagram"];
+
+/// One runtime for the whole test binary, with its compiled-code cache in the
+/// test's scratch directory.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let options = RuntimeOptions {
+            cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache")),
+            ..RuntimeOptions::default()
+        };
+        Runtime::new(options).expect("the runtime starts")
+    })
+}
+
+/// The built-in translator for `platform`, loaded once.
+pub fn translator(platform: &str) -> &'static Translator {
+    static TRANSLATORS: OnceLock<Vec<Translator>> = OnceLock::new();
+    TRANSLATORS
+        .get_or_init(|| {
+            PLATFORMS
+                .iter()
+                .map(|name| {
+                    let component = builtin::translator(name).expect("built in");
+                    Translator::load(runtime(), name, component.wasm).expect("translator loads")
+                })
+                .collect()
+        })
+        .iter()
+        .find(|translator| translator.platform() == platform)
+        .expect("a translator for every platform")
+}
+
+/// The repository's `tests/fixtures` folder.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// A test guest component built by the host's build script.
+pub fn test_program(file: &str) -> Vec<u8> {
+    let path = Path::new(env!("SWITCHBOARD_COMPONENTS_DIR")).join(file);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}

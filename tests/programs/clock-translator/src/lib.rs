@@ -1,0 +1,55 @@
+//! A translator plugin that reads the wall clock, so its component imports
+//! `wasi:clocks`. Translators must be pure: the host refuses to load it.
+
+mod bindings {
+    wit_bindgen::generate!({
+        world: "translator-plugin",
+        path: "../../../wit",
+        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+    });
+}
+
+use bindings::exports::switchboard::messaging::translator::{
+    Capabilities, Encoded, Guest, Limits, WebhookSignature,
+};
+use switchboard_model::types::{Address, DecodeError, EncodeError, Envelope};
+
+struct Component;
+
+impl Guest for Component {
+    fn describe() -> Capabilities {
+        Capabilities {
+            platform: "clock".into(),
+            version: "0.0.0".into(),
+            native: Vec::new(),
+            limits: Limits {
+                max_text_chars: 100,
+                max_caption_chars: 100,
+                max_buttons: 0,
+                max_button_title_chars: 0,
+                max_list_rows: 0,
+                max_quick_replies: 0,
+                max_webhook_bytes: 1 << 20,
+            },
+            webhook_signature: WebhookSignature::None,
+        }
+    }
+
+    fn decode(_: Vec<u8>) -> Result<Vec<Envelope>, DecodeError> {
+        let now = std::time::SystemTime::now();
+        std::hint::black_box(now);
+        Ok(Vec::new())
+    }
+
+    fn encode(_: Envelope, _: Address, _: Address) -> Result<Encoded, EncodeError> {
+        Err(EncodeError::Unsupported(
+            "the rogue translator encodes nothing".into(),
+        ))
+    }
+
+    fn sent_message_id(_: Vec<u8>) -> Option<String> {
+        None
+    }
+}
+
+bindings::export!(Component with_types_in bindings);
