@@ -19,6 +19,7 @@ const COMPONENTS: &[&str] = &[
     "stories",
     "sealing",
     "gateway",
+    "admin",
     // Guests that misbehave on purpose, for the sandbox tests.
     "rogue-translator",
     "clock-translator",

@@ -23,5 +23,6 @@ pub mod kv;
 pub mod manifest;
 pub mod runtime;
 pub mod serve;
+pub mod stories;
 pub mod translator;
 pub mod variables;

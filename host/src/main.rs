@@ -11,7 +11,7 @@ use switchboard::manifest::Manifest;
 use switchboard::runtime::{Runtime, RuntimeOptions};
 use switchboard::serve::{self, App};
 use switchboard::translator::{self, Translator, types};
-use switchboard::{builtin, io};
+use switchboard::{builtin, io, stories};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -41,6 +41,11 @@ enum Command {
         /// Spin runtime config (key-value backends), as for `spin up`.
         #[arg(long)]
         runtime_config_file: Option<PathBuf>,
+    },
+    /// Story cross-posting.
+    Story {
+        #[command(subcommand)]
+        command: StoryCommand,
     },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode {
@@ -73,6 +78,27 @@ enum Command {
         accounts: Accounts,
         /// The webhook body; `-` for stdin.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoryCommand {
+    /// Print, as JSON, what to publish on each target app for a story.
+    Plan {
+        /// The platform the story was posted on.
+        #[arg(long)]
+        from: String,
+        /// The author's cross-posting settings (JSON `cross-post-settings`).
+        #[arg(long)]
+        settings: PathBuf,
+        /// Story profiles (JSON list) replacing the built-in ones per platform.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+        /// Plan as of this time, ms since the epoch (default: now).
+        #[arg(long)]
+        now_ms: Option<u64>,
+        /// The story (JSON `story`); `-` for stdin.
+        story: PathBuf,
     },
 }
 
@@ -127,6 +153,23 @@ fn run(cli: Cli) -> Result<()> {
             build,
             runtime_config_file.as_deref(),
         ),
+        Command::Story {
+            command:
+                StoryCommand::Plan {
+                    from,
+                    settings,
+                    profiles,
+                    now_ms,
+                    story,
+                },
+        } => story_plan(
+            &runtime,
+            &from,
+            &settings,
+            profiles.as_deref(),
+            now_ms,
+            &story,
+        ),
         Command::Decode { platform, file } => {
             let translator = load_translator(&runtime, &platform)?;
             let envelopes = decode(&translator, &file)?;
@@ -170,7 +213,10 @@ fn up(
     for (name, variable) in &manifest.app.variables {
         let overridden =
             std::env::var_os(format!("SPIN_VARIABLE_{}", name.to_uppercase())).is_some();
-        if variable.secret && !overridden && variable.default.is_some() {
+        if variable.secret
+            && !overridden
+            && variable.default.as_deref().is_some_and(|d| !d.is_empty())
+        {
             tracing::warn!(variable = %name, "secret uses its sample default from the manifest: set SPIN_VARIABLE_{} in any real deployment", name.to_uppercase());
         }
     }
@@ -213,6 +259,47 @@ fn build_components(manifest: &Manifest) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn story_plan(
+    runtime: &Runtime,
+    from: &str,
+    settings: &Path,
+    profiles: Option<&Path>,
+    now_ms: Option<u64>,
+    story: &Path,
+) -> Result<()> {
+    let read_json = |path: &Path, what: &str| -> Result<serde_json::Value> {
+        let bytes = io::read_capped(path, 1 << 20)?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid JSON ({what})", path.display()))
+    };
+    let story: stories::Story = serde_json::from_value(read_json(story, "a story")?)
+        .context("the story file is not a canonical story")?;
+    if story.author.platform != from {
+        anyhow::bail!(
+            "the story's author is on `{}`, not `{from}`",
+            story.author.platform
+        );
+    }
+    let settings: stories::CrossPostSettings =
+        serde_json::from_value(read_json(settings, "settings")?)
+            .context("the settings file is not canonical cross-post settings")?;
+    let overrides = profiles
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        })
+        .transpose()?;
+    let profiles = stories::profiles(overrides.as_deref())?;
+    let now_ms = match now_ms {
+        Some(now) => now,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as u64)
+            .unwrap_or_default(),
+    };
+    let planner = stories::Planner::load(runtime, builtin::STORIES.wasm)?;
+    print_json(&planner.plan(&story, &settings, &profiles, now_ms)?)
 }
 
 fn load_translator(runtime: &Runtime, platform: &str) -> Result<Translator> {

@@ -146,6 +146,31 @@ impl Runtime {
             .with_context(|| format!("failed to compile component `{name}`"))
     }
 
+    /// Refuses a component that imports anything outside `allowed` (import name
+    /// prefixes): a pure component (a translator, the story planner) must not
+    /// reach files, sockets, clocks or randomness.
+    pub fn check_imports(
+        &self,
+        kind: &str,
+        name: &str,
+        component: &Component,
+        allowed: &[&str],
+    ) -> Result<()> {
+        let refused: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(import, _)| import.to_string())
+            .filter(|import| !allowed.iter().any(|prefix| import.starts_with(prefix)))
+            .collect();
+        if !refused.is_empty() {
+            anyhow::bail!(
+                "{kind} `{name}` imports {}; a {kind} may import only the canonical types (and the wasi:io/wasi:cli interfaces the Rust standard library needs), so that it cannot reach files, the network or the clock",
+                refused.join(", ")
+            );
+        }
+        Ok(())
+    }
+
     /// Ticks in one call's deadline.
     pub fn deadline_ticks(&self) -> u64 {
         (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64

@@ -279,9 +279,16 @@ impl App {
             }
             Err(error) => {
                 tracing::error!(%method, %path, component = %route.component, error = %format!("{error:#}"), "component failed");
+                // The client gets one line (the trap, not the guest's backtrace);
+                // the log has the whole chain.
+                let reason = match error.downcast_ref::<wasmtime::Trap>() {
+                    Some(wasmtime::Trap::Interrupt) => "ran past its deadline".to_string(),
+                    Some(trap) => trap.to_string(),
+                    None => error.root_cause().to_string(),
+                };
                 plain(
                     500,
-                    &format!("component `{}` failed: {error:#}\n", route.component),
+                    &format!("component `{}` failed: {reason}\n", route.component),
                 )
             }
         }

@@ -14,9 +14,9 @@
 //! so a plugin cannot reach files, sockets, clocks or randomness.
 
 use crate::runtime::{Runtime, Sandbox};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -36,7 +36,7 @@ use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
 
 /// Import name prefixes a translator may have. Anything else is refused at load.
-const ALLOWED_IMPORTS: &[&str] = &["switchboard:messaging/types@", "wasi:io/", "wasi:cli/"];
+pub const ALLOWED_IMPORTS: &[&str] = &["switchboard:messaging/types@", "wasi:io/", "wasi:cli/"];
 
 /// A failed call into a component, as distinct from the component's own answer.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +88,7 @@ impl Translator {
     /// and asks it to `describe` itself.
     pub fn load(runtime: &Runtime, name: &str, wasm: &[u8]) -> Result<Translator> {
         let component = runtime.compile(name, wasm)?;
-        check_imports(runtime, name, &component)?;
+        runtime.check_imports("translator", name, &component, ALLOWED_IMPORTS)?;
         let mut linker = Linker::<Sandbox>::new(runtime.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
         let pre = linker
@@ -144,27 +144,6 @@ impl Translator {
                 })?;
         Ok((store, plugin))
     }
-}
-
-/// Refuses a component that imports anything a translator may not use.
-fn check_imports(runtime: &Runtime, name: &str, component: &Component) -> Result<()> {
-    let ty = component.component_type();
-    let refused: Vec<String> = ty
-        .imports(runtime.engine())
-        .map(|(import, _)| import.to_string())
-        .filter(|import| {
-            !ALLOWED_IMPORTS
-                .iter()
-                .any(|prefix| import.starts_with(prefix))
-        })
-        .collect();
-    if !refused.is_empty() {
-        bail!(
-            "translator `{name}` imports {}; a translator may import only the canonical types (and the wasi:io/wasi:cli interfaces the Rust standard library needs), so that it cannot reach files, the network or the clock",
-            refused.join(", ")
-        );
-    }
-    Ok(())
 }
 
 fn placeholder_capabilities(name: &str) -> Capabilities {

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use switchboard::kv::KeyValueStores;
 
 const SECRET: &str = "test-whatsapp-secret";
+const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A running `switchboard up`, killed when dropped.
 struct Host {
@@ -31,6 +32,7 @@ impl Host {
             )
             .env("SPIN_VARIABLE_WHATSAPP_APP_SECRET", SECRET)
             .env("SPIN_VARIABLE_VERIFY_TOKEN", "test-verify-token")
+            .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -217,4 +219,116 @@ fn webhooks_are_verified_decoded_and_stored_once() {
         "{name} after restart: {reply}"
     );
     assert!(reply["duplicates"].as_u64().unwrap_or(0) >= 1, "{reply}");
+}
+
+#[test]
+fn a_rogue_plugin_fails_its_own_request_and_the_host_serves_on() {
+    let dir = state_dir("up-rogue");
+    let components = env!("SWITCHBOARD_COMPONENTS_DIR");
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "rogue"
+[[trigger.http]]
+route = "/ingress/rogue"
+component = "ingress"
+[component.ingress]
+source = "{components}/gateway.wasm"
+key_value_stores = ["default"]
+[component.ingress.dependencies]
+"switchboard:messaging/translator@0.1.0" = {{ path = "{components}/rogue_translator.wasm" }}
+"#
+        ),
+    )
+    .expect("manifest");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(&manifest)
+        .arg("--runtime-config-file")
+        .arg(dir.join("runtime-config.toml"))
+        .env(
+            "SWITCHBOARD_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("switchboard up starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line");
+    let base = line
+        .trim()
+        .trim_start_matches("switchboard listening on ")
+        .to_string();
+    let host = Host { child, base };
+
+    for (body, expected) in [
+        ("loop", "ran past its deadline"),
+        ("panic", "unreachable"),
+        ("grow", ""),
+    ] {
+        let (status, reply) = post(&host.base, "/ingress/rogue", body.as_bytes(), None);
+        assert_eq!(status, 500, "{body}");
+        let text = reply.as_str().unwrap_or_default();
+        assert!(
+            text.starts_with("component `ingress` failed"),
+            "{body}: {text}"
+        );
+        assert!(text.contains(expected), "{body}: {text}");
+        assert_eq!(
+            text.trim().lines().count(),
+            1,
+            "one line for the client: {text}"
+        );
+        // The host still serves.
+        let (status, reply) = post(&host.base, "/ingress/rogue", b"fine", None);
+        assert_eq!(status, 200, "after {body}: {reply}");
+    }
+}
+
+#[test]
+fn the_admin_api_needs_its_token_and_audits_every_change() {
+    let dir = state_dir("up-admin");
+    let host = Host::start(&dir);
+    let agent = agent();
+    let link = serde_json::json!({ "person": "alice", "account": { "platform": "whatsapp", "id": "16315551181" } });
+
+    let refused = agent
+        .post(format!("{}/admin/links", host.base))
+        .header("authorization", "Bearer wrong")
+        .send(link.to_string())
+        .expect("answered");
+    assert_eq!(refused.status().as_u16(), 401);
+
+    let mut created = agent
+        .post(format!("{}/admin/links", host.base))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .send(link.to_string())
+        .expect("answered");
+    assert_eq!(created.status().as_u16(), 201);
+    let reply: serde_json::Value =
+        serde_json::from_str(&created.body_mut().read_to_string().expect("body")).expect("JSON");
+    let handle = reply["handle"].as_str().expect("handle");
+    assert!(
+        handle.starts_with("sb-") && !handle.contains("16315551181"),
+        "{handle}"
+    );
+
+    let mut log = agent
+        .get(format!("{}/admin/audit", host.base))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("answered");
+    assert_eq!(log.status().as_u16(), 200);
+    let log: serde_json::Value =
+        serde_json::from_str(&log.body_mut().read_to_string().expect("body")).expect("JSON");
+    let records = log["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1, "{log}");
+    assert_eq!(records[0]["action"], "link");
+    assert_eq!(records[0]["details"]["account"]["id"], "16315551181");
 }

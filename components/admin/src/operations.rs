@@ -1,0 +1,563 @@
+//! The admin operations over any key-value store, so they are tested natively
+//! with an in-memory map and run in the component over Spin's key-value store.
+
+use directory_schema::{
+    Account, AccountRecord, AuditRecord, BlockRecord, ConsentRecord, ConsentScope, OptInRecord,
+    OptInState, PersonRecord, account_key, audit_key, block_key, consent_key, handle_for,
+    handle_key, marketing_key, person_key,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// The key-value operations the admin API needs.
+pub trait Store {
+    /// The value of `key`.
+    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Sets `key`.
+    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()>;
+    /// Removes `key`.
+    fn delete(&self, key: &str) -> anyhow::Result<()>;
+    /// Every key.
+    fn keys(&self) -> anyhow::Result<Vec<String>>;
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+fn answer(status: u16, body: Value) -> Outcome {
+    Outcome { status, body }
+}
+
+fn refuse(status: u16, error: impl Into<String>) -> Outcome {
+    answer(status, json!({ "error": error.into() }))
+}
+
+/// Checks the bearer token in constant time. An empty configured token turns the
+/// API off rather than leaving it open.
+pub fn authorize(configured: &str, presented: Option<&str>) -> Result<(), Outcome> {
+    if configured.is_empty() {
+        return Err(refuse(
+            503,
+            "the admin API is off: set the admin_token variable",
+        ));
+    }
+    let Some(presented) = presented else {
+        return Err(refuse(401, "missing `Authorization: Bearer <token>`"));
+    };
+    let (a, b) = (configured.as_bytes(), presented.as_bytes());
+    let differences = a
+        .iter()
+        .zip(b.iter())
+        .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
+    if differences == 0 {
+        Ok(())
+    } else {
+        Err(refuse(401, "wrong admin token"))
+    }
+}
+
+#[derive(Deserialize)]
+struct LinkRequest {
+    person: String,
+    account: Account,
+}
+
+#[derive(Deserialize)]
+struct UnlinkRequest {
+    account: Account,
+}
+
+#[derive(Deserialize)]
+struct ConsentRequest {
+    account: Account,
+    scope: ConsentScope,
+    granted: bool,
+}
+
+#[derive(Deserialize)]
+struct BlockRequest {
+    blocker: Account,
+    blocked: Account,
+}
+
+#[derive(Deserialize)]
+struct MarketingRequest {
+    person: Account,
+    business: Account,
+    state: OptInState,
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Outcome> {
+    serde_json::from_slice(body).map_err(|error| refuse(400, format!("bad request body: {error}")))
+}
+
+fn read<T: DeserializeOwned>(store: &dyn Store, key: &str) -> anyhow::Result<Option<T>> {
+    store
+        .get(key)?
+        .map(|bytes| serde_json::from_slice(&bytes).map_err(anyhow::Error::from))
+        .transpose()
+}
+
+fn write(store: &dyn Store, key: &str, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    store.set(key, &serde_json::to_vec(value)?)
+}
+
+fn validate(accounts: &[&Account]) -> Result<(), Outcome> {
+    for account in accounts {
+        account.validate().map_err(|error| refuse(400, error))?;
+    }
+    Ok(())
+}
+
+/// Appends one record to the audit log.
+fn audit(
+    store: &dyn Store,
+    actor: &str,
+    action: &str,
+    details: Value,
+    at_ms: u64,
+) -> anyhow::Result<()> {
+    let record = AuditRecord {
+        at_ms,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        details,
+    };
+    let mut sequence = 0;
+    while store.get(&audit_key(at_ms, sequence))?.is_some() {
+        sequence += 1;
+    }
+    write(store, &audit_key(at_ms, sequence), &record)
+}
+
+/// Runs one admin request. Store failures are answered 500 with the reason.
+pub fn dispatch(
+    store: &dyn Store,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+) -> Outcome {
+    let result = match (method, path.trim_end_matches('/')) {
+        ("POST", "/admin/links") => link(store, body, actor, now_ms),
+        ("DELETE", "/admin/links") => unlink(store, body, actor, now_ms),
+        ("POST", "/admin/consents") => consent(store, body, actor, now_ms),
+        ("POST", "/admin/blocks") => block(store, body, actor, now_ms, true),
+        ("DELETE", "/admin/blocks") => block(store, body, actor, now_ms, false),
+        ("POST", "/admin/marketing") => marketing(store, body, actor, now_ms),
+        ("GET", "/admin/audit") => audit_log(store),
+        _ => Ok(refuse(404, format!("no admin operation {method} {path}"))),
+    };
+    result.unwrap_or_else(|error| refuse(500, format!("store failure: {error:#}")))
+}
+
+fn link(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
+    let request: LinkRequest = match parse(body) {
+        Ok(request) => request,
+        Err(outcome) => return Ok(outcome),
+    };
+    if let Err(outcome) = validate(&[&request.account]) {
+        return Ok(outcome);
+    }
+    if request.person.trim().is_empty() {
+        return Ok(refuse(400, "person must not be empty"));
+    }
+    if let Some(existing) = read::<AccountRecord>(store, &account_key(&request.account))? {
+        if existing.person != request.person {
+            return Ok(refuse(
+                409,
+                "the account is linked to another person: unlink it first",
+            ));
+        }
+        return Ok(answer(
+            200,
+            json!({ "handle": existing.handle, "created": false }),
+        ));
+    }
+    let mut person: PersonRecord = read(store, &person_key(&request.person))?.unwrap_or_default();
+    if person
+        .accounts
+        .iter()
+        .any(|account| account.platform == request.account.platform)
+    {
+        return Ok(refuse(
+            409,
+            format!(
+                "the person already has a {} account linked",
+                request.account.platform
+            ),
+        ));
+    }
+    let handle = handle_for(&request.person, &request.account.platform);
+    person.accounts.push(request.account.clone());
+    write(
+        store,
+        &account_key(&request.account),
+        &AccountRecord {
+            person: request.person.clone(),
+            handle: handle.clone(),
+        },
+    )?;
+    write(
+        store,
+        &handle_key(&request.account.platform, &handle),
+        &request.account,
+    )?;
+    write(store, &person_key(&request.person), &person)?;
+    audit(
+        store,
+        actor,
+        "link",
+        json!({ "person": request.person, "account": request.account }),
+        now_ms,
+    )?;
+    Ok(answer(201, json!({ "handle": handle, "created": true })))
+}
+
+fn unlink(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
+    let request: UnlinkRequest = match parse(body) {
+        Ok(request) => request,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some(record) = read::<AccountRecord>(store, &account_key(&request.account))? else {
+        return Ok(refuse(404, "the account is not linked"));
+    };
+    let mut person: PersonRecord = read(store, &person_key(&record.person))?.unwrap_or_default();
+    person
+        .accounts
+        .retain(|account| account != &request.account);
+    write(store, &person_key(&record.person), &person)?;
+    store.delete(&handle_key(&request.account.platform, &record.handle))?;
+    store.delete(&account_key(&request.account))?;
+    audit(
+        store,
+        actor,
+        "unlink",
+        json!({ "person": record.person, "account": request.account }),
+        now_ms,
+    )?;
+    Ok(answer(200, json!({ "unlinked": true })))
+}
+
+fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
+    let request: ConsentRequest = match parse(body) {
+        Ok(request) => request,
+        Err(outcome) => return Ok(outcome),
+    };
+    if let Err(outcome) = validate(&[&request.account]) {
+        return Ok(outcome);
+    }
+    let record = ConsentRecord {
+        granted: request.granted,
+        at_ms: now_ms,
+    };
+    write(
+        store,
+        &consent_key(&request.account, request.scope),
+        &record,
+    )?;
+    let details =
+        json!({ "account": request.account, "scope": request.scope, "granted": request.granted });
+    audit(store, actor, "consent", details, now_ms)?;
+    Ok(answer(200, json!({ "granted": request.granted })))
+}
+
+fn block(
+    store: &dyn Store,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+    blocking: bool,
+) -> anyhow::Result<Outcome> {
+    let request: BlockRequest = match parse(body) {
+        Ok(request) => request,
+        Err(outcome) => return Ok(outcome),
+    };
+    if let Err(outcome) = validate(&[&request.blocker, &request.blocked]) {
+        return Ok(outcome);
+    }
+    let key = block_key(&request.blocker, &request.blocked);
+    if blocking {
+        write(store, &key, &BlockRecord { at_ms: now_ms })?;
+    } else {
+        store.delete(&key)?;
+    }
+    let action = if blocking { "block" } else { "unblock" };
+    audit(
+        store,
+        actor,
+        action,
+        json!({ "blocker": request.blocker, "blocked": request.blocked }),
+        now_ms,
+    )?;
+    Ok(answer(200, json!({ "blocked": blocking })))
+}
+
+fn marketing(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
+    let request: MarketingRequest = match parse(body) {
+        Ok(request) => request,
+        Err(outcome) => return Ok(outcome),
+    };
+    if let Err(outcome) = validate(&[&request.person, &request.business]) {
+        return Ok(outcome);
+    }
+    write(
+        store,
+        &marketing_key(&request.person, &request.business),
+        &OptInRecord {
+            state: request.state,
+            at_ms: now_ms,
+        },
+    )?;
+    let details =
+        json!({ "person": request.person, "business": request.business, "state": request.state });
+    audit(store, actor, "marketing", details, now_ms)?;
+    Ok(answer(200, json!({ "state": request.state })))
+}
+
+fn audit_log(store: &dyn Store) -> anyhow::Result<Outcome> {
+    let mut keys: Vec<String> = store
+        .keys()?
+        .into_iter()
+        .filter(|key| key.starts_with(directory_schema::AUDIT_PREFIX))
+        .collect();
+    keys.sort();
+    let mut records = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(record) = read::<AuditRecord>(store, &key)? {
+            records.push(record);
+        }
+    }
+    Ok(answer(200, json!({ "records": records })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct MemoryStore(RefCell<BTreeMap<String, Vec<u8>>>);
+
+    impl Store for MemoryStore {
+        fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+            Ok(self.0.borrow().get(key).cloned())
+        }
+        fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+            self.0.borrow_mut().insert(key.into(), value.to_vec());
+            Ok(())
+        }
+        fn delete(&self, key: &str) -> anyhow::Result<()> {
+            self.0.borrow_mut().remove(key);
+            Ok(())
+        }
+        fn keys(&self) -> anyhow::Result<Vec<String>> {
+            Ok(self.0.borrow().keys().cloned().collect())
+        }
+    }
+
+    fn call(store: &MemoryStore, method: &str, path: &str, body: Value, now: u64) -> Outcome {
+        dispatch(
+            store,
+            method,
+            path,
+            body.to_string().as_bytes(),
+            "tester",
+            now,
+        )
+    }
+
+    #[test]
+    fn links_unlinks_and_audits() {
+        let store = MemoryStore::default();
+        let alice_wa = json!({ "platform": "whatsapp", "id": "16505551234" });
+        let created = call(
+            &store,
+            "POST",
+            "/admin/links",
+            json!({ "person": "alice", "account": alice_wa }),
+            1_000,
+        );
+        assert_eq!(created.status, 201);
+        let handle = created.body["handle"].as_str().unwrap().to_string();
+        assert_eq!(handle, handle_for("alice", "whatsapp"));
+        assert!(!handle.contains("16505551234"));
+        let resolved: Account = read(&store, &handle_key("whatsapp", &handle))
+            .unwrap()
+            .unwrap();
+        assert_eq!(resolved.id, "16505551234");
+
+        // Linking again is idempotent; to another person is a conflict.
+        assert_eq!(
+            call(
+                &store,
+                "POST",
+                "/admin/links",
+                json!({ "person": "alice", "account": alice_wa }),
+                1_001
+            )
+            .status,
+            200
+        );
+        assert_eq!(
+            call(
+                &store,
+                "POST",
+                "/admin/links",
+                json!({ "person": "bob", "account": alice_wa }),
+                1_002
+            )
+            .status,
+            409
+        );
+        let second_wa = json!({ "platform": "whatsapp", "id": "16505550000" });
+        assert_eq!(
+            call(
+                &store,
+                "POST",
+                "/admin/links",
+                json!({ "person": "alice", "account": second_wa }),
+                1_003
+            )
+            .status,
+            409
+        );
+
+        assert_eq!(
+            call(
+                &store,
+                "DELETE",
+                "/admin/links",
+                json!({ "account": alice_wa }),
+                2_000
+            )
+            .status,
+            200
+        );
+        assert_eq!(store.get(&handle_key("whatsapp", &handle)).unwrap(), None);
+        assert_eq!(
+            call(
+                &store,
+                "DELETE",
+                "/admin/links",
+                json!({ "account": alice_wa }),
+                2_001
+            )
+            .status,
+            404
+        );
+
+        let log = call(&store, "GET", "/admin/audit", Value::Null, 3_000);
+        let actions: Vec<&str> = log.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            vec!["link", "unlink"],
+            "refused and idempotent requests change nothing"
+        );
+        assert_eq!(log.body["records"][0]["actor"], "tester");
+    }
+
+    #[test]
+    fn consent_block_and_marketing_are_recorded_in_order() {
+        let store = MemoryStore::default();
+        let alice = json!({ "platform": "messenger", "id": "2345" });
+        let shop = json!({ "platform": "whatsapp", "id": "106540352242922" });
+        for (body, path, method) in [
+            (
+                json!({ "account": alice, "scope": "cross-app-messaging", "granted": true }),
+                "/admin/consents",
+                "POST",
+            ),
+            (
+                json!({ "account": alice, "scope": "cross-app-messaging", "granted": false }),
+                "/admin/consents",
+                "POST",
+            ),
+            (
+                json!({ "blocker": alice, "blocked": shop }),
+                "/admin/blocks",
+                "POST",
+            ),
+            (
+                json!({ "person": alice, "business": shop, "state": "opted-in" }),
+                "/admin/marketing",
+                "POST",
+            ),
+        ] {
+            assert_eq!(
+                call(&store, method, path, body, 5_000).status,
+                200,
+                "{path}"
+            );
+        }
+        let account: Account = serde_json::from_value(alice.clone()).unwrap();
+        let consent: ConsentRecord = read(
+            &store,
+            &consent_key(&account, ConsentScope::CrossAppMessaging),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!consent.granted, "the withdrawal is the last word");
+        let log = call(&store, "GET", "/admin/audit", Value::Null, 6_000);
+        let records = log.body["records"].as_array().unwrap();
+        assert_eq!(records.len(), 4, "same-millisecond records are all kept");
+        assert_eq!(records[0]["details"]["granted"], true);
+        assert_eq!(records[1]["details"]["granted"], false);
+        assert_eq!(records[3]["action"], "marketing");
+    }
+
+    #[test]
+    fn bad_requests_are_named() {
+        let store = MemoryStore::default();
+        let outcome = call(
+            &store,
+            "POST",
+            "/admin/consents",
+            json!({ "account": { "platform": "x", "id": "1" }, "scope": "everything", "granted": true }),
+            1,
+        );
+        assert_eq!(outcome.status, 400);
+        assert!(
+            outcome.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("unknown variant `everything`"),
+            "{}",
+            outcome.body
+        );
+        assert_eq!(
+            dispatch(&store, "POST", "/admin/links", b"{", "t", 1).status,
+            400
+        );
+        assert_eq!(
+            call(&store, "PUT", "/admin/links", Value::Null, 1).status,
+            404
+        );
+        assert!(
+            store.keys().unwrap().is_empty(),
+            "nothing written by refused requests"
+        );
+    }
+
+    #[test]
+    fn token_checks() {
+        assert_eq!(authorize("", Some("x")).unwrap_err().status, 503);
+        assert_eq!(authorize("s3cret", None).unwrap_err().status, 401);
+        assert_eq!(authorize("s3cret", Some("s3cre")).unwrap_err().status, 401);
+        assert!(authorize("s3cret", Some("s3cret")).is_ok());
+    }
+}
