@@ -4,6 +4,9 @@
 //! as `switchboard` runs them; the same translators are also linked natively, so
 //! each test can hold the component's answer against the native build's.
 
+// Test code: a failed expectation is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli;
 mod fixtures;
 mod malformed;

@@ -1,6 +1,8 @@
 //! A translator plugin with bugs on purpose. `decode` of the body `loop` spins
 //! forever, `grow` allocates until memory runs out, `panic` panics; any other body
 //! decodes to no envelopes. The host must fail those calls and keep serving.
+// A component and nothing else: natively the exports would not link.
+#![cfg(target_arch = "wasm32")]
 
 mod bindings {
     wit_bindgen::generate!({
