@@ -20,6 +20,8 @@ const COMPONENTS: &[&str] = &[
     "sealing",
     "gateway",
     "admin",
+    "directory",
+    "router",
     // Guests that misbehave on purpose, for the sandbox tests.
     "rogue-translator",
     "clock-translator",

@@ -25,6 +25,17 @@ pub struct EmbeddedStore {
     table: String,
 }
 
+/// One write in an atomic [`EmbeddedStore::apply`].
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Sets a key.
+    Set(String, Vec<u8>),
+    /// Sets a key unless it already has a value.
+    SetIfAbsent(String, Vec<u8>),
+    /// Removes a key.
+    Delete(String),
+}
+
 /// A runtime config's `[key_value_store.<label>]` entry.
 #[derive(Debug, serde::Deserialize)]
 struct StoreConfig {
@@ -136,6 +147,52 @@ impl EmbeddedStore {
         {
             let mut table = write.open_table(self.definition())?;
             table.remove(key)?;
+        }
+        write.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` entries whose keys start with `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(self.definition()) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut out = Vec::new();
+        for entry in table.range(prefix..)? {
+            let (key, value) = entry?;
+            let key = key.value();
+            if !key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((key.to_string(), value.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Applies `changes` in one transaction: all of them are durable, or none.
+    /// This is how a stage hands work to the next without losing or doubling it.
+    pub fn apply(&self, changes: &[Change]) -> Result<()> {
+        let write = self.db.begin_write()?;
+        {
+            let mut table = write.open_table(self.definition())?;
+            for change in changes {
+                match change {
+                    Change::Set(key, value) => {
+                        table.insert(key.as_str(), value.as_slice())?;
+                    }
+                    Change::SetIfAbsent(key, value) => {
+                        if table.get(key.as_str())?.is_none() {
+                            table.insert(key.as_str(), value.as_slice())?;
+                        }
+                    }
+                    Change::Delete(key) => {
+                        table.remove(key.as_str())?;
+                    }
+                }
+            }
         }
         write.commit()?;
         Ok(())

@@ -13,14 +13,20 @@
 //! * [`manifest`], [`variables`], [`kv`], [`compose`], [`serve`] — `switchboard
 //!   up`: the Spin manifest, its variables, the embedded key-value store,
 //!   composition of components with their dependencies, and the HTTP server.
+//! * [`pipeline`], [`config`], [`metrics`] — what the host adds to Spin: routing,
+//!   policy and durable delivery behind the ingress, its settings
+//!   (`switchboard.toml`) and its Prometheus metrics.
 
 #![deny(missing_docs)]
 
 pub mod builtin;
 pub mod compose;
+pub mod config;
 pub mod io;
 pub mod kv;
 pub mod manifest;
+pub mod metrics;
+pub mod pipeline;
 pub mod runtime;
 pub mod serve;
 pub mod stories;

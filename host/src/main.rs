@@ -13,6 +13,8 @@ use switchboard::serve::{self, App};
 use switchboard::translator::{self, Translator, types};
 use switchboard::{builtin, io, stories};
 
+mod crypto_cli;
+
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]
@@ -41,6 +43,10 @@ enum Command {
         /// Spin runtime config (key-value backends), as for `spin up`.
         #[arg(long)]
         runtime_config_file: Option<PathBuf>,
+        /// The host's own settings (send APIs, retries); default
+        /// `switchboard.toml` beside the manifest, if there is one.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Story cross-posting.
     Story {
@@ -79,6 +85,9 @@ enum Command {
         /// The webhook body; `-` for stdin.
         file: PathBuf,
     },
+    // `keys`, `seal`, `open` and `hpke`: keys and HPKE sealing (crypto_cli.rs).
+    #[command(flatten)]
+    Crypto(crypto_cli::CryptoCommand),
 }
 
 #[derive(Subcommand)]
@@ -135,23 +144,30 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // The key and sealing commands need no WebAssembly runtime.
+    if let Command::Crypto(command) = &cli.command {
+        return crypto_cli::run(command);
+    }
     let mut options = RuntimeOptions::from_env();
     if cli.no_cache {
         options.cache_dir = None;
     }
     let runtime = Runtime::new(options)?;
     match cli.command {
+        Command::Crypto(command) => crypto_cli::run(&command),
         Command::Up {
             manifest,
             listen,
             build,
             runtime_config_file,
+            config,
         } => up(
             runtime,
             &manifest,
             listen,
             build,
             runtime_config_file.as_deref(),
+            config.as_deref(),
         ),
         Command::Story {
             command:
@@ -205,8 +221,15 @@ fn up(
     listen: std::net::SocketAddr,
     build: bool,
     runtime_config: Option<&Path>,
+    config_path: Option<&Path>,
 ) -> Result<()> {
     let manifest = Manifest::load(manifest_path)?;
+    let config = match config_path {
+        Some(path) => switchboard::config::HostConfig::load(path, true)?,
+        None => {
+            switchboard::config::HostConfig::load(&manifest.dir.join("switchboard.toml"), false)?
+        }
+    };
     if build {
         build_components(&manifest)?;
     }
@@ -221,7 +244,7 @@ fn up(
         }
     }
     let stores = KeyValueStores::open(runtime_config, &manifest.dir)?;
-    let app = std::sync::Arc::new(App::load(&runtime, &manifest, &stores)?);
+    let app = std::sync::Arc::new(App::load(&runtime, &manifest, &stores, config)?);
     let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     tokio.block_on(async move {
         let listener = serve::bind(listen).await?;

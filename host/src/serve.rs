@@ -28,11 +28,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+/// Host bindings of Spin's interfaces (shared with the pipeline's router).
 #[allow(missing_docs, clippy::all)]
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        world: "spin-capabilities",
-        path: "wit",
+        world: "switchboard:host/spin-capabilities",
+        path: ["../wit", "wit"],
         with: { "fermyon:spin/key-value.store": super::OpenStore },
     });
 }
@@ -56,6 +57,57 @@ pub struct Grants {
     variables: ComponentVariables,
     stores: KeyValueStores,
     allowed_stores: Vec<String>,
+}
+
+impl HttpState {
+    /// Fresh state for one instance of a component with `grants`: stderr goes
+    /// to the host's, memory is capped at the runtime's limit.
+    pub fn new(grants: Arc<Grants>, limits: &Limits) -> HttpState {
+        HttpState {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            grants,
+        }
+    }
+
+    /// The memory limiter, for `Store::limiter`.
+    pub fn limiter(&mut self) -> &mut StoreLimits {
+        &mut self.limits
+    }
+}
+
+impl Grants {
+    /// What the manifest grants component `id`: its variables and key-value
+    /// labels.
+    pub fn for_component(
+        manifest: &Manifest,
+        id: &str,
+        stores: &KeyValueStores,
+    ) -> Result<Arc<Grants>> {
+        let definition = manifest.component(id)?;
+        Ok(Arc::new(Grants {
+            variables: variables::resolve(manifest, id)?,
+            stores: stores.clone(),
+            allowed_stores: definition.key_value_stores.clone(),
+        }))
+    }
+}
+
+/// A linker with everything the host gives components: WASI, `wasi:http`
+/// and Spin's key-value and variables.
+pub fn capability_linker(runtime: &Runtime) -> Result<Linker<HttpState>> {
+    let mut linker = Linker::<HttpState>::new(runtime.engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)?;
+    bindings::SpinCapabilities::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        .map_err(anyhow::Error::from)?;
+    Ok(linker)
 }
 
 impl WasiView for HttpState {
@@ -165,6 +217,7 @@ struct RouteHandler {
 /// The running application: its routes and limits.
 pub struct App {
     routes: Vec<RouteHandler>,
+    pipeline: Option<Arc<crate::pipeline::Pipeline>>,
     limits: Limits,
     deadline_ticks: u64,
 }
@@ -172,13 +225,15 @@ pub struct App {
 impl App {
     /// Loads every HTTP route of the manifest: composes, compiles and links each
     /// component. Any problem stops start-up with the component's name.
-    pub fn load(runtime: &Runtime, manifest: &Manifest, stores: &KeyValueStores) -> Result<App> {
-        let mut linker = Linker::<HttpState>::new(runtime.engine());
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)?;
-        bindings::SpinCapabilities::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)?;
+    pub fn load(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        config: crate::config::HostConfig,
+    ) -> Result<App> {
+        let linker = capability_linker(runtime)?;
+        let pipeline = crate::pipeline::Pipeline::load(runtime, manifest, stores, &linker, config)?
+            .map(Arc::new);
         let mut routes = Vec::new();
         for trigger in &manifest.app.trigger.http {
             let Route::Path(route) = &trigger.route else {
@@ -196,12 +251,7 @@ impl App {
             let pre = ProxyPre::new(pre)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component `{id}` is not an HTTP component (no wasi:http incoming-handler export)"))?;
-            let definition = manifest.component(id)?;
-            let grants = Arc::new(Grants {
-                variables: variables::resolve(manifest, id)?,
-                stores: stores.clone(),
-                allowed_stores: definition.key_value_stores.clone(),
-            });
+            let grants = Grants::for_component(manifest, id, stores)?;
             let (path, prefix) = match route.strip_suffix("/...") {
                 Some(prefix) => (prefix.to_string(), true),
                 None => (route.clone(), false),
@@ -217,6 +267,7 @@ impl App {
         }
         Ok(App {
             routes,
+            pipeline,
             limits: runtime.limits().clone(),
             deadline_ticks: runtime.deadline_ticks(),
         })
@@ -238,8 +289,12 @@ impl App {
         })
     }
 
-    /// Serves requests on `listener` until the process is stopped.
+    /// Serves requests on `listener`, and runs the pipeline, until the
+    /// process is stopped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> Result<()> {
+        if let Some(pipeline) = &self.pipeline {
+            tokio::spawn(pipeline.clone().run());
+        }
         loop {
             let (client, peer) = listener.accept().await.context("accept failed")?;
             let app = self.clone();
@@ -267,6 +322,13 @@ impl App {
         if path == "/healthz" {
             return plain(200, "ok\n");
         }
+        if path == "/metrics" {
+            let text = match &self.pipeline {
+                Some(pipeline) => pipeline.metrics.render(),
+                None => String::new(),
+            };
+            return plain(200, &text);
+        }
         let Some(route) = self.route(&path) else {
             return plain(404, "no route\n");
         };
@@ -274,6 +336,12 @@ impl App {
         let method = request.method().clone();
         match self.call(route, request).await {
             Ok(response) => {
+                if let Some(pipeline) = &self.pipeline
+                    && response.status().is_success()
+                    && path.starts_with("/ingress/")
+                {
+                    pipeline.wake();
+                }
                 tracing::info!(%method, %path, component = %route.component, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
                 response
             }
@@ -299,16 +367,7 @@ impl App {
         route: &RouteHandler,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let state = HttpState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            grants: route.grants.clone(),
-        };
+        let state = HttpState::new(route.grants.clone(), &self.limits);
         let mut store = Store::new(route.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);

@@ -48,6 +48,15 @@ pub fn resolve(manifest: &Manifest, component: &str) -> Result<ComponentVariable
     Ok(ComponentVariables { values })
 }
 
+/// The value of the application variable `name` (for settings the host itself
+/// uses, such as the platforms' access tokens), from the environment or the
+/// manifest default; `None` when it has neither.
+pub fn app_value(manifest: &Manifest, name: &str) -> Option<String> {
+    std::env::var(format!("SPIN_VARIABLE_{}", name.to_uppercase()))
+        .ok()
+        .or_else(|| manifest.app.variables.get(name)?.default.clone())
+}
+
 /// Renders `{{ name }}` references in a template.
 fn render(
     template: &str,

@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod crypto_cli;
 mod fixtures;
 mod malformed;
+mod pipeline;
 mod sandbox;
 mod translate;
 mod up;

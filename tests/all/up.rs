@@ -9,23 +9,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use switchboard::kv::KeyValueStores;
 
-const SECRET: &str = "test-whatsapp-secret";
-const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SECRET: &str = "test-whatsapp-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A running `switchboard up`, killed when dropped.
-struct Host {
-    child: Child,
-    base: String,
+pub struct Host {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Host {
-    fn start(state_dir: &Path) -> Host {
+    pub fn start(state_dir: &Path) -> Host {
+        Host::start_with(state_dir, &[])
+    }
+
+    /// Starts the host with more arguments for `up` (`--config …`).
+    pub fn start_with(state_dir: &Path, extra: &[&std::ffi::OsStr]) -> Host {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
             .arg(&manifest)
             .arg("--runtime-config-file")
             .arg(state_dir.join("runtime-config.toml"))
+            .args(extra)
             .env(
                 "SWITCHBOARD_CACHE_DIR",
                 concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),
@@ -33,6 +39,10 @@ impl Host {
             .env("SPIN_VARIABLE_WHATSAPP_APP_SECRET", SECRET)
             .env("SPIN_VARIABLE_VERIFY_TOKEN", "test-verify-token")
             .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env(
+                "SPIN_VARIABLE_MESSENGER_ACCESS_TOKEN",
+                "test-messenger-token",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -56,7 +66,7 @@ impl Drop for Host {
     }
 }
 
-fn state_dir(name: &str) -> PathBuf {
+pub fn state_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("state dir");
@@ -71,14 +81,19 @@ fn state_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into()
 }
 
-fn post(base: &str, path: &str, body: &[u8], signature: Option<&str>) -> (u16, serde_json::Value) {
+pub fn post(
+    base: &str,
+    path: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> (u16, serde_json::Value) {
     let mut request = agent()
         .post(format!("{base}{path}"))
         .header("content-type", "application/json");

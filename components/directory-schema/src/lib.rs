@@ -11,6 +11,8 @@
 //! | `block:<platform>:<id>:<platform>:<id>` | [`BlockRecord`] (blocker first) |
 //! | `marketing:<platform>:<id>:<platform>:<id>` | [`OptInRecord`] (person first, then business) |
 //! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`], append-only |
+//! | `native:<platform>:<native id>` | the canonical message id (UTF-8) |
+//! | `canonical:<canonical id>:<platform>` | the native id it got there (UTF-8) |
 //!
 //! Values are JSON. Ids and platforms are used verbatim: platform names are
 //! lower-case ASCII, and ids never contain `:` on the supported platforms; an
@@ -154,6 +156,17 @@ pub struct AuditRecord {
 /// Key of an account's link record.
 pub fn account_key(account: &Account) -> String {
     format!("account:{}", account.key_part())
+}
+
+/// Key that maps a platform's native message id to the canonical id: how an
+/// event on app B naming B's id finds the original.
+pub fn native_id_key(platform: &str, native_id: &str) -> String {
+    format!("native:{platform}:{native_id}")
+}
+
+/// Key of the native id a canonical message got on `platform`.
+pub fn canonical_id_key(canonical_id: &str, platform: &str) -> String {
+    format!("canonical:{canonical_id}:{platform}")
 }
 
 /// Key of a person's record.

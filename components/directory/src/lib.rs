@@ -8,7 +8,8 @@
 
 use directory_schema::{
     Account, AccountRecord, ConsentRecord, ConsentScope, OptInRecord, OptInState, PersonRecord,
-    account_key, block_key, consent_key, handle_key, marketing_key, person_key,
+    account_key, block_key, canonical_id_key, consent_key, handle_key, marketing_key,
+    native_id_key, person_key,
 };
 
 /// Messages one sender may send per minute unless configured otherwise.
@@ -130,24 +131,21 @@ impl<S: KeyValue> Directory<S> {
 
     /// Records the native id a canonical message got on `platform`.
     pub fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
+        self.write(&native_id_key(platform, native_id), canonical_id.as_bytes());
         self.write(
-            &format!("native:{platform}:{native_id}"),
-            canonical_id.as_bytes(),
-        );
-        self.write(
-            &format!("canonical:{canonical_id}:{platform}"),
+            &canonical_id_key(canonical_id, platform),
             native_id.as_bytes(),
         );
     }
 
     /// The canonical id of the message known as `native_id` on `platform`.
     pub fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
-        self.string(&format!("native:{platform}:{native_id}"))
+        self.string(&native_id_key(platform, native_id))
     }
 
     /// The native id of a canonical message on `platform`.
     pub fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
-        self.string(&format!("canonical:{canonical_id}:{platform}"))
+        self.string(&canonical_id_key(canonical_id, platform))
     }
 
     fn string(&self, key: &str) -> Option<String> {

@@ -9,9 +9,10 @@
 //! 3. decodes the body with the translator; a malformed body is answered 400
 //!    with the translator's typed error, and the raw body is kept in the store
 //!    under `rejected:<sha256>` for inspection;
-//! 4. stores every envelope under `envelope:<canonical id>` before answering
-//!    200. Ids are deterministic, so a webhook the platform delivers twice is
-//!    stored once (`duplicates` in the answer).
+//! 4. stores every envelope in the inbox (`inbox:<canonical id>`, which the
+//!    host's pipeline drains) and its record (`envelope:<canonical id>`)
+//!    before answering 200. Ids are deterministic, so a webhook the platform
+//!    delivers twice is stored once (`duplicates` in the answer).
 //!
 //! Configuration comes from Spin variables: `app_secret` (the platform app's
 //! secret, for signatures) and `verify_token` (for the handshake).
@@ -27,9 +28,16 @@ mod bindings {
     });
 }
 
-/// Key-value key for an envelope: the durable inbox.
+/// Key-value key of an envelope's record: every envelope ever accepted, so a
+/// webhook the platform delivers again is recognised.
 pub fn envelope_key(canonical_id: &str) -> String {
     format!("envelope:{canonical_id}")
+}
+
+/// Key-value key of an envelope waiting for the pipeline: the durable inbox.
+/// The pipeline removes it in the same transaction that stores the deliveries.
+pub fn inbox_key(canonical_id: &str) -> String {
+    format!("inbox:{canonical_id}")
 }
 
 /// Key-value key for a rejected body, by the hex SHA-256 of its bytes.
@@ -45,7 +53,7 @@ pub fn rejected_key(body: &[u8]) -> String {
 #[cfg(target_arch = "wasm32")]
 mod handler {
     use super::bindings::switchboard::messaging::translator;
-    use super::{envelope_key, rejected_key, verify};
+    use super::{envelope_key, inbox_key, rejected_key, verify};
     use serde_json::json;
     use spin_sdk::http::{IntoResponse, Method, Request, Response};
     use spin_sdk::key_value::Store;
@@ -127,7 +135,12 @@ mod handler {
                         duplicates += 1;
                         continue;
                     }
-                    store.set(&key, serde_json::to_vec(envelope)?.as_slice())?;
+                    // Inbox first: a crash between the two writes leaves an
+                    // inbox entry without a record, and the platform's retry
+                    // rewrites the same inbox key rather than losing it.
+                    let json = serde_json::to_vec(envelope)?;
+                    store.set(&inbox_key(&envelope.id), &json)?;
+                    store.set(&key, &json)?;
                     accepted += 1;
                 }
                 Ok(reply(

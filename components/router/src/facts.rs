@@ -1,0 +1,49 @@
+//! The directory operations that policy and routing decide on.
+//!
+//! One method per function of the `directory` interface, plus
+//! [`Facts::marketing_opted_out`], which that interface cannot answer yet.
+
+use crate::{ConsentScope, LinkedAccount};
+use switchboard_model::types::Address;
+
+/// What policy and routing read from (and record in) the directory.
+///
+/// The component implements it by calling the imported `directory` interface;
+/// tests implement it over the `directory` crate's key-value logic.
+pub trait Facts {
+    /// The accounts linked to `account`: the other members of its link, each
+    /// with the link's pseudonymous handle on that member's app.
+    fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount>;
+
+    /// The account whose pseudonymous handle on `platform` is `handle`.
+    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address>;
+
+    /// Whether `account` consented to `scope` and has not withdrawn it.
+    fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool;
+
+    /// Whether `blocker` blocked `blocked`.
+    fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool;
+
+    /// Whether `person` is opted in to marketing from `business`.
+    fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool;
+
+    /// Whether an opt-out of `person` from marketing by `business` is on record
+    /// (as opposed to no choice at all). The `directory` interface has no query
+    /// for this, so the component answers false.
+    fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool;
+
+    /// Records that `person` opted out of marketing from `business`.
+    fn opt_out_of_marketing(&self, person: &Address, business: &Address);
+
+    /// Counts one message from `sender`; false once the sender is over the rate.
+    fn within_rate(&self, sender: &Address, now_ms: u64) -> bool;
+
+    /// Records the native id a canonical message has on `platform`.
+    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str);
+
+    /// The canonical id of the message known as `native_id` on `platform`.
+    fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String>;
+
+    /// The native id of a canonical message on `platform`.
+    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String>;
+}

@@ -1,0 +1,156 @@
+//! Policy and routing: the `message-router` world (`policy.check` and
+//! `router.route`), reading and writing state only through `directory`.
+//!
+//! The logic is plain Rust over the [`Facts`] trait, so it is tested natively
+//! against the `directory` crate's key-value logic; the component implements
+//! [`Facts`] by calling the imported `directory` interface and reads the wall
+//! clock (for rate windows) from WASI.
+//!
+//! A *link* groups accounts on different apps whose owners agreed to talk across
+//! apps; each account's entry carries the group's pseudonymous *handle* on that
+//! account's app. "Sender" below is `envelope.sender.address` on app A (the
+//! envelope's `platform`); B is another app.
+//!
+//! # Routing: [`route`]
+//!
+//! | rule | what happens |
+//! |---|---|
+//! | `echo` is true | `Ok([])`: our own sends coming back are never routed again (nothing is recorded) |
+//! | the event is a message with a native id | `record-native-id(envelope.id, A, native-id)` first, so later replies, reactions, edits, deletions and receipts naming it map back |
+//! | targets | one delivery per linked account of the sender on an app other than A; none → `not-linked(sender)` |
+//! | sender | `{B, handle}`: the group's handle from the linked-account entry for B |
+//! | sender attributes | phone number, display name, username kept only with the sender's `share-phone-number`, `share-display-name`, `share-username` consent; otherwise dropped |
+//! | recipient | the linked account on B (also the delivery's `recipient`) |
+//! | conversation | direct: the handle on B; group: a pseudonymous id hashed from A's group id and B (never A's id) |
+//! | `native-id` | cleared: A's native id never reaches B (`id` stays the canonical id, the idempotency key) |
+//! | message references | A native id → `canonical-id(A, id)` → `native-id(canonical, B)`, platform B |
+//! | unmappable reaction, edit, deletion or receipt target | `unknown-message(<native id>)`: nothing is delivered |
+//! | unmappable reply-to | the reply reference is dropped; the message still goes |
+//! | story reference | the story id is mapped like a message id or dropped; the URL (A's CDN) is dropped |
+//! | mentions in text, captions, interactive bodies | a handle on A → the linked account on B it stands for; an account on A → its group's handle on B; an address on B is kept; otherwise the mention span is dropped (the text stays) |
+//! | extras | dropped when the JSON pointer or any key of the value names a party (`from`, `sender`, `recipient`, `contacts`, `profile`, `metadata`, `wa_id`, `phone_number`…); others kept |
+//! | everything else | kept (timestamps, content, category, forwarded flag, `platform` = A as the app of origin) |
+//!
+//! Receipts, reactions and replies from B about messages delivered to B are
+//! events from a linked account like any other: the same rules send them to the
+//! original sender on A, with their references mapped from B's ids to A's (the
+//! delivery worker records the B native id of each message it sends).
+//!
+//! # Policy: [`check`]
+//!
+//! Checks run in this order; the first that fails decides. `recipient` is the
+//! delivery's recipient and the envelope is the one received (before
+//! [`route`] rewrites it).
+//!
+//! | # | condition | verdict |
+//! |---|---|---|
+//! | 1 | `recipient` is not among the sender's linked accounts | reject `not-linked` |
+//! | – | the event is a text message whose whole text, trimmed, is `STOP` or `UNSUBSCRIBE` (any case) | `opt-out-of-marketing(person = sender, business = recipient)` is recorded here, whatever the later checks say, so an opt-out is never lost; the message itself goes on through the checks |
+//! | 2 | the sender, then the recipient, lacks `cross-app-messaging` consent (never given or withdrawn) | reject `no-consent`, the detail says whose |
+//! | 3 | `is-blocked(recipient, sender)` | reject `blocked` |
+//! | 4 | a message of category `marketing` and not `marketing-opt-in(recipient, sender)` | reject `opted-out` when an opt-out is on record ([`Facts::marketing_opted_out`]), else `marketing-without-opt-in`; other categories pass |
+//! | 5 | a message, reaction or edit, and `within-rate(sender, now)` is false | reject `rate-limited` (receipts, typing and deletions are not counted) |
+//! | – | otherwise | `deliver` |
+//!
+//! Details are plain words for the sender, name no account id, and are
+//! phrases without a final period (the host shows "Not delivered: <detail>.").
+
+#![deny(missing_docs)]
+
+pub mod facts;
+pub mod identity;
+pub mod policy;
+pub mod route;
+
+/// The generated bindings of the `message-router` world.
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "message-router",
+        path: "../../wit",
+        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
+pub use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
+pub use bindings::switchboard::messaging::directory::{ConsentScope, LinkedAccount};
+pub use facts::Facts;
+pub use policy::{check, is_stop_request};
+pub use route::route;
+
+/// The component: [`Facts`] over the imported `directory`, the clock from WASI.
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use super::bindings::exports::switchboard::messaging::{policy, router};
+    use super::bindings::switchboard::messaging::directory as imported;
+    use super::{ConsentScope, Delivery, Facts, LinkedAccount, RouteError, Verdict};
+    use switchboard_model::types::{Address, Envelope};
+
+    /// The imported `directory` interface as [`Facts`].
+    struct ImportedDirectory;
+
+    impl Facts for ImportedDirectory {
+        fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount> {
+            imported::linked_accounts(account)
+        }
+        fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address> {
+            imported::resolve_handle(platform, handle)
+        }
+        fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
+            imported::has_consent(account, scope)
+        }
+        fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
+            imported::is_blocked(blocker, blocked)
+        }
+        fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool {
+            imported::marketing_opt_in(person, business)
+        }
+        /// The `directory` interface cannot tell an opt-out from no opt-in, so
+        /// the component reports every refused marketing message as
+        /// `marketing-without-opt-in`.
+        fn marketing_opted_out(&self, _person: &Address, _business: &Address) -> bool {
+            false
+        }
+        fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
+            imported::opt_out_of_marketing(person, business)
+        }
+        fn within_rate(&self, sender: &Address, now_ms: u64) -> bool {
+            imported::within_rate(sender, now_ms)
+        }
+        fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
+            imported::record_native_id(canonical_id, platform, native_id)
+        }
+        fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
+            imported::canonical_id(platform, native_id)
+        }
+        fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
+            imported::native_id(canonical_id, platform)
+        }
+    }
+
+    /// Milliseconds since the Unix epoch from the WASI wall clock.
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default()
+    }
+
+    struct Component;
+
+    impl policy::Guest for Component {
+        fn check(envelope: Envelope, recipient: Address) -> Verdict {
+            super::check(&ImportedDirectory, &envelope, &recipient, now_ms())
+        }
+    }
+
+    impl router::Guest for Component {
+        fn route(envelope: Envelope) -> Result<Vec<Delivery>, RouteError> {
+            super::route(&ImportedDirectory, &envelope)
+        }
+    }
+
+    super::bindings::export!(Component with_types_in super::bindings);
+}

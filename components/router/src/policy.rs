@@ -1,0 +1,125 @@
+//! `policy.check`: whether one envelope may go to one recipient.
+//!
+//! The rules and their order are in the crate documentation.
+
+use crate::{ConsentScope, Facts, Rejection, RejectionReason, Verdict};
+use switchboard_model::types::{Address, Content, Envelope, Event, MessageCategory};
+
+/// Texts that opt the sender out of a business's marketing (compared trimmed,
+/// ignoring case).
+pub const STOP_WORDS: &[&str] = &["STOP", "UNSUBSCRIBE"];
+
+/// Judges `envelope` (as received, before routing rewrites it) bound for
+/// `recipient`, an account on the target app; `now_ms` is the wall clock for
+/// the rate window.
+pub fn check<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+    recipient: &Address,
+    now_ms: u64,
+) -> Verdict {
+    let sender = &envelope.sender.address;
+
+    let linked = facts
+        .linked_accounts(sender)
+        .iter()
+        .any(|linked| linked.account == *recipient);
+    if !linked {
+        return reject(
+            RejectionReason::NotLinked,
+            format!(
+                "your {} account is not linked to this contact on {}, so messages cannot cross between the apps",
+                sender.platform, recipient.platform
+            ),
+        );
+    }
+
+    // An opt-out is recorded as soon as the pair is known to be linked, so that
+    // no later refusal (consent, block, rate) can lose it.
+    if is_stop_request(envelope) {
+        facts.opt_out_of_marketing(sender, recipient);
+    }
+
+    if !facts.has_consent(sender, ConsentScope::CrossAppMessaging) {
+        return reject(
+            RejectionReason::NoConsent,
+            format!(
+                "you have not agreed to cross-app messaging on {} (or you withdrew your agreement), so your messages stay on {}",
+                sender.platform, sender.platform
+            ),
+        );
+    }
+    if !facts.has_consent(recipient, ConsentScope::CrossAppMessaging) {
+        return reject(
+            RejectionReason::NoConsent,
+            format!(
+                "the person you wrote to on {} has not agreed to cross-app messaging (or withdrew their agreement)",
+                recipient.platform
+            ),
+        );
+    }
+
+    if facts.is_blocked(recipient, sender) {
+        return reject(
+            RejectionReason::Blocked,
+            "the person you wrote to has blocked messages from you".to_string(),
+        );
+    }
+
+    if is_marketing(&envelope.event) && !facts.marketing_opt_in(recipient, sender) {
+        return if facts.marketing_opted_out(recipient, sender) {
+            reject(
+                RejectionReason::OptedOut,
+                "the person you wrote to opted out of your marketing messages (for example by replying STOP)".to_string(),
+            )
+        } else {
+            reject(
+                RejectionReason::MarketingWithoutOptIn,
+                "the person you wrote to has not opted in to your marketing messages".to_string(),
+            )
+        };
+    }
+
+    if counts_toward_rate(&envelope.event) && !facts.within_rate(sender, now_ms) {
+        return reject(
+            RejectionReason::RateLimited,
+            "you are sending messages too fast; wait a minute and try again".to_string(),
+        );
+    }
+
+    Verdict::Deliver
+}
+
+/// Whether the envelope is a text message whose whole text, trimmed, is one of
+/// the [`STOP_WORDS`] in any case.
+pub fn is_stop_request(envelope: &Envelope) -> bool {
+    let Event::Message(message) = &envelope.event else {
+        return false;
+    };
+    let Content::Text(text) = &message.content else {
+        return false;
+    };
+    let body = text.body.trim();
+    STOP_WORDS
+        .iter()
+        .any(|word| body.eq_ignore_ascii_case(word))
+}
+
+/// Whether the event is a message of category marketing.
+fn is_marketing(event: &Event) -> bool {
+    matches!(event, Event::Message(message) if message.category == MessageCategory::Marketing)
+}
+
+/// Whether the event is something the sender writes (a message, a reaction, an
+/// edit), as opposed to receipts, typing and deletions, which the apps send on
+/// their own and which must not use up the sender's rate.
+fn counts_toward_rate(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Message(_) | Event::Reaction(_) | Event::Edit(_)
+    )
+}
+
+fn reject(reason: RejectionReason, detail: String) -> Verdict {
+    Verdict::Reject(Rejection { reason, detail })
+}

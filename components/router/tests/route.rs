@@ -1,0 +1,481 @@
+//! `router.route`: targets, pseudonymous senders, consented attributes, mapped
+//! message references both ways, echoes and extras.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use router::{ConsentScope, Delivery, Facts, RouteError, route};
+use support::{NOW_MS, addr, alice_and_bob, envelope_from, text_from};
+use switchboard_model::types::{
+    Address, Content, ConversationKind, Edit, Event, ExtraField, FormattedText, IdentityAttribute,
+    MessageRef, Reaction, ReactionAction, Receipt, ReceiptStatus, Span, SpanStyle, StoryRef,
+    StoryRelation,
+};
+
+/// The one delivery of a routed envelope.
+fn only(deliveries: Result<Vec<Delivery>, RouteError>) -> Delivery {
+    let mut deliveries = deliveries.expect("routed");
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    deliveries.remove(0)
+}
+
+fn reference(platform: &str, native_id: &str) -> MessageRef {
+    MessageRef {
+        platform: platform.to_string(),
+        native_id: native_id.to_string(),
+    }
+}
+
+/// Alice's first message, routed to Bob, and delivered there as `m_1` (what
+/// the delivery worker records after Messenger's send API answers).
+fn alice_wrote_and_bob_received(directory: &support::TestDirectory, alice: &Address) {
+    let first = text_from(alice, "wamid.1", "hello Bob");
+    only(route(directory, &first));
+    directory.record_native_id("whatsapp:wamid.1", "messenger", "m_1");
+}
+
+#[test]
+fn delivers_to_the_linked_account_from_the_handle() {
+    let (directory, alice, bob, alice_on_messenger, _) = alice_and_bob();
+    let hello = text_from(&alice, "wamid.1", "hello Bob");
+    let delivery = only(route(&directory, &hello));
+
+    assert_eq!(delivery.platform, "messenger");
+    assert_eq!(delivery.recipient, bob);
+    let envelope = &delivery.envelope;
+    assert_eq!(envelope.recipient, bob);
+    assert_eq!(
+        envelope.sender.address,
+        addr("messenger", &alice_on_messenger)
+    );
+    assert!(alice_on_messenger.starts_with("sb-"));
+    assert_eq!(envelope.conversation.kind, ConversationKind::Direct);
+    assert_eq!(envelope.conversation.id, alice_on_messenger);
+    assert_eq!(envelope.native_id, None, "A's native id does not cross");
+    assert_eq!(envelope.id, "whatsapp:wamid.1", "the canonical id is kept");
+    assert_eq!(envelope.event, hello.event, "the content is unchanged");
+    assert!(!envelope.echo);
+}
+
+#[test]
+fn records_the_native_id_of_messages_only() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    only(route(&directory, &text_from(&alice, "wamid.1", "hi")));
+    assert_eq!(
+        directory.canonical_id("whatsapp", "wamid.1").as_deref(),
+        Some("whatsapp:wamid.1")
+    );
+    assert_eq!(
+        directory
+            .native_id("whatsapp:wamid.1", "whatsapp")
+            .as_deref(),
+        Some("wamid.1")
+    );
+
+    let typing = envelope_from(
+        &alice,
+        "wamid.typing",
+        Event::Typing(switchboard_model::types::TypingState::Started),
+    );
+    only(route(&directory, &typing));
+    assert_eq!(directory.canonical_id("whatsapp", "wamid.typing"), None);
+}
+
+#[test]
+fn echoes_are_never_routed() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut echo = text_from(&alice, "wamid.echo", "sent by us");
+    echo.echo = true;
+    assert_eq!(route(&directory, &echo).unwrap(), Vec::new());
+    assert_eq!(
+        directory.canonical_id("whatsapp", "wamid.echo"),
+        None,
+        "an echo records nothing"
+    );
+}
+
+#[test]
+fn refuses_a_sender_without_a_link_to_another_app() {
+    let directory = support::TestDirectory::default();
+    let loner = addr("whatsapp", "15550000000");
+    let hello = text_from(&loner, "wamid.1", "anyone?");
+    assert_eq!(
+        route(&directory, &hello),
+        Err(RouteError::NotLinked(loner.clone()))
+    );
+
+    // A link whose only other member is on the same app does not cross.
+    let twin = addr("whatsapp", "15550000001");
+    directory.link("twins", &loner);
+    directory.link("twins", &twin);
+    assert_eq!(route(&directory, &hello), Err(RouteError::NotLinked(loner)));
+}
+
+#[test]
+fn delivers_to_every_other_app_of_the_link() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    let carol = addr("instagram", "17841400000000001");
+    let alice_on_instagram = directory.link("alice-bob", &carol);
+    let deliveries = route(&directory, &text_from(&alice, "wamid.1", "hi all")).unwrap();
+    let recipients: Vec<&Address> = deliveries.iter().map(|d| &d.recipient).collect();
+    assert_eq!(recipients, vec![&bob, &carol]);
+    assert_eq!(
+        deliveries[1].envelope.sender.address,
+        addr("instagram", &alice_on_instagram)
+    );
+}
+
+#[test]
+fn phone_number_does_not_cross_without_consent() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let delivery = only(route(&directory, &text_from(&alice, "wamid.1", "hi")));
+    assert_eq!(delivery.envelope.sender.attributes, Vec::new());
+    let json = serde_json::to_string(&delivery.envelope).unwrap();
+    assert!(
+        !json.contains("16505551234"),
+        "Alice's number appears nowhere in the delivery: {json}"
+    );
+}
+
+#[test]
+fn attributes_cross_with_their_own_consent() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    directory.consent(&alice, ConsentScope::SharePhoneNumber, true);
+    let delivery = only(route(&directory, &text_from(&alice, "wamid.1", "hi")));
+    assert_eq!(
+        delivery.envelope.sender.attributes,
+        vec![IdentityAttribute::PhoneNumber("+16505551234".to_string())]
+    );
+
+    directory.consent(&alice, ConsentScope::SharePhoneNumber, false);
+    directory.consent(&alice, ConsentScope::ShareDisplayName, true);
+    directory.consent(&alice, ConsentScope::ShareUsername, true);
+    let delivery = only(route(&directory, &text_from(&alice, "wamid.2", "hi")));
+    assert_eq!(
+        delivery.envelope.sender.attributes,
+        vec![
+            IdentityAttribute::DisplayName("Alice Example".to_string()),
+            IdentityAttribute::Username("alice_ex".to_string()),
+        ],
+        "a withdrawn consent takes the phone number back out"
+    );
+}
+
+#[test]
+fn replies_map_both_ways_through_the_canonical_id() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    alice_wrote_and_bob_received(&directory, &alice);
+
+    // Bob answers on Messenger, quoting m_1: Alice sees her wamid.1 quoted.
+    let mut answer = text_from(&bob, "m_2", "hi Alice");
+    if let Event::Message(message) = &mut answer.event {
+        message.reply_to = Some(reference("messenger", "m_1"));
+    }
+    let delivery = only(route(&directory, &answer));
+    assert_eq!(delivery.recipient, alice);
+    let Event::Message(message) = &delivery.envelope.event else {
+        panic!("a message");
+    };
+    assert_eq!(message.reply_to, Some(reference("whatsapp", "wamid.1")));
+
+    // Alice quotes her own first message: Bob sees m_1 quoted.
+    let mut follow_up = text_from(&alice, "wamid.3", "as I said");
+    if let Event::Message(message) = &mut follow_up.event {
+        message.reply_to = Some(reference("whatsapp", "wamid.1"));
+    }
+    let Event::Message(message) = only(route(&directory, &follow_up)).envelope.event else {
+        panic!("a message");
+    };
+    assert_eq!(message.reply_to, Some(reference("messenger", "m_1")));
+}
+
+#[test]
+fn an_unknown_reply_target_drops_the_quote_not_the_message() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut reply = text_from(&alice, "wamid.9", "about that");
+    if let Event::Message(message) = &mut reply.event {
+        message.reply_to = Some(reference("whatsapp", "wamid.never-seen"));
+    }
+    let Event::Message(message) = only(route(&directory, &reply)).envelope.event else {
+        panic!("a message");
+    };
+    assert_eq!(message.reply_to, None);
+    let Content::Text(text) = message.content else {
+        panic!("text");
+    };
+    assert_eq!(text.body, "about that");
+}
+
+#[test]
+fn reactions_map_to_the_target_apps_id() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    alice_wrote_and_bob_received(&directory, &alice);
+    let reaction = envelope_from(
+        &bob,
+        "m_1_react",
+        Event::Reaction(Reaction {
+            target: reference("messenger", "m_1"),
+            action: ReactionAction::Add,
+            emoji: "❤".to_string(),
+        }),
+    );
+    let delivery = only(route(&directory, &reaction));
+    assert_eq!(delivery.recipient, alice);
+    assert_eq!(
+        delivery.envelope.event,
+        Event::Reaction(Reaction {
+            target: reference("whatsapp", "wamid.1"),
+            action: ReactionAction::Add,
+            emoji: "❤".to_string(),
+        })
+    );
+}
+
+#[test]
+fn a_reaction_to_an_unknown_message_is_an_error() {
+    let (directory, _, bob, _, _) = alice_and_bob();
+    let reaction = envelope_from(
+        &bob,
+        "m_react",
+        Event::Reaction(Reaction {
+            target: reference("messenger", "m_unknown"),
+            action: ReactionAction::Add,
+            emoji: "👍".to_string(),
+        }),
+    );
+    assert_eq!(
+        route(&directory, &reaction),
+        Err(RouteError::UnknownMessage("m_unknown".to_string()))
+    );
+}
+
+#[test]
+fn edits_and_deletions_map_their_targets() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    alice_wrote_and_bob_received(&directory, &alice);
+    let new_text = Content::Text(FormattedText {
+        body: "hello Bob!".to_string(),
+        spans: Vec::new(),
+    });
+    let edit = envelope_from(
+        &alice,
+        "wamid.edit",
+        Event::Edit(Edit {
+            target: reference("whatsapp", "wamid.1"),
+            content: new_text.clone(),
+        }),
+    );
+    assert_eq!(
+        only(route(&directory, &edit)).envelope.event,
+        Event::Edit(Edit {
+            target: reference("messenger", "m_1"),
+            content: new_text.clone(),
+        })
+    );
+
+    let deletion = envelope_from(
+        &alice,
+        "wamid.del",
+        Event::Deletion(reference("whatsapp", "wamid.1")),
+    );
+    assert_eq!(
+        only(route(&directory, &deletion)).envelope.event,
+        Event::Deletion(reference("messenger", "m_1"))
+    );
+
+    let unknown_edit = envelope_from(
+        &alice,
+        "wamid.edit2",
+        Event::Edit(Edit {
+            target: reference("whatsapp", "wamid.never-seen"),
+            content: new_text,
+        }),
+    );
+    assert_eq!(
+        route(&directory, &unknown_edit),
+        Err(RouteError::UnknownMessage("wamid.never-seen".to_string()))
+    );
+}
+
+#[test]
+fn receipts_from_the_target_app_go_back_to_the_original_sender() {
+    let (directory, alice, bob, _, bob_on_whatsapp) = alice_and_bob();
+    alice_wrote_and_bob_received(&directory, &alice);
+    let read = |targets: Vec<MessageRef>| {
+        envelope_from(
+            &bob,
+            "m_read",
+            Event::Receipt(Receipt {
+                status: ReceiptStatus::Read,
+                targets,
+                watermark_ms: Some(NOW_MS),
+                failure: None,
+            }),
+        )
+    };
+    let delivery = only(route(
+        &directory,
+        &read(vec![reference("messenger", "m_1")]),
+    ));
+    assert_eq!(delivery.platform, "whatsapp");
+    assert_eq!(delivery.recipient, alice);
+    assert_eq!(
+        delivery.envelope.sender.address,
+        addr("whatsapp", &bob_on_whatsapp)
+    );
+    assert_eq!(
+        delivery.envelope.event,
+        Event::Receipt(Receipt {
+            status: ReceiptStatus::Read,
+            targets: vec![reference("whatsapp", "wamid.1")],
+            watermark_ms: Some(NOW_MS),
+            failure: None,
+        })
+    );
+
+    assert_eq!(
+        route(
+            &directory,
+            &read(vec![
+                reference("messenger", "m_1"),
+                reference("messenger", "m_other")
+            ])
+        ),
+        Err(RouteError::UnknownMessage("m_other".to_string()))
+    );
+}
+
+#[test]
+fn group_conversations_get_a_pseudonymous_id() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut in_group = text_from(&alice, "wamid.1", "hi group");
+    in_group.conversation.kind = ConversationKind::Group;
+    in_group.conversation.id = "120363025246125486".to_string();
+    let first = only(route(&directory, &in_group));
+    assert_eq!(first.envelope.conversation.kind, ConversationKind::Group);
+    assert!(
+        !first
+            .envelope
+            .conversation
+            .id
+            .contains("120363025246125486")
+    );
+    in_group.id = "whatsapp:wamid.2".to_string();
+    in_group.native_id = Some("wamid.2".to_string());
+    let second = only(route(&directory, &in_group));
+    assert_eq!(
+        first.envelope.conversation, second.envelope.conversation,
+        "stable for the same group"
+    );
+}
+
+#[test]
+fn identity_extras_are_dropped_and_others_kept() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut hello = text_from(&alice, "wamid.1", "hi");
+    let extra = |path: &str, json: &str| ExtraField {
+        path: path.to_string(),
+        json: json.to_string(),
+    };
+    hello.extras = vec![
+        extra(
+            "/entry/0/changes/0/value/contacts/0/user_id",
+            "\"US.13491208655302741918\"",
+        ),
+        extra(
+            "/entry/0/changes/0/value/metadata/display_phone_number",
+            "\"15550783881\"",
+        ),
+        extra(
+            "/entry/0/changes/0/value/messages/0/context",
+            r#"{"from":"16505551234","id":"wamid.0"}"#,
+        ),
+        extra("/entry/0/messaging/0/sender/user_ref", "\"abc\""),
+        extra(
+            "/entry/0/changes/0/value/messages/0/order",
+            r#"{"catalog_id":"42"}"#,
+        ),
+        extra("/entry/0/id", "\"102290129340398\""),
+    ];
+    let delivery = only(route(&directory, &hello));
+    let paths: Vec<&str> = delivery
+        .envelope
+        .extras
+        .iter()
+        .map(|extra| extra.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        vec!["/entry/0/changes/0/value/messages/0/order", "/entry/0/id"]
+    );
+}
+
+#[test]
+fn mentions_never_name_an_account_of_the_origin_app() {
+    let (directory, alice, bob, alice_on_messenger, bob_on_whatsapp) = alice_and_bob();
+    let mut hello = text_from(&alice, "wamid.1", "@me @bob @someone");
+    let mention = |start, end, address: Address| Span {
+        start,
+        end,
+        style: SpanStyle::Mention(address),
+    };
+    if let Event::Message(message) = &mut hello.event {
+        message.content = Content::Text(FormattedText {
+            body: "@me @bob @someone".to_string(),
+            spans: vec![
+                mention(0, 3, alice.clone()),
+                mention(4, 8, addr("whatsapp", &bob_on_whatsapp)),
+                mention(9, 17, addr("whatsapp", "15550000000")),
+                Span {
+                    start: 0,
+                    end: 3,
+                    style: SpanStyle::Bold,
+                },
+            ],
+        });
+    }
+    let Event::Message(message) = only(route(&directory, &hello)).envelope.event else {
+        panic!("a message");
+    };
+    let Content::Text(text) = message.content else {
+        panic!("text");
+    };
+    assert_eq!(text.body, "@me @bob @someone");
+    assert_eq!(
+        text.spans,
+        vec![
+            mention(0, 3, addr("messenger", &alice_on_messenger)),
+            mention(4, 8, bob),
+            Span {
+                start: 0,
+                end: 3,
+                style: SpanStyle::Bold,
+            },
+        ]
+    );
+}
+
+#[test]
+fn story_references_lose_the_origin_apps_url() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut reply = text_from(&alice, "wamid.1", "nice story");
+    if let Event::Message(message) = &mut reply.event {
+        message.story = Some(StoryRef {
+            relation: StoryRelation::Reply,
+            story_id: Some("story-on-whatsapp".to_string()),
+            url: Some("https://lookaside.example/story.jpg".to_string()),
+        });
+    }
+    let Event::Message(message) = only(route(&directory, &reply)).envelope.event else {
+        panic!("a message");
+    };
+    assert_eq!(
+        message.story,
+        Some(StoryRef {
+            relation: StoryRelation::Reply,
+            story_id: None,
+            url: None,
+        })
+    );
+}

@@ -1,0 +1,268 @@
+//! A directory for tests: the `directory` crate's logic over an in-memory
+//! key-value store, set up with the records the admin API writes.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use directory::{Directory, KeyValue};
+use directory_schema::{
+    Account, AccountRecord, ConsentRecord, OptInRecord, OptInState, PersonRecord, account_key,
+    block_key, consent_key, handle_for, handle_key, marketing_key, person_key,
+};
+use router::{ConsentScope, Facts, LinkedAccount};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use switchboard_model::types::{
+    Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText,
+    IdentityAttribute, Message, MessageCategory, Participant,
+};
+
+/// Messages per minute the test directory allows one sender.
+pub const RATE_PER_MINUTE: u32 = 3;
+/// The clock the test directory stamps opt-outs with.
+pub const NOW_MS: u64 = 1_700_000_000_000;
+
+/// An in-memory key-value store, shared between the directory and the test.
+#[derive(Clone, Default)]
+pub struct Memory(Rc<RefCell<BTreeMap<String, Vec<u8>>>>);
+
+impl KeyValue for Memory {
+    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.0.borrow().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        self.0.borrow_mut().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+}
+
+impl Memory {
+    fn put<T: serde::Serialize>(&self, key: String, value: &T) {
+        self.set(&key, &serde_json::to_vec(value).unwrap()).unwrap();
+    }
+    fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let bytes = self.get(key).unwrap()?;
+        Some(serde_json::from_slice(&bytes).unwrap())
+    }
+}
+
+/// [`Facts`] over `directory::Directory` and an in-memory store.
+pub struct TestDirectory {
+    pub memory: Memory,
+    directory: Directory<Memory>,
+}
+
+impl Default for TestDirectory {
+    fn default() -> Self {
+        let memory = Memory::default();
+        TestDirectory {
+            directory: Directory::new(memory.clone(), RATE_PER_MINUTE),
+            memory,
+        }
+    }
+}
+
+fn account(address: &Address) -> Account {
+    Account {
+        platform: address.platform.clone(),
+        id: address.id.clone(),
+    }
+}
+
+fn address_of(account: Account) -> Address {
+    Address {
+        platform: account.platform,
+        id: account.id,
+    }
+}
+
+fn schema_scope(scope: ConsentScope) -> directory_schema::ConsentScope {
+    match scope {
+        ConsentScope::CrossAppMessaging => directory_schema::ConsentScope::CrossAppMessaging,
+        ConsentScope::SharePhoneNumber => directory_schema::ConsentScope::SharePhoneNumber,
+        ConsentScope::ShareDisplayName => directory_schema::ConsentScope::ShareDisplayName,
+        ConsentScope::ShareUsername => directory_schema::ConsentScope::ShareUsername,
+        ConsentScope::PublishKeys => directory_schema::ConsentScope::PublishKeys,
+    }
+}
+
+impl TestDirectory {
+    /// Links `address` into the link named `person`, as `POST /admin/links`
+    /// does; answers the account's handle.
+    pub fn link(&self, person: &str, address: &Address) -> String {
+        let handle = handle_for(person, &address.platform);
+        let account = account(address);
+        self.memory.put(
+            account_key(&account),
+            &AccountRecord {
+                person: person.to_string(),
+                handle: handle.clone(),
+            },
+        );
+        let mut record: PersonRecord = self.memory.read(&person_key(person)).unwrap_or_default();
+        record.accounts.push(account.clone());
+        self.memory.put(person_key(person), &record);
+        self.memory
+            .put(handle_key(&address.platform, &handle), &account);
+        handle
+    }
+
+    /// Gives (`true`) or withdraws (`false`) a consent.
+    pub fn consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
+        self.memory.put(
+            consent_key(&account(address), schema_scope(scope)),
+            &ConsentRecord {
+                granted,
+                at_ms: NOW_MS,
+            },
+        );
+    }
+
+    /// `blocker` blocks `blocked`.
+    pub fn block(&self, blocker: &Address, blocked: &Address) {
+        self.memory.put(
+            block_key(&account(blocker), &account(blocked)),
+            &serde_json::json!({ "at_ms": NOW_MS }),
+        );
+    }
+
+    /// `person` opts in to marketing from `business`.
+    pub fn opt_in(&self, person: &Address, business: &Address) {
+        self.memory.put(
+            marketing_key(&account(person), &account(business)),
+            &OptInRecord {
+                state: OptInState::OptedIn,
+                at_ms: NOW_MS,
+            },
+        );
+    }
+}
+
+impl Facts for TestDirectory {
+    fn linked_accounts(&self, address: &Address) -> Vec<LinkedAccount> {
+        self.directory
+            .linked_accounts(&account(address))
+            .into_iter()
+            .map(|linked| LinkedAccount {
+                account: address_of(linked.account),
+                handle: linked.handle,
+            })
+            .collect()
+    }
+    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address> {
+        self.directory
+            .resolve_handle(platform, handle)
+            .map(address_of)
+    }
+    fn has_consent(&self, address: &Address, scope: ConsentScope) -> bool {
+        self.directory
+            .has_consent(&account(address), schema_scope(scope))
+    }
+    fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
+        self.directory
+            .is_blocked(&account(blocker), &account(blocked))
+    }
+    fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool {
+        self.directory
+            .marketing_opt_in(&account(person), &account(business))
+    }
+    fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool {
+        self.memory
+            .read::<OptInRecord>(&marketing_key(&account(person), &account(business)))
+            .is_some_and(|record| record.state == OptInState::OptedOut)
+    }
+    fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
+        self.directory
+            .opt_out_of_marketing(&account(person), &account(business), NOW_MS)
+    }
+    fn within_rate(&self, sender: &Address, now_ms: u64) -> bool {
+        self.directory.within_rate(&account(sender), now_ms)
+    }
+    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
+        self.directory
+            .record_native_id(canonical_id, platform, native_id)
+    }
+    fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
+        self.directory.canonical_id(platform, native_id)
+    }
+    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
+        self.directory.native_id(canonical_id, platform)
+    }
+}
+
+/// An address.
+pub fn addr(platform: &str, id: &str) -> Address {
+    Address {
+        platform: platform.to_string(),
+        id: id.to_string(),
+    }
+}
+
+/// A personal text message from `sender` on its app, with native id `native_id`.
+pub fn text_from(sender: &Address, native_id: &str, body: &str) -> Envelope {
+    envelope_from(
+        sender,
+        native_id,
+        Event::Message(Message {
+            content: Content::Text(FormattedText {
+                body: body.to_string(),
+                spans: Vec::new(),
+            }),
+            reply_to: None,
+            forwarded: None,
+            story: None,
+            category: MessageCategory::Personal,
+        }),
+    )
+}
+
+/// An envelope of `event` from `sender`, as a translator decodes it: canonical
+/// id `<platform>:<native id>`, a direct conversation on the sender's side,
+/// addressed to the Switchboard business account on the sender's app.
+pub fn envelope_from(sender: &Address, native_id: &str, event: Event) -> Envelope {
+    Envelope {
+        id: format!("{}:{native_id}", sender.platform),
+        platform: sender.platform.clone(),
+        native_id: Some(native_id.to_string()),
+        conversation: Conversation {
+            kind: ConversationKind::Direct,
+            id: sender.id.clone(),
+        },
+        sender: Participant {
+            address: sender.clone(),
+            attributes: vec![
+                IdentityAttribute::PhoneNumber(format!("+{}", sender.id)),
+                IdentityAttribute::DisplayName("Alice Example".to_string()),
+                IdentityAttribute::Username("alice_ex".to_string()),
+            ],
+        },
+        recipient: addr(&sender.platform, "switchboard-business"),
+        timestamp_ms: NOW_MS,
+        event,
+        echo: false,
+        extras: Vec::new(),
+    }
+}
+
+/// The message category of an envelope's message, changed.
+pub fn with_category(mut envelope: Envelope, category: MessageCategory) -> Envelope {
+    match &mut envelope.event {
+        Event::Message(message) => message.category = category,
+        other => panic!("not a message: {other:?}"),
+    }
+    envelope
+}
+
+/// Alice on WhatsApp and Bob on Messenger, linked, both consenting to
+/// cross-app messaging; answers (directory, alice, bob, alice's handle on
+/// Messenger, bob's handle on WhatsApp).
+pub fn alice_and_bob() -> (TestDirectory, Address, Address, String, String) {
+    let directory = TestDirectory::default();
+    let alice = addr("whatsapp", "16505551234");
+    let bob = addr("messenger", "2345678901");
+    let on_whatsapp = directory.link("alice-bob", &alice);
+    let on_messenger = directory.link("alice-bob", &bob);
+    directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
+    directory.consent(&bob, ConsentScope::CrossAppMessaging, true);
+    (directory, alice, bob, on_messenger, on_whatsapp)
+}

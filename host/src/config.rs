@@ -1,0 +1,178 @@
+//! `switchboard.toml`: what the host adds to a Spin application and Spin's
+//! manifest has no place for — where each platform's send API is, which
+//! account the pipeline sends as, and how delivery retries.
+//!
+//! The file is optional (next to the manifest, or `--config`); every setting
+//! has a default that works with the sample apps. Secrets stay Spin variables:
+//! a platform's access token is read from the variable the file names.
+//!
+//! ```toml
+//! [platforms.messenger]
+//! api_base = "https://graph.facebook.com"   # tests point this at a local sink
+//! account = "PAGE_ID"                          # who the pipeline sends as
+//! access_token_variable = "messenger_access_token"
+//!
+//! [delivery]
+//! max_attempts = 8
+//! backoff_base_ms = 200
+//! backoff_max_ms = 60000
+//! timeout_ms = 10000
+//! workers = 8
+//!
+//! [pipeline]
+//! router = "router"    # the manifest component that exports policy and router
+//! ```
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The host's own settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Per platform: send API and account.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, PlatformConfig>,
+    /// Retries and timeouts of the outbox workers.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// Which components make up the pipeline.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+}
+
+/// Where and as whom the pipeline sends on one platform.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Base URL of the send API; request paths from the translator are
+    /// appended to it.
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+    /// The account the pipeline sends as (a WhatsApp phone-number id, a Page
+    /// id, an Instagram account id).
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// The Spin variable holding the access token (`<platform>_access_token`
+    /// when unset); an empty token sends no `Authorization` header.
+    #[serde(default)]
+    pub access_token_variable: Option<String>,
+}
+
+fn default_api_base() -> String {
+    "https://graph.facebook.com".into()
+}
+
+fn default_account() -> String {
+    "me".into()
+}
+
+impl Default for PlatformConfig {
+    fn default() -> Self {
+        PlatformConfig {
+            api_base: default_api_base(),
+            account: default_account(),
+            access_token_variable: None,
+        }
+    }
+}
+
+/// How the outbox retries.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Tries before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; it doubles each try, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// Time allowed for one send request.
+    pub timeout_ms: u64,
+    /// Concurrent senders.
+    pub workers: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_attempts: 8,
+            backoff_base_ms: 200,
+            backoff_max_ms: 60_000,
+            timeout_ms: 10_000,
+            workers: 8,
+        }
+    }
+}
+
+/// The pipeline's components, by manifest id.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// The component exporting `policy` and `router` (composed with its
+    /// dependencies from the manifest).
+    pub router: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            router: "router".into(),
+        }
+    }
+}
+
+impl HostConfig {
+    /// Reads `path`; a missing file at the default place means all defaults.
+    pub fn load(path: &Path, explicit: bool) -> Result<HostConfig> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if !explicit && error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(HostConfig::default());
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
+        let config: HostConfig =
+            toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        if config.delivery.max_attempts == 0 {
+            bail!(
+                "{}: delivery.max_attempts must be at least 1",
+                path.display()
+            );
+        }
+        if config.delivery.workers == 0 {
+            bail!("{}: delivery.workers must be at least 1", path.display());
+        }
+        Ok(config)
+    }
+
+    /// The settings of `platform` (defaults when the file has none).
+    pub fn platform(&self, platform: &str) -> PlatformConfig {
+        self.platforms.get(platform).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_settings_and_names_unknown_keys() {
+        let config: HostConfig = toml::from_str(
+            "[platforms.messenger]\napi_base = \"http://127.0.0.1:9\"\n[delivery]\nmax_attempts = 3\n",
+        )
+        .unwrap();
+        assert_eq!(config.platform("messenger").api_base, "http://127.0.0.1:9");
+        assert_eq!(config.platform("whatsapp").api_base, default_api_base());
+        assert_eq!(config.delivery.max_attempts, 3);
+        assert_eq!(config.delivery.workers, 8);
+        let error = toml::from_str::<HostConfig>("[delivery]\nretries = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("retries"), "{error}");
+    }
+}
