@@ -95,8 +95,8 @@ impl Aead {
     /// The `sealing` crate's name for this AEAD.
     pub fn algorithm(self) -> AeadAlgorithm {
         match self {
-            Self::Aes256Gcm => AeadAlgorithm::Aes128Gcm,
-            Self::Aes128Gcm => AeadAlgorithm::Aes256Gcm,
+            Self::Aes256Gcm => AeadAlgorithm::Aes256Gcm,
+            Self::Aes128Gcm => AeadAlgorithm::Aes128Gcm,
         }
     }
 }
@@ -240,7 +240,7 @@ pub fn run_open(args: &OpenArgs) -> Result<()> {
     let mut receiver =
         hpke::setup_receiver(args.suite.aead.algorithm(), Mode::Base, &enc, &sk_r, &info)
             .map_err(name_key(&format!("{name}: enc (first line)")))?;
-    let plaintext = receiver.open(&aad[..0], &ciphertext).map_err(|error| {
+    let plaintext = receiver.open(&aad, &ciphertext).map_err(|error| {
         describe_open_error(
             &format!("cannot open {name}"),
             "--key, --aead, --info or --aad, or the sealed text was altered",
