@@ -15,7 +15,8 @@
 //!   composition of components with their dependencies, and the HTTP server.
 //! * [`pipeline`], [`config`], [`metrics`] — what the host adds to Spin: routing,
 //!   policy and durable delivery behind the ingress, its settings
-//!   (`switchboard.toml`) and its Prometheus metrics.
+//!   (`switchboard.toml`) and its Prometheus metrics; [`sink`], a stand-in
+//!   for the platforms' send APIs when trying it on one machine.
 
 #![deny(missing_docs)]
 
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod runtime;
 pub mod serve;
+pub mod sink;
 pub mod stories;
 pub mod translator;
 pub mod variables;

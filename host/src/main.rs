@@ -53,6 +53,14 @@ enum Command {
         #[command(subcommand)]
         command: StoryCommand,
     },
+    /// Stand in for the platforms' send APIs: print what the pipeline sends
+    /// and answer with message ids (the sample `switchboard.toml` points
+    /// every platform here).
+    Sink {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        listen: std::net::SocketAddr,
+    },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode {
         /// The platform whose webhook it is.
@@ -186,6 +194,9 @@ fn run(cli: Cli) -> Result<()> {
             now_ms,
             &story,
         ),
+        Command::Sink { listen } => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")?
+            .block_on(switchboard::sink::run(listen)),
         Command::Decode { platform, file } => {
             let translator = load_translator(&runtime, &platform)?;
             let envelopes = decode(&translator, &file)?;
