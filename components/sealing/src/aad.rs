@@ -20,16 +20,24 @@ pub fn sealed_header_aad(
     recipient: &str,
     conversation: &str,
 ) -> Vec<u8> {
-    let fields = [message_id, platform, sender, recipient, conversation];
-    let total = DOMAIN.len() + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
+    let fields = [message_id, platform, sender, recipient, conversation].map(str::as_bytes);
+    length_prefixed(DOMAIN, &fields)
+}
+
+/// `prefix`, then each field as a 4-byte big-endian length followed by its bytes.
+///
+/// The one encoding of several byte strings into associated data in this crate
+/// (also used for the ratchet's message AAD).
+pub(crate) fn length_prefixed(prefix: &[u8], fields: &[&[u8]]) -> Vec<u8> {
+    let total = prefix.len() + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
     let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(DOMAIN);
+    out.extend_from_slice(prefix);
     for field in fields {
-        // Header fields are short strings; a field over 4 GiB cannot exist in an
-        // envelope, so saturating keeps the function total without a panic path.
+        // The fields are header values, keys and short associated data; one over
+        // 4 GiB cannot occur, so saturating keeps the function total without a panic path.
         let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(field);
     }
     out
 }

@@ -5,8 +5,8 @@
 //! the `aes-gcm` crate, so that the Wycheproof vectors test exactly the code the
 //! rest of the crate calls.
 
-use aes_gcm::aead::Aead;
-use aes_gcm::aead::Payload;
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce};
 
 use crate::error::SealingError;
@@ -70,16 +70,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealingError> {
     let nonce = checked_nonce(nonce)?;
-    let payload = Payload {
-        msg: plaintext,
-        aad,
-    };
-    let sealed = match AeadAlgorithm::for_key(key)? {
-        AeadAlgorithm::Aes128Gcm => cipher_128(key)?.encrypt(nonce, payload),
-        AeadAlgorithm::Aes256Gcm => cipher_256(key)?.encrypt(nonce, payload),
-    };
-    // aes-gcm only fails to encrypt when the input exceeds GCM's length limit.
-    sealed.map_err(|_| SealingError::InvalidInput("plaintext too long for AES-GCM".into()))
+    Cipher::new(key)?.seal(nonce, aad, plaintext)
 }
 
 /// Checks the tag and decrypts `ciphertext` (which ends with the tag).
@@ -90,37 +81,83 @@ pub fn open(
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, SealingError> {
     let nonce = checked_nonce(nonce)?;
-    if ciphertext.len() < TAG_LEN {
-        return Err(SealingError::AuthenticationFailed);
-    }
-    let payload = Payload {
-        msg: ciphertext,
-        aad,
-    };
-    let opened = match AeadAlgorithm::for_key(key)? {
-        AeadAlgorithm::Aes128Gcm => cipher_128(key)?.decrypt(nonce, payload),
-        AeadAlgorithm::Aes256Gcm => cipher_256(key)?.decrypt(nonce, payload),
-    };
-    opened.map_err(|_| SealingError::AuthenticationFailed)
+    Cipher::new(key)?.open(nonce, aad, ciphertext)
 }
 
-fn checked_nonce(nonce: &[u8]) -> Result<&Nonce<aes_gcm::aead::consts::U12>, SealingError> {
-    <&Nonce<aes_gcm::aead::consts::U12>>::try_from(nonce).map_err(|_| {
+/// An AES-GCM key expanded once, for a context that seals or opens many messages.
+///
+/// With the `zeroize` feature of `aes-gcm`, the round keys and the GHASH key are
+/// wiped when the value is dropped.
+#[derive(Clone)]
+pub(crate) enum Cipher {
+    Aes128(Aes128Gcm),
+    Aes256(Aes256Gcm),
+}
+
+impl Cipher {
+    /// The cipher for a raw key; its length (16 or 32 bytes) picks the variant.
+    pub(crate) fn new(key: &[u8]) -> Result<Self, SealingError> {
+        let algorithm = AeadAlgorithm::for_key(key)?;
+        let cipher = match algorithm {
+            AeadAlgorithm::Aes128Gcm => Aes128Gcm::new_from_slice(key).map(Self::Aes128),
+            AeadAlgorithm::Aes256Gcm => Aes256Gcm::new_from_slice(key).map(Self::Aes256),
+        };
+        // `for_key` has checked the length, the only thing `new_from_slice` checks.
+        cipher.map_err(|_| SealingError::InvalidKey(format!("{algorithm:?} key: wrong length")))
+    }
+
+    /// Encrypts `plaintext` and appends the tag.
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SealingError> {
+        let (nonce, payload) = (
+            <&Nonce<U12>>::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        );
+        let sealed = match self {
+            Self::Aes128(cipher) => cipher.encrypt(nonce, payload),
+            Self::Aes256(cipher) => cipher.encrypt(nonce, payload),
+        };
+        // aes-gcm only fails to encrypt when the input exceeds GCM's length limit.
+        sealed.map_err(|_| SealingError::InvalidInput("plaintext too long for AES-GCM".into()))
+    }
+
+    /// Checks the tag and decrypts `ciphertext` (which ends with the tag); a
+    /// ciphertext shorter than the tag fails authentication like any other.
+    pub(crate) fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>, SealingError> {
+        let (nonce, payload) = (
+            <&Nonce<U12>>::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        );
+        let opened = match self {
+            Self::Aes128(cipher) => cipher.decrypt(nonce, payload),
+            Self::Aes256(cipher) => cipher.decrypt(nonce, payload),
+        };
+        opened.map_err(|_| SealingError::AuthenticationFailed)
+    }
+}
+
+fn checked_nonce(nonce: &[u8]) -> Result<&[u8; NONCE_LEN], SealingError> {
+    <&[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| {
         SealingError::InvalidInput(format!(
             "AES-GCM nonce: expected {NONCE_LEN} bytes, got {}",
             nonce.len()
         ))
     })
-}
-
-fn cipher_128(key: &[u8]) -> Result<Aes128Gcm, SealingError> {
-    Aes128Gcm::new_from_slice(key)
-        .map_err(|_| SealingError::InvalidKey("AES-128-GCM key: expected 16 bytes".into()))
-}
-
-fn cipher_256(key: &[u8]) -> Result<Aes256Gcm, SealingError> {
-    Aes256Gcm::new_from_slice(key)
-        .map_err(|_| SealingError::InvalidKey("AES-256-GCM key: expected 32 bytes".into()))
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! Keys, `enc` values and ciphertexts travel on command lines and in JSON test
 //! vectors as hex. [`parse_hex`] turns such a string into bytes and, when a
 //! length is expected, says precisely what was wrong, naming the argument.
+//! The codec itself is the `hex` crate's; this module only words the errors.
+
+use ::hex::FromHexError;
 
 use crate::error::SealingError;
 
@@ -18,35 +21,24 @@ pub fn parse_hex(
     expected_len: Option<usize>,
 ) -> Result<Vec<u8>, SealingError> {
     let text = text.trim();
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return Err(SealingError::InvalidInput(format!(
-            "{label}: odd number of hex digits ({})",
-            digits.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for (index, pair) in digits.chunks_exact(2).enumerate() {
-        let high = nibble(pair[0]);
-        let low = nibble(pair[1]);
-        match (high, low) {
-            (Some(h), Some(l)) => out.push((h << 4) | l),
-            _ => {
-                let bad = if high.is_none() {
-                    2 * index
-                } else {
-                    2 * index + 1
-                };
-                let shown = text
-                    .get(bad..)
-                    .and_then(|s| s.chars().next())
-                    .unwrap_or('?');
-                return Err(SealingError::InvalidInput(format!(
-                    "{label}: not a hex digit {shown:?} at position {bad}"
-                )));
+    let out = ::hex::decode(text).map_err(|error| {
+        SealingError::InvalidInput(match error {
+            FromHexError::OddLength => {
+                format!("{label}: odd number of hex digits ({})", text.len())
             }
-        }
-    }
+            FromHexError::InvalidHexCharacter { index, .. } => {
+                // `hex` reports the offending byte as a char; show the character of the
+                // text that starts there (a multi-byte one is never cut in half).
+                let shown = text
+                    .get(index..)
+                    .and_then(|rest| rest.chars().next())
+                    .unwrap_or('?');
+                format!("{label}: not a hex digit {shown:?} at position {index}")
+            }
+            // Only decoding into a fixed-size array reports this one.
+            FromHexError::InvalidStringLength => format!("{label}: {error}"),
+        })
+    })?;
     if let Some(expected) = expected_len
         && out.len() != expected
     {
@@ -61,22 +53,7 @@ pub fn parse_hex(
 
 /// Lower-case hex of `bytes`, the inverse of [`parse_hex`].
 pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
-fn nibble(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
+    ::hex::encode(bytes)
 }
 
 #[cfg(test)]
@@ -114,5 +91,18 @@ mod tests {
         );
         // A multi-byte character must not cause a panic on a char boundary.
         assert!(parse_hex("enc", "é0", None).is_err());
+        // "é0" above has an odd number of bytes; these even ones reach the digit check.
+        assert_eq!(
+            parse_hex("enc", "0é0", None),
+            Err(SealingError::InvalidInput(
+                "enc: not a hex digit 'é' at position 1".into()
+            ))
+        );
+        assert_eq!(
+            parse_hex("enc", "00é", None),
+            Err(SealingError::InvalidInput(
+                "enc: not a hex digit 'é' at position 2".into()
+            ))
+        );
     }
 }

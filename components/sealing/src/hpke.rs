@@ -13,9 +13,9 @@
 
 use hkdf::{Hkdf, HkdfExtract};
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::aead::{self, AeadAlgorithm, NONCE_LEN};
+use crate::aead::{AeadAlgorithm, Cipher, NONCE_LEN};
 use crate::error::SealingError;
 use crate::keys::{self, KEY_LEN, KeyPair};
 
@@ -104,15 +104,34 @@ pub fn labeled_expand(
     info: &[u8],
     len: usize,
 ) -> Result<Vec<u8>, SealingError> {
-    let too_long =
-        || SealingError::InvalidInput(format!("cannot expand to {len} bytes (max {MAX_EXPAND})"));
-    let len_bytes = u16::try_from(len).map_err(|_| too_long())?.to_be_bytes();
+    if len > MAX_EXPAND {
+        return Err(expand_too_long(len));
+    }
+    let mut out = vec![0u8; len];
+    labeled_expand_into(suite_id, prk, label, info, &mut out)?;
+    Ok(out)
+}
+
+/// `LabeledExpand` with `L = out.len()`, written into `out`.
+fn labeled_expand_into(
+    suite_id: &[u8],
+    prk: &[u8],
+    label: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), SealingError> {
+    let len = out.len();
+    let len_bytes = u16::try_from(len)
+        .map_err(|_| expand_too_long(len))?
+        .to_be_bytes();
     let hkdf = Hkdf::<Sha256>::from_prk(prk)
         .map_err(|_| SealingError::InvalidKey(format!("prk: expected at least {NH} bytes")))?;
-    let mut out = vec![0u8; len];
-    hkdf.expand_multi_info(&[&len_bytes, b"HPKE-v1", suite_id, label, info], &mut out)
-        .map_err(|_| too_long())?;
-    Ok(out)
+    hkdf.expand_multi_info(&[&len_bytes, b"HPKE-v1", suite_id, label, info], out)
+        .map_err(|_| expand_too_long(len))
+}
+
+fn expand_too_long(len: usize) -> SealingError {
+    SealingError::InvalidInput(format!("cannot expand to {len} bytes (max {MAX_EXPAND})"))
 }
 
 fn expand_array<const N: usize>(
@@ -121,10 +140,8 @@ fn expand_array<const N: usize>(
     label: &[u8],
     info: &[u8],
 ) -> Result<[u8; N], SealingError> {
-    let mut bytes = labeled_expand(suite_id, prk, label, info, N)?;
     let mut out = [0u8; N];
-    out.copy_from_slice(&bytes);
-    bytes.zeroize();
+    labeled_expand_into(suite_id, prk, label, info, &mut out)?;
     Ok(out)
 }
 
@@ -154,8 +171,8 @@ pub struct Encapsulation {
 
 /// `Encap(pkR)` with a fresh ephemeral key.
 pub fn encap(pk_r: &[u8; KEY_LEN]) -> Result<Encapsulation, SealingError> {
-    let ephemeral = keys::random_bytes::<KEY_LEN>()?;
-    encap_with_ephemeral(pk_r, &ephemeral)
+    let sk_e = Zeroizing::new(keys::random_bytes::<KEY_LEN>()?);
+    encap_with_ephemeral(pk_r, &sk_e)
 }
 
 /// `Encap(pkR)` with a given ephemeral secret key: deterministic, for test vectors.
@@ -166,12 +183,12 @@ pub fn encap_with_ephemeral(
     sk_e: &[u8; KEY_LEN],
 ) -> Result<Encapsulation, SealingError> {
     let ephemeral = KeyPair::from_secret(*sk_e);
-    let dh = keys::diffie_hellman(&ephemeral.secret_key, pk_r)?;
+    let dh = Zeroizing::new(keys::diffie_hellman(&ephemeral.secret_key, pk_r)?);
     let mut kem_context = [0u8; 2 * KEY_LEN];
     kem_context[..KEY_LEN].copy_from_slice(&ephemeral.public_key);
     kem_context[KEY_LEN..].copy_from_slice(pk_r);
     Ok(Encapsulation {
-        shared_secret: extract_and_expand(&dh, &kem_context)?,
+        shared_secret: extract_and_expand(dh.as_slice(), &kem_context)?,
         enc: ephemeral.public_key,
     })
 }
@@ -179,11 +196,11 @@ pub fn encap_with_ephemeral(
 /// `Decap(enc, skR)`: the KEM shared secret the sender derived.
 pub fn decap(enc: &[u8; KEY_LEN], sk_r: &[u8; KEY_LEN]) -> Result<[u8; NSECRET], SealingError> {
     let recipient = KeyPair::from_secret(*sk_r);
-    let dh = keys::diffie_hellman(&recipient.secret_key, enc)?;
+    let dh = Zeroizing::new(keys::diffie_hellman(&recipient.secret_key, enc)?);
     let mut kem_context = [0u8; 2 * KEY_LEN];
     kem_context[..KEY_LEN].copy_from_slice(enc);
     kem_context[KEY_LEN..].copy_from_slice(&recipient.public_key);
-    extract_and_expand(&dh, &kem_context)
+    extract_and_expand(dh.as_slice(), &kem_context)
 }
 
 /// The encryption context both sides derive from the key schedule.
@@ -191,6 +208,9 @@ pub fn decap(enc: &[u8; KEY_LEN], sk_r: &[u8; KEY_LEN]) -> Result<[u8; NSECRET],
 struct Context {
     #[zeroize(skip)]
     aead: AeadAlgorithm,
+    /// `key`, expanded once for every message of the context (wiped on drop by aes-gcm).
+    #[zeroize(skip)]
+    cipher: Cipher,
     key: Vec<u8>,
     base_nonce: [u8; NONCE_LEN],
     exporter_secret: [u8; NH],
@@ -198,7 +218,8 @@ struct Context {
 }
 
 impl Context {
-    /// `KeySchedule<ROLE>(mode, shared_secret, info, psk, psk_id)`.
+    /// `KeySchedule<ROLE>(mode, shared_secret, info, psk, psk_id)`, which starts
+    /// with `VerifyPSKInputs`.
     fn key_schedule(
         aead: AeadAlgorithm,
         mode: Mode<'_>,
@@ -207,22 +228,18 @@ impl Context {
     ) -> Result<Self, SealingError> {
         let (psk, psk_id) = mode.psk_and_id()?;
         let suite = hpke_suite_id(aead);
-        let psk_id_hash = labeled_extract(&suite, b"", b"psk_id_hash", psk_id);
-        let info_hash = labeled_extract(&suite, b"", b"info_hash", info);
-        let mut context = Vec::with_capacity(1 + 2 * NH);
-        context.push(mode.id());
-        context.extend_from_slice(&psk_id_hash);
-        context.extend_from_slice(&info_hash);
-        let mut secret = labeled_extract(&suite, shared_secret, b"secret", psk);
-        let key = labeled_expand(&suite, &secret, b"key", &context, aead.key_len())?;
-        let base_nonce = expand_array(&suite, &secret, b"base_nonce", &context)?;
-        let exporter_secret = expand_array(&suite, &secret, b"exp", &context)?;
-        secret.zeroize();
+        let mut context = [0u8; 1 + 2 * NH];
+        context[0] = mode.id();
+        context[1..=NH].copy_from_slice(&labeled_extract(&suite, b"", b"psk_id_hash", psk_id));
+        context[1 + NH..].copy_from_slice(&labeled_extract(&suite, b"", b"info_hash", info));
+        let secret = Zeroizing::new(labeled_extract(&suite, shared_secret, b"secret", psk));
+        let key = labeled_expand(&suite, secret.as_slice(), b"key", &context, aead.key_len())?;
         Ok(Self {
             aead,
+            cipher: Cipher::new(&key)?,
             key,
-            base_nonce,
-            exporter_secret,
+            base_nonce: expand_array(&suite, secret.as_slice(), b"base_nonce", &context)?,
+            exporter_secret: expand_array(&suite, secret.as_slice(), b"exp", &context)?,
             seq: 0,
         })
     }
@@ -239,23 +256,25 @@ impl Context {
         nonce
     }
 
-    /// The check of `IncrementSeq()`, made before a message uses the nonce so that
-    /// a nonce is never reused and a sealed message is never lost to the check.
+    /// Runs one seal or open with the next nonce, then `IncrementSeq()` if it succeeded.
     ///
-    /// The RFC's limit is 2^96 - 1 messages; a `u64` counter caps it at 2^64 - 1,
-    /// which no context will reach, and the check still prevents wrap-around.
-    fn check_seq(&self) -> Result<(), SealingError> {
+    /// The limit check of `IncrementSeq()` is made first, so that a nonce is never
+    /// reused and a sealed message is never lost to the check. A failed open does
+    /// not advance the sequence number. The RFC's limit is 2^96 - 1 messages; a
+    /// `u64` counter caps it at 2^64 - 1, which no context will reach, and the
+    /// check still prevents wrap-around.
+    fn next_message<T>(
+        &mut self,
+        operation: impl FnOnce(&Cipher, &[u8; NONCE_LEN]) -> Result<T, SealingError>,
+    ) -> Result<T, SealingError> {
         if self.seq == u64::MAX {
             return Err(SealingError::RejectedMessage(
                 "message limit reached for this context".into(),
             ));
         }
-        Ok(())
-    }
-
-    /// `IncrementSeq()` after a successful seal or open; `check_seq` ran first.
-    fn increment_seq(&mut self) {
-        self.seq = self.seq.saturating_add(1);
+        let output = operation(&self.cipher, &self.nonce())?;
+        self.seq += 1;
+        Ok(output)
     }
 
     fn export(&self, exporter_context: &[u8], len: usize) -> Result<Vec<u8>, SealingError> {
@@ -270,7 +289,9 @@ impl Context {
 }
 
 /// The sender's side of an HPKE context: seals messages in order.
-#[derive(Clone)]
+///
+/// Deliberately not `Clone`: two copies would seal different messages under the
+/// same nonce, which breaks AES-GCM.
 pub struct SenderContext {
     inner: Context,
 }
@@ -299,6 +320,11 @@ macro_rules! context_accessors {
                 &self.inner.exporter_secret
             }
 
+            /// `ComputeNonce(seq)`: the nonce the next message will use (exposed for test vectors).
+            pub fn nonce(&self) -> [u8; NONCE_LEN] {
+                self.inner.nonce()
+            }
+
             /// The sequence number the next message will use.
             pub fn sequence_number(&self) -> u64 {
                 self.inner.seq
@@ -322,10 +348,8 @@ context_accessors!(ReceiverContext);
 impl SenderContext {
     /// `ContextS.Seal(aad, pt)`: encrypts the next message in sequence.
     pub fn seal(&mut self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealingError> {
-        self.inner.check_seq()?;
-        let ciphertext = aead::seal(&self.inner.key, &self.inner.nonce(), aad, plaintext)?;
-        self.inner.increment_seq();
-        Ok(ciphertext)
+        self.inner
+            .next_message(|cipher, nonce| cipher.seal(nonce, aad, plaintext))
     }
 }
 
@@ -334,10 +358,8 @@ impl ReceiverContext {
     ///
     /// A failed open does not advance the sequence number.
     pub fn open(&mut self, aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, SealingError> {
-        self.inner.check_seq()?;
-        let plaintext = aead::open(&self.inner.key, &self.inner.nonce(), aad, ciphertext)?;
-        self.inner.increment_seq();
-        Ok(plaintext)
+        self.inner
+            .next_message(|cipher, nonce| cipher.open(nonce, aad, ciphertext))
     }
 }
 
@@ -348,10 +370,8 @@ pub fn setup_sender(
     pk_r: &[u8; KEY_LEN],
     info: &[u8],
 ) -> Result<([u8; KEY_LEN], SenderContext), SealingError> {
-    mode.psk_and_id()?;
-    let encapsulation = encap(pk_r)?;
-    let inner = Context::key_schedule(aead, mode, &encapsulation.shared_secret, info)?;
-    Ok((encapsulation.enc, SenderContext { inner }))
+    let sk_e = Zeroizing::new(keys::random_bytes::<KEY_LEN>()?);
+    setup_sender_with_ephemeral(aead, mode, pk_r, info, &sk_e)
 }
 
 /// `SetupBaseS` / `SetupPSKS` with a given ephemeral secret: deterministic, for test vectors.
@@ -362,7 +382,6 @@ pub fn setup_sender_with_ephemeral(
     info: &[u8],
     sk_e: &[u8; KEY_LEN],
 ) -> Result<([u8; KEY_LEN], SenderContext), SealingError> {
-    mode.psk_and_id()?;
     let encapsulation = encap_with_ephemeral(pk_r, sk_e)?;
     let inner = Context::key_schedule(aead, mode, &encapsulation.shared_secret, info)?;
     Ok((encapsulation.enc, SenderContext { inner }))
@@ -376,11 +395,9 @@ pub fn setup_receiver(
     sk_r: &[u8; KEY_LEN],
     info: &[u8],
 ) -> Result<ReceiverContext, SealingError> {
-    mode.psk_and_id()?;
-    let mut shared_secret = decap(enc, sk_r)?;
-    let inner = Context::key_schedule(aead, mode, &shared_secret, info);
-    shared_secret.zeroize();
-    Ok(ReceiverContext { inner: inner? })
+    let shared_secret = Zeroizing::new(decap(enc, sk_r)?);
+    let inner = Context::key_schedule(aead, mode, shared_secret.as_slice(), info)?;
+    Ok(ReceiverContext { inner })
 }
 
 /// Single-shot base-mode seal with AES-256-GCM: returns `(enc, ciphertext)`.

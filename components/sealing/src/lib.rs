@@ -29,8 +29,8 @@ pub mod hpke;
 pub mod keys;
 pub mod session;
 
+pub use crate::hex::parse_hex;
 pub use error::SealingError;
-pub use hex::parse_hex;
 
 /// The generated bindings of world `sealer` (the one `generate!` call).
 mod bindings {

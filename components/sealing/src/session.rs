@@ -19,21 +19,23 @@
 //! identities) and the caller's associated data. Keys of skipped messages are kept,
 //! at most [`MAX_SKIP`] per chain and [`MAX_STORED_SKIPPED`] in all, so that late
 //! messages still decrypt while a sender cannot make the receiver store unbounded
-//! state. Decryption works on a copy of the state and commits only on success, so
-//! a forged, replayed or tampered message changes nothing.
+//! state. Decryption works on a copy of the ratchet state and commits it, with the
+//! keys it skipped, only on success, so a forged, replayed or tampered message
+//! changes nothing.
 //!
 //! The state is serialisable with serde so that a client can persist it.
 
 use std::collections::VecDeque;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use hkdf::Hkdf;
+use hkdf::HkdfExtract;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::aead;
+use crate::aad::length_prefixed;
+use crate::aead::{Cipher, NONCE_LEN};
 use crate::error::SealingError;
 use crate::keys::{self, KEY_LEN, KeyPair};
 
@@ -200,16 +202,33 @@ pub struct AgreedSecret {
     pub associated_data: Vec<u8>,
 }
 
+/// HKDF-SHA256 over the concatenation of `ikm`, expanded into `out`.
+///
+/// Every output of this module is far below HKDF's limit of 255 blocks, so the
+/// error is only there to keep the function total.
+fn hkdf<'a>(
+    salt: &[u8],
+    ikm: impl IntoIterator<Item = &'a [u8]>,
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), SealingError> {
+    let mut extract = HkdfExtract::<Sha256>::new(Some(salt));
+    for part in ikm {
+        extract.input_ikm(part);
+    }
+    let (_, expander) = extract.finalize();
+    expander
+        .expand(info, out)
+        .map_err(|_| SealingError::InvalidInput("HKDF output too long".into()))
+}
+
+/// SK = HKDF(salt = 0, F || DH1 || DH2 || DH3 [|| DH4]).
 fn x3dh_kdf(dhs: &[[u8; KEY_LEN]]) -> Result<[u8; KEY_LEN], SealingError> {
     // F = 32 0xFF bytes, for domain separation from XEdDSA as X3DH prescribes.
-    let mut ikm = vec![0xffu8; KEY_LEN];
-    for dh in dhs {
-        ikm.extend_from_slice(dh);
-    }
+    const F: [u8; KEY_LEN] = [0xff; KEY_LEN];
+    let ikm = std::iter::once(&F).chain(dhs).map(|part| part.as_slice());
     let mut out = [0u8; KEY_LEN];
-    let result = Hkdf::<Sha256>::new(Some(&[0u8; KEY_LEN]), &ikm).expand(X3DH_INFO, &mut out);
-    ikm.zeroize();
-    result.map_err(|_| SealingError::InvalidInput("HKDF output too long".into()))?;
+    hkdf(&[0u8; KEY_LEN], ikm, X3DH_INFO, &mut out)?;
     Ok(out)
 }
 
@@ -232,25 +251,24 @@ fn x3dh_initiate_with_ephemeral(
     ephemeral: &KeyPair,
 ) -> Result<(InitialHeader, AgreedSecret), SealingError> {
     bundle.verify()?;
-    let mut dhs = vec![
+    let mut dhs = Zeroizing::new(vec![
         keys::diffie_hellman(&identity.dh.secret_key, &bundle.signed_prekey)?,
         keys::diffie_hellman(&ephemeral.secret_key, &bundle.identity.dh_key)?,
         keys::diffie_hellman(&ephemeral.secret_key, &bundle.signed_prekey)?,
-    ];
+    ]);
     if let Some(one_time) = &bundle.one_time_prekey {
         dhs.push(keys::diffie_hellman(&ephemeral.secret_key, one_time)?);
     }
-    let shared_secret = x3dh_kdf(&dhs);
-    dhs.zeroize();
+    let public = identity.public();
     let header = InitialHeader {
-        identity: identity.public(),
+        identity: public,
         ephemeral_key: ephemeral.public_key,
         signed_prekey: bundle.signed_prekey,
         one_time_prekey: bundle.one_time_prekey,
     };
     let secret = AgreedSecret {
-        shared_secret: shared_secret?,
-        associated_data: x3dh_associated_data(identity.public(), bundle.identity),
+        shared_secret: x3dh_kdf(&dhs)?,
+        associated_data: x3dh_associated_data(public, bundle.identity),
     };
     Ok((header, secret))
 }
@@ -267,11 +285,11 @@ pub fn x3dh_respond(
             "the initial message names a different signed prekey".into(),
         ));
     }
-    let mut dhs = vec![
+    let mut dhs = Zeroizing::new(vec![
         keys::diffie_hellman(&signed_prekey.secret_key, &header.identity.dh_key)?,
         keys::diffie_hellman(&identity.dh.secret_key, &header.ephemeral_key)?,
         keys::diffie_hellman(&signed_prekey.secret_key, &header.ephemeral_key)?,
-    ];
+    ]);
     match (header.one_time_prekey, one_time_prekey) {
         (None, None) => {}
         (Some(named), Some(key)) if named == key.public_key => {
@@ -296,10 +314,8 @@ pub fn x3dh_respond(
             ));
         }
     }
-    let shared_secret = x3dh_kdf(&dhs);
-    dhs.zeroize();
     Ok(AgreedSecret {
-        shared_secret: shared_secret?,
+        shared_secret: x3dh_kdf(&dhs)?,
         associated_data: x3dh_associated_data(header.identity, identity.public()),
     })
 }
@@ -356,7 +372,7 @@ pub struct RatchetMessage {
     pub ciphertext: Vec<u8>,
 }
 
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct SkippedKey {
     ratchet_key: [u8; KEY_LEN],
     message_number: u32,
@@ -364,8 +380,19 @@ struct SkippedKey {
 }
 
 /// A Double Ratchet session with one peer. Serialisable so a client can persist it.
-#[derive(Clone, Serialize, Deserialize)]
+///
+/// Deliberately not `Clone`: two copies that both send would reuse message keys.
+#[derive(Serialize, Deserialize)]
 pub struct Session {
+    ratchet: Ratchet,
+    skipped: VecDeque<SkippedKey>,
+    associated_data: Vec<u8>,
+}
+
+/// The ratchet keys and counters: all a decryption changes besides the skipped keys.
+/// Small, so that a decryption can work on a copy and commit it on success.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct Ratchet {
     dh_self: KeyPair,
     dh_remote: Option<[u8; KEY_LEN]>,
     root_key: [u8; KEY_LEN],
@@ -374,24 +401,17 @@ pub struct Session {
     send_n: u32,
     recv_n: u32,
     previous_send_n: u32,
-    skipped: VecDeque<SkippedKey>,
-    associated_data: Vec<u8>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.root_key.zeroize();
-        self.send_chain.zeroize();
-        self.recv_chain.zeroize();
-    }
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("ratchet_key", &crate::hex::to_hex(&self.dh_self.public_key))
-            .field("send_n", &self.send_n)
-            .field("recv_n", &self.recv_n)
+            .field(
+                "ratchet_key",
+                &crate::hex::to_hex(&self.ratchet.dh_self.public_key),
+            )
+            .field("send_n", &self.ratchet.send_n)
+            .field("recv_n", &self.ratchet.recv_n)
             .field("skipped", &self.skipped.len())
             .finish_non_exhaustive()
     }
@@ -402,15 +422,12 @@ fn kdf_rk(
     root_key: &[u8; KEY_LEN],
     dh_out: &[u8; KEY_LEN],
 ) -> Result<([u8; KEY_LEN], [u8; KEY_LEN]), SealingError> {
-    let mut okm = [0u8; 2 * KEY_LEN];
-    Hkdf::<Sha256>::new(Some(root_key), dh_out)
-        .expand(ROOT_INFO, &mut okm)
-        .map_err(|_| SealingError::InvalidInput("HKDF output too long".into()))?;
+    let mut okm = Zeroizing::new([0u8; 2 * KEY_LEN]);
+    hkdf(root_key, [dh_out.as_slice()], ROOT_INFO, okm.as_mut_slice())?;
     let mut root = [0u8; KEY_LEN];
     let mut chain = [0u8; KEY_LEN];
     root.copy_from_slice(&okm[..KEY_LEN]);
     chain.copy_from_slice(&okm[KEY_LEN..]);
-    okm.zeroize();
     Ok((root, chain))
 }
 
@@ -428,32 +445,25 @@ fn kdf_ck(chain_key: &[u8; KEY_LEN]) -> Result<([u8; KEY_LEN], [u8; KEY_LEN]), S
     Ok((hmac_byte(chain_key, 0x02)?, hmac_byte(chain_key, 0x01)?))
 }
 
-/// The AEAD key and nonce for one message key (HKDF with a zero salt, as Signal
+/// The AEAD and nonce for one message key (HKDF with a zero salt, as Signal
 /// recommends; a message key is used once, so a derived nonce is safe).
-fn message_key_material(
-    message_key: &[u8; KEY_LEN],
-) -> Result<([u8; KEY_LEN], [u8; aead::NONCE_LEN]), SealingError> {
-    let mut okm = [0u8; KEY_LEN + aead::NONCE_LEN];
-    Hkdf::<Sha256>::new(Some(&[0u8; KEY_LEN]), message_key)
-        .expand(MESSAGE_INFO, &mut okm)
-        .map_err(|_| SealingError::InvalidInput("HKDF output too long".into()))?;
-    let mut key = [0u8; KEY_LEN];
-    let mut nonce = [0u8; aead::NONCE_LEN];
-    key.copy_from_slice(&okm[..KEY_LEN]);
+fn message_cipher(message_key: &[u8; KEY_LEN]) -> Result<(Cipher, [u8; NONCE_LEN]), SealingError> {
+    let mut okm = Zeroizing::new([0u8; KEY_LEN + NONCE_LEN]);
+    let salt = [0u8; KEY_LEN];
+    hkdf(
+        &salt,
+        [message_key.as_slice()],
+        MESSAGE_INFO,
+        okm.as_mut_slice(),
+    )?;
+    let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&okm[KEY_LEN..]);
-    okm.zeroize();
-    Ok((key, nonce))
+    Ok((Cipher::new(&okm[..KEY_LEN])?, nonce))
 }
 
 /// The AEAD associated data: session AD, caller AD and header, each length-prefixed.
 fn message_aad(session_ad: &[u8], caller_ad: &[u8], header: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + session_ad.len() + caller_ad.len() + header.len());
-    for part in [session_ad, caller_ad, header] {
-        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out
+    length_prefixed(b"", &[session_ad, caller_ad, header])
 }
 
 impl Session {
@@ -495,20 +505,24 @@ impl Session {
         associated_data: &[u8],
     ) -> Result<Self, SealingError> {
         let dh_self = keys::generate_key_pair()?;
-        let dh_out = keys::diffie_hellman(&dh_self.secret_key, remote_ratchet_key)?;
+        let dh_out = Zeroizing::new(keys::diffie_hellman(
+            &dh_self.secret_key,
+            remote_ratchet_key,
+        )?);
         let (root_key, send_chain) = kdf_rk(shared_secret, &dh_out)?;
-        Ok(Self {
-            dh_self,
-            dh_remote: Some(*remote_ratchet_key),
-            root_key,
-            send_chain: Some(send_chain),
-            recv_chain: None,
-            send_n: 0,
-            recv_n: 0,
-            previous_send_n: 0,
-            skipped: VecDeque::new(),
-            associated_data: associated_data.to_vec(),
-        })
+        Ok(Self::new(
+            Ratchet {
+                dh_self,
+                dh_remote: Some(*remote_ratchet_key),
+                root_key,
+                send_chain: Some(send_chain),
+                recv_chain: None,
+                send_n: 0,
+                recv_n: 0,
+                previous_send_n: 0,
+            },
+            associated_data,
+        ))
     }
 
     /// RatchetInitBob: the responder's state from SK and its own ratchet key pair
@@ -518,15 +532,24 @@ impl Session {
         ratchet_key_pair: KeyPair,
         associated_data: &[u8],
     ) -> Self {
+        Self::new(
+            Ratchet {
+                dh_self: ratchet_key_pair,
+                dh_remote: None,
+                root_key: *shared_secret,
+                send_chain: None,
+                recv_chain: None,
+                send_n: 0,
+                recv_n: 0,
+                previous_send_n: 0,
+            },
+            associated_data,
+        )
+    }
+
+    fn new(ratchet: Ratchet, associated_data: &[u8]) -> Self {
         Self {
-            dh_self: ratchet_key_pair,
-            dh_remote: None,
-            root_key: *shared_secret,
-            send_chain: None,
-            recv_chain: None,
-            send_n: 0,
-            recv_n: 0,
-            previous_send_n: 0,
+            ratchet,
             skipped: VecDeque::new(),
             associated_data: associated_data.to_vec(),
         }
@@ -539,34 +562,35 @@ impl Session {
 
     /// This side's current ratchet public key.
     pub fn ratchet_public_key(&self) -> [u8; KEY_LEN] {
-        self.dh_self.public_key
+        self.ratchet.dh_self.public_key
     }
 
     /// Encrypts the next message; `ad` is bound as associated data with the header.
     pub fn encrypt(&mut self, plaintext: &[u8], ad: &[u8]) -> Result<RatchetMessage, SealingError> {
-        let chain = self.send_chain.ok_or_else(|| {
+        let ratchet = &mut self.ratchet;
+        let chain = ratchet.send_chain.ok_or_else(|| {
             SealingError::InvalidInput(
                 "the responder cannot send before it has received a message".into(),
             )
         })?;
-        if self.send_n == u32::MAX {
+        if ratchet.send_n == u32::MAX {
             return Err(SealingError::RejectedMessage(
                 "sending chain exhausted".into(),
             ));
         }
-        let (next_chain, mut message_key) = kdf_ck(&chain)?;
+        let (next_chain, message_key) = kdf_ck(&chain)?;
+        let message_key = Zeroizing::new(message_key);
         let header = MessageHeader {
-            ratchet_key: self.dh_self.public_key,
-            previous_chain_length: self.previous_send_n,
-            message_number: self.send_n,
+            ratchet_key: ratchet.dh_self.public_key,
+            previous_chain_length: ratchet.previous_send_n,
+            message_number: ratchet.send_n,
         }
         .to_bytes();
-        let sealed =
-            seal_with_message_key(&message_key, &self.associated_data, ad, &header, plaintext);
-        message_key.zeroize();
-        let ciphertext = sealed?;
-        self.send_chain = Some(next_chain);
-        self.send_n += 1;
+        let (cipher, nonce) = message_cipher(&message_key)?;
+        let aad = message_aad(&self.associated_data, ad, &header);
+        let ciphertext = cipher.seal(&nonce, &aad, plaintext)?;
+        ratchet.send_chain = Some(next_chain);
+        ratchet.send_n += 1;
         Ok(RatchetMessage {
             header: header.to_vec(),
             ciphertext,
@@ -574,71 +598,75 @@ impl Session {
     }
 
     /// Decrypts a message; on any error the session is left exactly as it was.
+    ///
+    /// The ratchet steps run on a copy of the ratchet state and the keys of
+    /// skipped messages are collected aside; both are committed only once the
+    /// message has authenticated.
     pub fn decrypt(
         &mut self,
         message: &RatchetMessage,
         ad: &[u8],
     ) -> Result<Vec<u8>, SealingError> {
         let header = MessageHeader::from_bytes(&message.header)?;
-        let mut next = self.clone();
-        let plaintext = next.decrypt_uncommitted(&header, message, ad)?;
-        *self = next;
-        Ok(plaintext)
-    }
-
-    fn decrypt_uncommitted(
-        &mut self,
-        header: &MessageHeader,
-        message: &RatchetMessage,
-        ad: &[u8],
-    ) -> Result<Vec<u8>, SealingError> {
+        let aad = message_aad(&self.associated_data, ad, &message.header);
         if let Some(position) = self.skipped.iter().position(|k| {
             k.ratchet_key == header.ratchet_key && k.message_number == header.message_number
         }) {
             let plaintext = open_with_message_key(
                 &self.skipped[position].message_key,
-                &self.associated_data,
-                ad,
-                &message.header,
+                &aad,
                 &message.ciphertext,
             )?;
             self.skipped.remove(position);
             return Ok(plaintext);
         }
-        if self.dh_remote != Some(header.ratchet_key) {
-            self.skip_message_keys(header.previous_chain_length)?;
-            self.dh_ratchet(&header.ratchet_key)?;
+        let mut ratchet = self.ratchet.clone();
+        let mut newly_skipped = Vec::new();
+        if ratchet.dh_remote != Some(header.ratchet_key) {
+            ratchet.skip_message_keys(header.previous_chain_length, &mut newly_skipped)?;
+            ratchet.dh_ratchet(&header.ratchet_key)?;
         }
-        if header.message_number < self.recv_n {
+        if header.message_number < ratchet.recv_n {
             return Err(SealingError::RejectedMessage(
                 "message already decrypted (replay)".into(),
             ));
         }
-        self.skip_message_keys(header.message_number)?;
+        ratchet.skip_message_keys(header.message_number, &mut newly_skipped)?;
+        let message_key = ratchet.next_receiving_key()?;
+        let plaintext = open_with_message_key(&message_key, &aad, &message.ciphertext)?;
+        self.ratchet = ratchet;
+        self.skipped.extend(newly_skipped);
+        let excess = self.skipped.len().saturating_sub(MAX_STORED_SKIPPED);
+        // The oldest keys go first.
+        self.skipped.drain(..excess);
+        Ok(plaintext)
+    }
+}
+
+impl Ratchet {
+    /// The message key of message `recv_n` of the receiving chain; advances the chain.
+    fn next_receiving_key(&mut self) -> Result<Zeroizing<[u8; KEY_LEN]>, SealingError> {
         let chain = self.recv_chain.ok_or_else(|| {
             SealingError::RejectedMessage("no receiving chain for this ratchet key".into())
         })?;
-        let (next_chain, mut message_key) = kdf_ck(&chain)?;
-        let opened = open_with_message_key(
-            &message_key,
-            &self.associated_data,
-            ad,
-            &message.header,
-            &message.ciphertext,
-        );
-        message_key.zeroize();
-        let plaintext = opened?;
+        let next_n = self
+            .recv_n
+            .checked_add(1)
+            .ok_or_else(|| SealingError::RejectedMessage("receiving chain exhausted".into()))?;
+        let (next_chain, message_key) = kdf_ck(&chain)?;
         self.recv_chain = Some(next_chain);
-        self.recv_n = self.recv_n.saturating_add(1);
-        Ok(plaintext)
+        self.recv_n = next_n;
+        Ok(Zeroizing::new(message_key))
     }
 
-    /// Stores the keys of messages `recv_n..until` of the current receiving chain.
-    fn skip_message_keys(&mut self, until: u32) -> Result<(), SealingError> {
-        let Some(mut chain) = self.recv_chain else {
-            return Ok(());
-        };
-        let Some(remote) = self.dh_remote else {
+    /// Adds the keys of messages `recv_n..until` of the receiving chain to `skipped`,
+    /// refusing to skip more than [`MAX_SKIP`] of them.
+    fn skip_message_keys(
+        &mut self,
+        until: u32,
+        skipped: &mut Vec<SkippedKey>,
+    ) -> Result<(), SealingError> {
+        let (Some(ratchet_key), Some(_)) = (self.dh_remote, self.recv_chain) else {
             return Ok(());
         };
         if u64::from(until) > u64::from(self.recv_n) + u64::from(MAX_SKIP) {
@@ -647,19 +675,14 @@ impl Session {
             )));
         }
         while self.recv_n < until {
-            let (next_chain, message_key) = kdf_ck(&chain)?;
-            self.skipped.push_back(SkippedKey {
-                ratchet_key: remote,
-                message_number: self.recv_n,
-                message_key,
+            let message_number = self.recv_n;
+            let message_key = self.next_receiving_key()?;
+            skipped.push(SkippedKey {
+                ratchet_key,
+                message_number,
+                message_key: *message_key,
             });
-            if self.skipped.len() > MAX_STORED_SKIPPED {
-                self.skipped.pop_front();
-            }
-            chain = next_chain;
-            self.recv_n += 1;
         }
-        self.recv_chain = Some(chain);
         Ok(())
     }
 
@@ -669,11 +692,11 @@ impl Session {
         self.send_n = 0;
         self.recv_n = 0;
         self.dh_remote = Some(*remote);
-        let dh_recv = keys::diffie_hellman(&self.dh_self.secret_key, remote)?;
+        let dh_recv = Zeroizing::new(keys::diffie_hellman(&self.dh_self.secret_key, remote)?);
         let (root_key, recv_chain) = kdf_rk(&self.root_key, &dh_recv)?;
         self.recv_chain = Some(recv_chain);
         self.dh_self = keys::generate_key_pair()?;
-        let dh_send = keys::diffie_hellman(&self.dh_self.secret_key, remote)?;
+        let dh_send = Zeroizing::new(keys::diffie_hellman(&self.dh_self.secret_key, remote)?);
         let (root_key, send_chain) = kdf_rk(&root_key, &dh_send)?;
         self.root_key = root_key;
         self.send_chain = Some(send_chain);
@@ -681,40 +704,13 @@ impl Session {
     }
 }
 
-fn seal_with_message_key(
-    message_key: &[u8; KEY_LEN],
-    session_ad: &[u8],
-    caller_ad: &[u8],
-    header: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, SealingError> {
-    let (mut key, nonce) = message_key_material(message_key)?;
-    let sealed = aead::seal(
-        &key,
-        &nonce,
-        &message_aad(session_ad, caller_ad, header),
-        plaintext,
-    );
-    key.zeroize();
-    sealed
-}
-
 fn open_with_message_key(
     message_key: &[u8; KEY_LEN],
-    session_ad: &[u8],
-    caller_ad: &[u8],
-    header: &[u8],
+    aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, SealingError> {
-    let (mut key, nonce) = message_key_material(message_key)?;
-    let opened = aead::open(
-        &key,
-        &nonce,
-        &message_aad(session_ad, caller_ad, header),
-        ciphertext,
-    );
-    key.zeroize();
-    opened
+    let (cipher, nonce) = message_cipher(message_key)?;
+    cipher.open(&nonce, aad, ciphertext)
 }
 
 #[cfg(test)]
@@ -744,6 +740,40 @@ mod tests {
         assert_ne!(next, [5u8; 32]);
         // Deterministic: the same chain key gives the same keys.
         assert_eq!(kdf_ck(&[5u8; 32]).unwrap(), (next, message));
+        // Signal's constants, not merely distinct ones: message key = HMAC(ck, 0x01),
+        // next chain key = HMAC(ck, 0x02) (expected values from Python's `hmac`).
+        assert_eq!(
+            crate::hex::to_hex(&message),
+            "0d8b1b5bd928a4cfab6708b6af6fe15d5d41b3268e6dd8ed9c5b0ecde10ca4a2"
+        );
+        assert_eq!(
+            crate::hex::to_hex(&next),
+            "d1d4e2a94a095ae5327b9a660032c22225ae7710823f997cc250f31e5d3aeb50"
+        );
+    }
+
+    #[test]
+    fn receiving_counter_overflow_is_refused() {
+        let mut ratchet = Ratchet {
+            dh_self: KeyPair::from_secret([1u8; 32]),
+            dh_remote: Some([9u8; 32]),
+            root_key: [0u8; 32],
+            send_chain: None,
+            recv_chain: Some([2u8; 32]),
+            send_n: 0,
+            recv_n: u32::MAX,
+            previous_send_n: 0,
+        };
+        assert!(matches!(
+            ratchet.next_receiving_key(),
+            Err(SealingError::RejectedMessage(_))
+        ));
+        assert_eq!(ratchet.recv_chain, Some([2u8; 32]));
+        assert_eq!(ratchet.recv_n, u32::MAX);
+        ratchet.recv_n = u32::MAX - 1;
+        let key = ratchet.next_receiving_key().unwrap();
+        assert_eq!(*key, kdf_ck(&[2u8; 32]).unwrap().1);
+        assert_eq!(ratchet.recv_n, u32::MAX);
     }
 
     #[test]

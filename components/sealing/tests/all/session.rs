@@ -22,13 +22,24 @@ fn bob() -> Bob {
     }
 }
 
+impl Bob {
+    /// Bob's published bundle, with his one-time prekey.
+    fn bundle(&self) -> PreKeyBundle {
+        self.identity
+            .bundle(&self.signed_prekey, Some(&self.one_time_prekey))
+    }
+
+    /// Bob's published bundle once the directory has run out of one-time prekeys.
+    fn bundle_without_one_time_prekey(&self) -> PreKeyBundle {
+        self.identity.bundle(&self.signed_prekey, None)
+    }
+}
+
 /// Alice starts a session with Bob's bundle (with a one-time prekey); Bob accepts.
 fn pair() -> (Session, Session) {
     let bob = bob();
     let alice_identity = IdentityKeyPair::generate().unwrap();
-    let bundle = bob
-        .identity
-        .bundle(&bob.signed_prekey, Some(&bob.one_time_prekey));
+    let bundle = bob.bundle();
     let (alice, header) = Session::initiate(&alice_identity, &bundle).unwrap();
     let bob_session = Session::respond(
         &bob.identity,
@@ -80,7 +91,7 @@ fn in_order_conversation_with_ratchet_steps() {
 fn session_without_one_time_prekey() {
     let bob = bob();
     let alice_identity = IdentityKeyPair::generate().unwrap();
-    let bundle = bob.identity.bundle(&bob.signed_prekey, None);
+    let bundle = bob.bundle_without_one_time_prekey();
     let (mut alice, header) = Session::initiate(&alice_identity, &bundle).unwrap();
     assert_eq!(header.one_time_prekey, None);
     // Supplying a one-time prekey the header does not name is refused.
@@ -103,7 +114,7 @@ fn session_without_one_time_prekey() {
 fn responder_with_wrong_identity_cannot_decrypt() {
     let bob = bob();
     let alice_identity = IdentityKeyPair::generate().unwrap();
-    let bundle = bob.identity.bundle(&bob.signed_prekey, None);
+    let bundle = bob.bundle_without_one_time_prekey();
     let (mut alice, header) = Session::initiate(&alice_identity, &bundle).unwrap();
     let impostor = IdentityKeyPair::generate().unwrap();
     let mut wrong = Session::respond(&impostor, &bob.signed_prekey, None, &header).unwrap();
@@ -332,7 +343,7 @@ fn post_compromise_recovery_after_a_ratchet_round_trip() {
 fn bad_bundle_signature_is_rejected() {
     let bob = bob();
     let alice_identity = IdentityKeyPair::generate().unwrap();
-    let good = bob.identity.bundle(&bob.signed_prekey, None);
+    let good = bob.bundle_without_one_time_prekey();
     assert_eq!(good.verify(), Ok(()));
 
     let mut flipped = good.clone();
@@ -379,8 +390,9 @@ fn low_order_and_zero_keys_are_refused() {
         Err(SealingError::InvalidKey(_))
     ));
 
-    // A low-order identity DH key in the initial header is refused by the responder.
-    let good = bob.identity.bundle(&bob.signed_prekey, None);
+    // A low-order ephemeral key or identity DH key in the initial header is refused
+    // by the responder.
+    let good = bob.bundle_without_one_time_prekey();
     let (_, header) = Session::initiate(&alice_identity, &good).unwrap();
     let mut low = header.clone();
     let mut one = [0u8; 32];
@@ -388,6 +400,12 @@ fn low_order_and_zero_keys_are_refused() {
     low.ephemeral_key = one;
     assert!(matches!(
         Session::respond(&bob.identity, &bob.signed_prekey, None, &low),
+        Err(SealingError::InvalidKey(_))
+    ));
+    let mut low_identity = header.clone();
+    low_identity.identity.dh_key = one;
+    assert!(matches!(
+        Session::respond(&bob.identity, &bob.signed_prekey, None, &low_identity),
         Err(SealingError::InvalidKey(_))
     ));
     assert!(matches!(
@@ -411,9 +429,7 @@ fn low_order_and_zero_keys_are_refused() {
 fn initial_header_must_name_the_right_prekeys() {
     let bob = bob();
     let alice_identity = IdentityKeyPair::generate().unwrap();
-    let bundle = bob
-        .identity
-        .bundle(&bob.signed_prekey, Some(&bob.one_time_prekey));
+    let bundle = bob.bundle();
     let (_, header): (Session, InitialHeader) =
         Session::initiate(&alice_identity, &bundle).unwrap();
     let other = keys::generate_key_pair().unwrap();
