@@ -31,6 +31,17 @@ pub struct Outcome {
     pub body: Value,
 }
 
+/// A store failure, answered 500 with the reason: so that `?` on a store
+/// operation ends the request.
+impl From<anyhow::Error> for Outcome {
+    fn from(error: anyhow::Error) -> Self {
+        refuse(500, format!("store failure: {error:#}"))
+    }
+}
+
+/// What an operation answers: `Err` for a refusal or a store failure.
+type Answer = Result<Outcome, Outcome>;
+
 fn answer(status: u16, body: Value) -> Outcome {
     Outcome { status, body }
 }
@@ -146,7 +157,7 @@ pub fn dispatch(
     actor: &str,
     now_ms: u64,
 ) -> Outcome {
-    let result = match (method, path.trim_end_matches('/')) {
+    let answer = match (method, path.trim_end_matches('/')) {
         ("POST", "/admin/links") => link(store, body, actor, now_ms),
         ("DELETE", "/admin/links") => unlink(store, body, actor, now_ms),
         ("POST", "/admin/consents") => consent(store, body, actor, now_ms),
@@ -154,25 +165,20 @@ pub fn dispatch(
         ("DELETE", "/admin/blocks") => block(store, body, actor, now_ms, false),
         ("POST", "/admin/marketing") => marketing(store, body, actor, now_ms),
         ("GET", "/admin/audit") => audit_log(store),
-        _ => Ok(refuse(404, format!("no admin operation {method} {path}"))),
+        _ => Err(refuse(404, format!("no admin operation {method} {path}"))),
     };
-    result.unwrap_or_else(|error| refuse(500, format!("store failure: {error:#}")))
+    answer.unwrap_or_else(|refusal| refusal)
 }
 
-fn link(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
-    let request: LinkRequest = match parse(body) {
-        Ok(request) => request,
-        Err(outcome) => return Ok(outcome),
-    };
-    if let Err(outcome) = validate(&[&request.account]) {
-        return Ok(outcome);
-    }
+fn link(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+    let request: LinkRequest = parse(body)?;
+    validate(&[&request.account])?;
     if request.person.trim().is_empty() {
-        return Ok(refuse(400, "person must not be empty"));
+        return Err(refuse(400, "person must not be empty"));
     }
     if let Some(existing) = read::<AccountRecord>(store, &account_key(&request.account))? {
         if existing.person != request.person {
-            return Ok(refuse(
+            return Err(refuse(
                 409,
                 "the account is linked to another person: unlink it first",
             ));
@@ -188,7 +194,7 @@ fn link(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Res
         .iter()
         .any(|account| account.platform == request.account.platform)
     {
-        return Ok(refuse(
+        return Err(refuse(
             409,
             format!(
                 "the person already has a {} account linked",
@@ -222,13 +228,10 @@ fn link(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Res
     Ok(answer(201, json!({ "handle": handle, "created": true })))
 }
 
-fn unlink(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
-    let request: UnlinkRequest = match parse(body) {
-        Ok(request) => request,
-        Err(outcome) => return Ok(outcome),
-    };
+fn unlink(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+    let request: UnlinkRequest = parse(body)?;
     let Some(record) = read::<AccountRecord>(store, &account_key(&request.account))? else {
-        return Ok(refuse(404, "the account is not linked"));
+        return Err(refuse(404, "the account is not linked"));
     };
     let mut person: PersonRecord = read(store, &person_key(&record.person))?.unwrap_or_default();
     person
@@ -247,14 +250,9 @@ fn unlink(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::R
     Ok(answer(200, json!({ "unlinked": true })))
 }
 
-fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
-    let request: ConsentRequest = match parse(body) {
-        Ok(request) => request,
-        Err(outcome) => return Ok(outcome),
-    };
-    if let Err(outcome) = validate(&[&request.account]) {
-        return Ok(outcome);
-    }
+fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+    let request: ConsentRequest = parse(body)?;
+    validate(&[&request.account])?;
     let record = ConsentRecord {
         granted: request.granted,
         at_ms: now_ms,
@@ -270,20 +268,9 @@ fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::
     Ok(answer(200, json!({ "granted": request.granted })))
 }
 
-fn block(
-    store: &dyn Store,
-    body: &[u8],
-    actor: &str,
-    now_ms: u64,
-    blocking: bool,
-) -> anyhow::Result<Outcome> {
-    let request: BlockRequest = match parse(body) {
-        Ok(request) => request,
-        Err(outcome) => return Ok(outcome),
-    };
-    if let Err(outcome) = validate(&[&request.blocker, &request.blocked]) {
-        return Ok(outcome);
-    }
+fn block(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64, blocking: bool) -> Answer {
+    let request: BlockRequest = parse(body)?;
+    validate(&[&request.blocker, &request.blocked])?;
     let key = block_key(&request.blocker, &request.blocked);
     if blocking {
         write(store, &key, &BlockRecord { at_ms: now_ms })?;
@@ -301,14 +288,9 @@ fn block(
     Ok(answer(200, json!({ "blocked": blocking })))
 }
 
-fn marketing(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow::Result<Outcome> {
-    let request: MarketingRequest = match parse(body) {
-        Ok(request) => request,
-        Err(outcome) => return Ok(outcome),
-    };
-    if let Err(outcome) = validate(&[&request.person, &request.business]) {
-        return Ok(outcome);
-    }
+fn marketing(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+    let request: MarketingRequest = parse(body)?;
+    validate(&[&request.person, &request.business])?;
     write(
         store,
         &marketing_key(&request.person, &request.business),
@@ -323,7 +305,7 @@ fn marketing(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> anyhow
     Ok(answer(200, json!({ "state": request.state })))
 }
 
-fn audit_log(store: &dyn Store) -> anyhow::Result<Outcome> {
+fn audit_log(store: &dyn Store) -> Answer {
     let mut keys: Vec<String> = store
         .keys()?
         .into_iter()
@@ -376,6 +358,11 @@ mod tests {
         )
     }
 
+    /// The status `call` answers.
+    fn status(store: &MemoryStore, method: &str, path: &str, body: Value, now: u64) -> u16 {
+        call(store, method, path, body, now).status
+    }
+
     #[test]
     fn links_unlinks_and_audits() {
         let store = MemoryStore::default();
@@ -396,65 +383,29 @@ mod tests {
             .unwrap();
         assert_eq!(resolved.id, "16505551234");
 
-        // Linking again is idempotent; to another person is a conflict.
-        assert_eq!(
-            call(
+        let link = |person: &str, account: &Value, now| {
+            let body = json!({ "person": person, "account": account });
+            status(&store, "POST", "/admin/links", body, now)
+        };
+        let unlink = |account: &Value, now| {
+            status(
                 &store,
-                "POST",
+                "DELETE",
                 "/admin/links",
-                json!({ "person": "alice", "account": alice_wa }),
-                1_001
+                json!({ "account": account }),
+                now,
             )
-            .status,
-            200
-        );
-        assert_eq!(
-            call(
-                &store,
-                "POST",
-                "/admin/links",
-                json!({ "person": "bob", "account": alice_wa }),
-                1_002
-            )
-            .status,
-            409
-        );
-        let second_wa = json!({ "platform": "whatsapp", "id": "16505550000" });
-        assert_eq!(
-            call(
-                &store,
-                "POST",
-                "/admin/links",
-                json!({ "person": "alice", "account": second_wa }),
-                1_003
-            )
-            .status,
-            409
-        );
+        };
 
-        assert_eq!(
-            call(
-                &store,
-                "DELETE",
-                "/admin/links",
-                json!({ "account": alice_wa }),
-                2_000
-            )
-            .status,
-            200
-        );
+        // Linking again is idempotent; to another person is a conflict.
+        assert_eq!(link("alice", &alice_wa, 1_001), 200);
+        assert_eq!(link("bob", &alice_wa, 1_002), 409);
+        let second_wa = json!({ "platform": "whatsapp", "id": "16505550000" });
+        assert_eq!(link("alice", &second_wa, 1_003), 409);
+
+        assert_eq!(unlink(&alice_wa, 2_000), 200);
         assert_eq!(store.get(&handle_key("whatsapp", &handle)).unwrap(), None);
-        assert_eq!(
-            call(
-                &store,
-                "DELETE",
-                "/admin/links",
-                json!({ "account": alice_wa }),
-                2_001
-            )
-            .status,
-            404
-        );
+        assert_eq!(unlink(&alice_wa, 2_001), 404);
 
         let log = call(&store, "GET", "/admin/audit", Value::Null, 3_000);
         let actions: Vec<&str> = log.body["records"]
@@ -498,11 +449,7 @@ mod tests {
                 "POST",
             ),
         ] {
-            assert_eq!(
-                call(&store, method, path, body, 5_000).status,
-                200,
-                "{path}"
-            );
+            assert_eq!(status(&store, method, path, body, 5_000), 200, "{path}");
         }
         let account: Account = serde_json::from_value(alice.clone()).unwrap();
         let consent: ConsentRecord = read(
@@ -543,10 +490,7 @@ mod tests {
             dispatch(&store, "POST", "/admin/links", b"{", "t", 1).status,
             400
         );
-        assert_eq!(
-            call(&store, "PUT", "/admin/links", Value::Null, 1).status,
-            404
-        );
+        assert_eq!(status(&store, "PUT", "/admin/links", Value::Null, 1), 404);
         assert!(
             store.keys().unwrap().is_empty(),
             "nothing written by refused requests"

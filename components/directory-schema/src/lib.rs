@@ -13,6 +13,9 @@
 //! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`], append-only |
 //! | `native:<platform>:<native id>` | the canonical message id (UTF-8) |
 //! | `canonical:<canonical id>:<platform>` | the native id it got there (UTF-8) |
+//! | `rate:<platform>:<id>:<minute>` | how many messages the account sent in that minute since the epoch (decimal) |
+//! | `inbox:<canonical id>` | an envelope the gateway accepted and the pipeline has not routed yet (JSON) |
+//! | `envelope:<canonical id>` | every envelope ever accepted, so a webhook delivered twice is stored once (JSON) |
 //!
 //! Values are JSON. Ids and platforms are used verbatim: platform names are
 //! lower-case ASCII, and ids never contain `:` on the supported platforms; an
@@ -194,6 +197,27 @@ pub fn marketing_key(person: &Account, business: &Account) -> String {
     format!("marketing:{}:{}", person.key_part(), business.key_part())
 }
 
+/// Key of the message counter of `sender` in one rate window (minutes since
+/// the epoch).
+pub fn rate_key(sender: &Account, window: u64) -> String {
+    format!("rate:{}:{window}", sender.key_part())
+}
+
+/// Prefix of the envelopes waiting for the pipeline: the durable inbox.
+pub const INBOX_PREFIX: &str = "inbox:";
+
+/// Key of an envelope waiting for the pipeline. The gateway writes it; the
+/// pipeline removes it in the same transaction that stores the deliveries.
+pub fn inbox_key(canonical_id: &str) -> String {
+    format!("{INBOX_PREFIX}{canonical_id}")
+}
+
+/// Key of an envelope's record: every envelope ever accepted, so a webhook the
+/// platform delivers again is recognised.
+pub fn envelope_key(canonical_id: &str) -> String {
+    format!("envelope:{canonical_id}")
+}
+
 /// Prefix of every audit record; records sort by time.
 pub const AUDIT_PREFIX: &str = "audit:";
 
@@ -239,6 +263,15 @@ mod tests {
         assert_eq!(
             block_key(&alice, &shop),
             "block:whatsapp:16505551234:messenger:1029384756"
+        );
+        assert_eq!(
+            rate_key(&alice, 28_333_333),
+            "rate:whatsapp:16505551234:28333333"
+        );
+        assert_eq!(inbox_key("whatsapp:wamid.1"), "inbox:whatsapp:wamid.1");
+        assert_eq!(
+            envelope_key("whatsapp:wamid.1"),
+            "envelope:whatsapp:wamid.1"
         );
         assert_eq!(
             audit_key(1_700_000_000_000, 7),

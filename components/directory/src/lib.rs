@@ -9,7 +9,7 @@
 use directory_schema::{
     Account, AccountRecord, ConsentRecord, ConsentScope, OptInRecord, OptInState, PersonRecord,
     account_key, block_key, canonical_id_key, consent_key, handle_key, marketing_key,
-    native_id_key, person_key,
+    native_id_key, person_key, rate_key,
 };
 
 /// Messages one sender may send per minute unless configured otherwise.
@@ -47,17 +47,24 @@ impl<S: KeyValue> Directory<S> {
         }
     }
 
+    /// The bytes at `key`; a store failure is logged and reads as absent.
+    fn bytes(&self, key: &str) -> Option<Vec<u8>> {
+        self.store
+            .get(key)
+            .map_err(|error| eprintln!("directory: cannot read {key}: {error:#}"))
+            .ok()
+            .flatten()
+    }
+
     fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        match self.store.get(key) {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-                .map_err(|error| eprintln!("directory: {key} holds bad JSON: {error}"))
-                .ok(),
-            Ok(None) => None,
-            Err(error) => {
-                eprintln!("directory: cannot read {key}: {error:#}");
-                None
-            }
-        }
+        let bytes = self.bytes(key)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|error| eprintln!("directory: {key} holds bad JSON: {error}"))
+            .ok()
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        String::from_utf8(self.bytes(key)?).ok()
     }
 
     fn write(&self, key: &str, value: &[u8]) {
@@ -99,13 +106,24 @@ impl<S: KeyValue> Directory<S> {
 
     /// Whether `blocker` blocked `blocked`.
     pub fn is_blocked(&self, blocker: &Account, blocked: &Account) -> bool {
-        matches!(self.store.get(&block_key(blocker, blocked)), Ok(Some(_)))
+        self.bytes(&block_key(blocker, blocked)).is_some()
     }
 
     /// Whether `person` is opted in to marketing from `business`.
     pub fn marketing_opt_in(&self, person: &Account, business: &Account) -> bool {
+        self.marketing_choice(person, business) == Some(OptInState::OptedIn)
+    }
+
+    /// Whether an opt-out of `person` from marketing by `business` is on record,
+    /// as opposed to no choice at all. The `directory` interface cannot ask
+    /// this yet, so only native callers can.
+    pub fn marketing_opted_out(&self, person: &Account, business: &Account) -> bool {
+        self.marketing_choice(person, business) == Some(OptInState::OptedOut)
+    }
+
+    fn marketing_choice(&self, person: &Account, business: &Account) -> Option<OptInState> {
         self.read::<OptInRecord>(&marketing_key(person, business))
-            .is_some_and(|record| record.state == OptInState::OptedIn)
+            .map(|record| record.state)
     }
 
     /// Records an opt-out (a STOP reply).
@@ -122,8 +140,7 @@ impl<S: KeyValue> Directory<S> {
     /// Counts a message from `sender` in the current minute; false once the
     /// sender is over the rate.
     pub fn within_rate(&self, sender: &Account, now_ms: u64) -> bool {
-        let window = now_ms / 60_000;
-        let key = format!("rate:{}:{}:{window}", sender.platform, sender.id);
+        let key = rate_key(sender, now_ms / 60_000);
         let count: u32 = self.read(&key).unwrap_or(0) + 1;
         self.write(&key, count.to_string().as_bytes());
         count <= self.rate_per_minute
@@ -147,13 +164,6 @@ impl<S: KeyValue> Directory<S> {
     pub fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
         self.string(&canonical_id_key(canonical_id, platform))
     }
-
-    fn string(&self, key: &str) -> Option<String> {
-        match self.store.get(key) {
-            Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-            _ => None,
-        }
-    }
 }
 
 #[allow(missing_docs, clippy::all)]
@@ -172,42 +182,68 @@ mod component {
     };
     use super::{DEFAULT_RATE_PER_MINUTE, Directory, KeyValue};
     use directory_schema::{Account, ConsentScope};
+    use spin_sdk::key_value::Store;
+    use std::cell::OnceCell;
     use switchboard_model::types::Address;
 
-    struct SpinKeyValue(Option<spin_sdk::key_value::Store>);
+    thread_local! {
+        /// The default store, opened on first use and kept for the instance's
+        /// life: one message takes about ten directory calls. A failed open is
+        /// not kept, so the next call tries again.
+        static STORE: OnceCell<Store> = const { OnceCell::new() };
+        /// The configured rate, read once per instance.
+        static RATE_PER_MINUTE: u32 = spin_sdk::variables::get("rate_per_minute")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(DEFAULT_RATE_PER_MINUTE);
+    }
+
+    /// The instance's default key-value store.
+    struct SpinKeyValue;
+
+    impl SpinKeyValue {
+        fn with<T>(
+            operation: impl FnOnce(&Store) -> Result<T, spin_sdk::key_value::Error>,
+        ) -> anyhow::Result<T> {
+            STORE.with(|cell| {
+                let store = match cell.get() {
+                    Some(store) => store,
+                    None => {
+                        let opened = Store::open_default().map_err(|error| {
+                            anyhow::anyhow!("cannot open the default store: {error}")
+                        })?;
+                        cell.get_or_init(|| opened)
+                    }
+                };
+                Ok(operation(store)?)
+            })
+        }
+    }
 
     impl KeyValue for SpinKeyValue {
         fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-            let store = self
-                .0
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("no key-value store"))?;
-            Ok(store.get(key)?)
+            Self::with(|store| store.get(key))
         }
         fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-            let store = self
-                .0
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("no key-value store"))?;
-            Ok(store.set(key, value)?)
+            Self::with(|store| store.set(key, value))
         }
     }
 
     fn directory() -> Directory<SpinKeyValue> {
-        let store = spin_sdk::key_value::Store::open_default()
-            .map_err(|error| eprintln!("directory: cannot open the default store: {error}"))
-            .ok();
-        let rate = spin_sdk::variables::get("rate_per_minute")
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(DEFAULT_RATE_PER_MINUTE);
-        Directory::new(SpinKeyValue(store), rate)
+        Directory::new(SpinKeyValue, RATE_PER_MINUTE.with(|rate| *rate))
     }
 
     fn account(address: Address) -> Account {
         Account {
             platform: address.platform,
             id: address.id,
+        }
+    }
+
+    fn address(account: Account) -> Address {
+        Address {
+            platform: account.platform,
+            id: account.id,
         }
     }
 
@@ -229,21 +265,13 @@ mod component {
                 .linked_accounts(&account(account_))
                 .into_iter()
                 .map(|linked| LinkedAccount {
-                    account: Address {
-                        platform: linked.account.platform,
-                        id: linked.account.id,
-                    },
+                    account: address(linked.account),
                     handle: linked.handle,
                 })
                 .collect()
         }
         fn resolve_handle(platform: String, handle: String) -> Option<Address> {
-            directory()
-                .resolve_handle(&platform, &handle)
-                .map(|found| Address {
-                    platform: found.platform,
-                    id: found.id,
-                })
+            directory().resolve_handle(&platform, &handle).map(address)
         }
         fn has_consent(account_: Address, scope_: WitScope) -> bool {
             directory().has_consent(&account(account_), scope(scope_))
@@ -376,6 +404,10 @@ mod tests {
 
         let shop = account("whatsapp", "106540352242922");
         assert!(!directory.marketing_opt_in(&wa, &shop));
+        assert!(
+            !directory.marketing_opted_out(&wa, &shop),
+            "no choice is not an opt-out"
+        );
         put(
             &memory,
             marketing_key(&wa, &shop),
@@ -384,6 +416,7 @@ mod tests {
         assert!(directory.marketing_opt_in(&wa, &shop));
         directory.opt_out_of_marketing(&wa, &shop, 4);
         assert!(!directory.marketing_opt_in(&wa, &shop), "STOP wins");
+        assert!(directory.marketing_opted_out(&wa, &shop));
 
         put(
             &memory,

@@ -8,10 +8,12 @@
 //!    signature (401) before looking inside;
 //! 3. decodes the body with the translator; a malformed body is answered 400
 //!    with the translator's typed error, and the raw body is kept in the store
-//!    under `rejected:<sha256>` for inspection;
+//!    under `rejected:<sha256>` (the error under `rejected:<sha256>:error`) for
+//!    inspection;
 //! 4. stores every envelope in the inbox (`inbox:<canonical id>`, which the
 //!    host's pipeline drains) and its record (`envelope:<canonical id>`)
-//!    before answering 200. Ids are deterministic, so a webhook the platform
+//!    before answering 200; both keys are `directory-schema`'s, which the
+//!    host shares. Ids are deterministic, so a webhook the platform
 //!    delivers twice is stored once (`duplicates` in the answer).
 //!
 //! Configuration comes from Spin variables: `app_secret` (the platform app's
@@ -28,32 +30,25 @@ mod bindings {
     });
 }
 
-/// Key-value key of an envelope's record: every envelope ever accepted, so a
-/// webhook the platform delivers again is recognised.
-pub fn envelope_key(canonical_id: &str) -> String {
-    format!("envelope:{canonical_id}")
-}
+pub use directory_schema::{envelope_key, inbox_key};
 
-/// Key-value key of an envelope waiting for the pipeline: the durable inbox.
-/// The pipeline removes it in the same transaction that stores the deliveries.
-pub fn inbox_key(canonical_id: &str) -> String {
-    format!("inbox:{canonical_id}")
-}
-
-/// Key-value key for a rejected body, by the hex SHA-256 of its bytes.
+/// Key-value key for a rejected body, by the hex SHA-256 of its bytes. The
+/// translator's error is kept next to it, under [`rejected_error_key`].
 pub fn rejected_key(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(body)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("rejected:{hex}")
+    format!("rejected:{}", verify::hex(&Sha256::digest(body)))
+}
+
+/// Key-value key of the record (platform and translator error) of a rejected
+/// body kept under `rejected_key`.
+pub fn rejected_error_key(rejected_key: &str) -> String {
+    format!("{rejected_key}:error")
 }
 
 #[cfg(target_arch = "wasm32")]
 mod handler {
     use super::bindings::switchboard::messaging::translator;
-    use super::{envelope_key, inbox_key, rejected_key, verify};
+    use super::{envelope_key, inbox_key, rejected_error_key, rejected_key, verify};
     use serde_json::json;
     use spin_sdk::http::{IntoResponse, Method, Request, Response};
     use spin_sdk::key_value::Store;
@@ -75,7 +70,6 @@ mod handler {
     #[http_component]
     fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let capabilities = translator::describe();
-        let platform = capabilities.platform.clone();
         match request.method() {
             Method::Get => {
                 let challenge =
@@ -88,7 +82,7 @@ mod handler {
                     ),
                 })
             }
-            Method::Post => Ok(ingest(&request, &platform, &capabilities)?),
+            Method::Post => ingest(&request, &capabilities),
             _ => Ok(reply(
                 405,
                 json!({ "error": "use POST for webhooks, GET for the subscribe handshake" }),
@@ -98,7 +92,6 @@ mod handler {
 
     fn ingest(
         request: &Request,
-        platform: &str,
         capabilities: &translator::Capabilities,
     ) -> anyhow::Result<Response> {
         let body = request.body();
@@ -123,8 +116,8 @@ mod handler {
             Err(error) => {
                 let key = rejected_key(body);
                 store.set(&key, body)?;
-                let record = json!({ "platform": platform, "error": error });
-                store.set(&format!("{key}:error"), record.to_string().as_bytes())?;
+                let record = json!({ "platform": capabilities.platform, "error": error });
+                store.set(&rejected_error_key(&key), record.to_string().as_bytes())?;
                 Ok(reply(400, json!({ "error": error, "kept_as": key })))
             }
             Ok(envelopes) => {

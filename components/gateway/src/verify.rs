@@ -28,6 +28,11 @@ impl std::fmt::Display for SignatureError {
     }
 }
 
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -68,9 +73,7 @@ pub fn hub_signature(secret: &str, body: &[u8]) -> String {
         return String::new();
     };
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
 }
 
 /// The answer to a `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`

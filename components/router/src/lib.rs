@@ -52,6 +52,13 @@
 //! | 5 | a message, reaction or edit, and `within-rate(sender, now)` is false | reject `rate-limited` (receipts, typing and deletions are not counted) |
 //! | – | otherwise | `deliver` |
 //!
+//! The rate is counted by `check`, once per delivery that gets as far as
+//! check 5: refused deliveries never use it up, but an envelope delivered to
+//! two apps counts twice. Counting once per envelope needs the interface to
+//! say which envelope is counted (for example a message id in `within-rate`):
+//! `route` cannot refuse for the rate, and `check` cannot read the count
+//! without adding to it.
+//!
 //! Details are plain words for the sender, name no account id, and are
 //! phrases without a final period (the host shows "Not delivered: <detail>.").
 

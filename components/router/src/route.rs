@@ -4,6 +4,7 @@
 
 use crate::identity::{shareable_attributes, shareable_extras};
 use crate::{Delivery, Facts, LinkedAccount, RouteError};
+use std::cell::RefCell;
 use switchboard_model::types::{
     Address, Content, Conversation, ConversationKind, Edit, Envelope, Event, ExtraField,
     FormattedText, IdentityAttribute, Message, MessageRef, Participant, Reaction, Receipt, Span,
@@ -27,7 +28,8 @@ pub fn route<F: Facts + ?Sized>(
     }
 
     let sender = &envelope.sender.address;
-    let targets: Vec<LinkedAccount> = facts
+    let lookups = Lookups::new(facts);
+    let targets: Vec<LinkedAccount> = lookups
         .linked_accounts(sender)
         .into_iter()
         .filter(|linked| linked.account.platform != envelope.platform)
@@ -39,6 +41,7 @@ pub fn route<F: Facts + ?Sized>(
     let shared = Shared {
         attributes: shareable_attributes(facts, sender, &envelope.sender.attributes),
         extras: shareable_extras(&envelope.extras),
+        lookups,
     };
     targets
         .iter()
@@ -46,27 +49,27 @@ pub fn route<F: Facts + ?Sized>(
             Ok(Delivery {
                 platform: target.account.platform.clone(),
                 recipient: target.account.clone(),
-                envelope: rewrite(facts, envelope, target, &shared)?,
+                envelope: rewrite(envelope, target, &shared)?,
             })
         })
         .collect()
 }
 
-/// What every delivery of one envelope carries alike.
-struct Shared {
+/// What every delivery of one envelope carries or reads alike.
+struct Shared<'a, F: ?Sized> {
     attributes: Vec<IdentityAttribute>,
     extras: Vec<ExtraField>,
+    lookups: Lookups<'a, F>,
 }
 
 /// The envelope as `target` may see it on its app.
 fn rewrite<F: Facts + ?Sized>(
-    facts: &F,
     envelope: &Envelope,
     target: &LinkedAccount,
-    shared: &Shared,
+    shared: &Shared<'_, F>,
 ) -> Result<Envelope, RouteError> {
     let mapper = Mapper {
-        facts,
+        lookups: &shared.lookups,
         origin: &envelope.platform,
         target: &target.account.platform,
     };
@@ -111,9 +114,70 @@ fn conversation_on_target(
     }
 }
 
+/// The directory's answers for one envelope, read once and shared by all its
+/// targets: linked accounts (the sender's serve the targets and any mention of
+/// the sender), what a mentioned handle stands for, and a referenced message's
+/// canonical id. Answers that depend on the target (native ids) are not kept.
+struct Lookups<'a, F: ?Sized> {
+    facts: &'a F,
+    linked_accounts: Memo<Address, Vec<LinkedAccount>>,
+    handle_holders: Memo<Address, Option<Address>>,
+    canonical_ids: Memo<MessageRef, Option<String>>,
+}
+
+impl<'a, F: Facts + ?Sized> Lookups<'a, F> {
+    fn new(facts: &'a F) -> Self {
+        Lookups {
+            facts,
+            linked_accounts: Memo::default(),
+            handle_holders: Memo::default(),
+            canonical_ids: Memo::default(),
+        }
+    }
+
+    fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount> {
+        self.linked_accounts
+            .get(account, || self.facts.linked_accounts(account))
+    }
+
+    /// The account whose handle `address` is, if it is one.
+    fn handle_holder(&self, address: &Address) -> Option<Address> {
+        self.handle_holders.get(address, || {
+            self.facts.resolve_handle(&address.platform, &address.id)
+        })
+    }
+
+    fn canonical_id(&self, reference: &MessageRef) -> Option<String> {
+        self.canonical_ids.get(reference, || {
+            self.facts
+                .canonical_id(&reference.platform, &reference.native_id)
+        })
+    }
+}
+
+/// Answers by question, each computed once. A list: an envelope asks few.
+struct Memo<K, V>(RefCell<Vec<(K, V)>>);
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo(RefCell::new(Vec::new()))
+    }
+}
+
+impl<K: PartialEq + Clone, V: Clone> Memo<K, V> {
+    fn get(&self, key: &K, compute: impl FnOnce() -> V) -> V {
+        if let Some((_, value)) = self.0.borrow().iter().find(|(known, _)| known == key) {
+            return value.clone();
+        }
+        let value = compute();
+        self.0.borrow_mut().push((key.clone(), value.clone()));
+        value
+    }
+}
+
 /// Maps what an event names on the origin app to the target app.
 struct Mapper<'a, F: ?Sized> {
-    facts: &'a F,
+    lookups: &'a Lookups<'a, F>,
     origin: &'a str,
     target: &'a str,
 }
@@ -159,10 +223,8 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
     /// The target app's native id of the message `reference` names, through its
     /// canonical id.
     fn message_ref(&self, reference: &MessageRef) -> Option<MessageRef> {
-        let canonical = self
-            .facts
-            .canonical_id(&reference.platform, &reference.native_id)?;
-        let native_id = self.facts.native_id(&canonical, self.target)?;
+        let canonical = self.lookups.canonical_id(reference)?;
+        let native_id = self.lookups.facts.native_id(&canonical, self.target)?;
         Some(MessageRef {
             platform: self.target.to_string(),
             native_id,
@@ -238,7 +300,7 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
         if address.platform == self.target {
             return Some(address.clone());
         }
-        if let Some(holder) = self.facts.resolve_handle(&address.platform, &address.id) {
+        if let Some(holder) = self.lookups.handle_holder(address) {
             return self.linked_on_target(&holder).map(|linked| linked.account);
         }
         self.linked_on_target(address).map(|linked| Address {
@@ -249,7 +311,7 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
 
     /// The member of `account`'s link on the target app.
     fn linked_on_target(&self, account: &Address) -> Option<LinkedAccount> {
-        self.facts
+        self.lookups
             .linked_accounts(account)
             .into_iter()
             .find(|linked| linked.account.platform == self.target)

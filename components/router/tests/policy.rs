@@ -5,32 +5,35 @@
 
 mod support;
 
-use router::{ConsentScope, Facts, RejectionReason, Verdict, check};
-use support::{NOW_MS, RATE_PER_MINUTE, addr, alice_and_bob, text_from, with_category};
-use switchboard_model::types::{Envelope, Event, MessageCategory, Receipt, ReceiptStatus};
+use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check};
+use support::{
+    NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, alice_and_bob, text_from, with_category,
+};
+use switchboard_model::types::{Address, Envelope, Event, MessageCategory, Receipt, ReceiptStatus};
 
-/// The reason of a rejection, or a failure naming the verdict.
-fn reason(verdict: &Verdict) -> RejectionReason {
+/// The rejection in a verdict, or a failure naming the verdict.
+fn rejection(verdict: Verdict) -> Rejection {
     match verdict {
-        Verdict::Reject(rejection) => rejection.reason,
+        Verdict::Reject(rejection) => rejection,
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
 
-fn detail(verdict: &Verdict) -> &str {
-    match verdict {
-        Verdict::Reject(rejection) => &rejection.detail,
-        other => panic!("expected a rejection, got {other:?}"),
-    }
+/// The verdict on a personal "hi" from `sender` to `recipient`, now.
+fn says_hi(directory: &TestDirectory, sender: &Address, recipient: &Address) -> Verdict {
+    check(
+        directory,
+        &text_from(sender, "wamid.1", "hi"),
+        recipient,
+        NOW_MS,
+    )
 }
 
 #[test]
 fn delivers_between_linked_consenting_accounts() {
     let (directory, alice, bob, _, _) = alice_and_bob();
-    let hello = text_from(&alice, "wamid.1", "hello Bob");
-    assert_eq!(check(&directory, &hello, &bob, NOW_MS), Verdict::Deliver);
-    let back = text_from(&bob, "m_1", "hi Alice");
-    assert_eq!(check(&directory, &back, &alice, NOW_MS), Verdict::Deliver);
+    assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
+    assert_eq!(says_hi(&directory, &bob, &alice), Verdict::Deliver);
 }
 
 #[test]
@@ -38,23 +41,18 @@ fn rejects_a_recipient_outside_the_senders_link() {
     let (directory, alice, _, _, _) = alice_and_bob();
     let carol = addr("instagram", "17841400000000001");
     let dave = addr("messenger", "9999");
-    directory.link("carol-dave", &carol);
-    directory.link("carol-dave", &dave);
-    directory.consent(&carol, ConsentScope::CrossAppMessaging, true);
-    directory.consent(&dave, ConsentScope::CrossAppMessaging, true);
+    directory.link_consenting("carol-dave", &carol, &dave);
 
-    let hello = text_from(&alice, "wamid.1", "hello");
-    let verdict = check(&directory, &hello, &dave, NOW_MS);
-    assert_eq!(reason(&verdict), RejectionReason::NotLinked);
+    let refused = rejection(says_hi(&directory, &alice, &dave));
+    assert_eq!(refused.reason, RejectionReason::NotLinked);
     assert!(
-        !detail(&verdict).contains("9999"),
-        "details name no account id: {verdict:?}"
+        !refused.detail.contains("9999"),
+        "details name no account id: {refused:?}"
     );
 
     let stranger = addr("whatsapp", "15550000000");
-    let from_stranger = text_from(&stranger, "wamid.2", "hello");
     assert_eq!(
-        reason(&check(&directory, &from_stranger, &dave, NOW_MS)),
+        rejection(says_hi(&directory, &stranger, &dave)).reason,
         RejectionReason::NotLinked
     );
 }
@@ -63,90 +61,71 @@ fn rejects_a_recipient_outside_the_senders_link() {
 fn rejects_when_the_sender_has_not_consented() {
     let (directory, alice, bob, _, _) = alice_and_bob();
     directory.consent(&alice, ConsentScope::CrossAppMessaging, false);
-    let verdict = check(
-        &directory,
-        &text_from(&alice, "wamid.1", "hi"),
-        &bob,
-        NOW_MS,
-    );
-    assert_eq!(reason(&verdict), RejectionReason::NoConsent);
+    let refused = rejection(says_hi(&directory, &alice, &bob));
+    assert_eq!(refused.reason, RejectionReason::NoConsent);
     assert!(
-        detail(&verdict).starts_with("you have not agreed"),
-        "{verdict:?}"
+        refused.detail.starts_with("you have not agreed"),
+        "{refused:?}"
     );
 }
 
 #[test]
 fn rejects_when_the_recipient_has_not_consented() {
-    let directory = support::TestDirectory::default();
+    let directory = TestDirectory::default();
     let alice = addr("whatsapp", "16505551234");
     let bob = addr("messenger", "2345678901");
     directory.link("alice-bob", &alice);
     directory.link("alice-bob", &bob);
     directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
     // Bob never gave consent.
-    let verdict = check(
-        &directory,
-        &text_from(&alice, "wamid.1", "hi"),
-        &bob,
-        NOW_MS,
-    );
-    assert_eq!(reason(&verdict), RejectionReason::NoConsent);
+    let refused = rejection(says_hi(&directory, &alice, &bob));
+    assert_eq!(refused.reason, RejectionReason::NoConsent);
     assert!(
-        detail(&verdict).contains("the person you wrote to on messenger"),
-        "{verdict:?}"
+        refused
+            .detail
+            .contains("the person you wrote to on messenger"),
+        "{refused:?}"
     );
 }
 
 #[test]
 fn rejects_once_consent_is_withdrawn() {
     let (directory, alice, bob, _, _) = alice_and_bob();
-    let hello = text_from(&alice, "wamid.1", "hi");
-    assert_eq!(check(&directory, &hello, &bob, NOW_MS), Verdict::Deliver);
+    assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
     directory.consent(&bob, ConsentScope::CrossAppMessaging, false);
     assert_eq!(
-        reason(&check(&directory, &hello, &bob, NOW_MS)),
+        rejection(says_hi(&directory, &alice, &bob)).reason,
         RejectionReason::NoConsent
     );
     directory.consent(&bob, ConsentScope::CrossAppMessaging, true);
-    assert_eq!(check(&directory, &hello, &bob, NOW_MS), Verdict::Deliver);
+    assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
 }
 
 #[test]
 fn rejects_a_blocked_sender_one_way_only() {
     let (directory, alice, bob, _, _) = alice_and_bob();
     directory.block(&bob, &alice);
-    let verdict = check(
-        &directory,
-        &text_from(&alice, "wamid.1", "hi"),
-        &bob,
-        NOW_MS,
-    );
-    assert_eq!(reason(&verdict), RejectionReason::Blocked);
     assert_eq!(
-        check(&directory, &text_from(&bob, "m_1", "hi"), &alice, NOW_MS),
+        rejection(says_hi(&directory, &alice, &bob)).reason,
+        RejectionReason::Blocked
+    );
+    assert_eq!(
+        says_hi(&directory, &bob, &alice),
         Verdict::Deliver,
         "the blocker can still write"
     );
 }
 
 /// A business on WhatsApp linked with Bob on Messenger.
-fn shop_and_bob() -> (
-    support::TestDirectory,
-    switchboard_model::types::Address,
-    switchboard_model::types::Address,
-) {
-    let directory = support::TestDirectory::default();
+fn shop_and_bob() -> (TestDirectory, Address, Address) {
+    let directory = TestDirectory::default();
     let shop = addr("whatsapp", "106540352242922");
     let bob = addr("messenger", "2345678901");
-    directory.link("shop-bob", &shop);
-    directory.link("shop-bob", &bob);
-    directory.consent(&shop, ConsentScope::CrossAppMessaging, true);
-    directory.consent(&bob, ConsentScope::CrossAppMessaging, true);
+    directory.link_consenting("shop-bob", &shop, &bob);
     (directory, shop, bob)
 }
 
-fn marketing(shop: &switchboard_model::types::Address, id: &str) -> Envelope {
+fn marketing(shop: &Address, id: &str) -> Envelope {
     with_category(
         text_from(shop, id, "20% off this week"),
         MessageCategory::Marketing,
@@ -157,7 +136,10 @@ fn marketing(shop: &switchboard_model::types::Address, id: &str) -> Envelope {
 fn marketing_needs_an_opt_in() {
     let (directory, shop, bob) = shop_and_bob();
     let verdict = check(&directory, &marketing(&shop, "wamid.1"), &bob, NOW_MS);
-    assert_eq!(reason(&verdict), RejectionReason::MarketingWithoutOptIn);
+    assert_eq!(
+        rejection(verdict).reason,
+        RejectionReason::MarketingWithoutOptIn
+    );
     directory.opt_in(&bob, &shop);
     assert_eq!(
         check(&directory, &marketing(&shop, "wamid.2"), &bob, NOW_MS),
@@ -205,7 +187,7 @@ fn stop_opts_out_of_marketing_and_is_still_delivered() {
     assert!(!directory.marketing_opt_in(&bob, &shop));
 
     let verdict = check(&directory, &marketing(&shop, "wamid.2"), &bob, NOW_MS);
-    assert_eq!(reason(&verdict), RejectionReason::OptedOut);
+    assert_eq!(rejection(verdict).reason, RejectionReason::OptedOut);
     let transactional = with_category(
         text_from(&shop, "wamid.3", "Your order shipped"),
         MessageCategory::Transactional,
@@ -234,15 +216,8 @@ fn unsubscribe_opts_out_but_a_sentence_with_stop_does_not() {
         check(&directory, &unsubscribe, &shop, NOW_MS),
         Verdict::Deliver
     );
-    assert_eq!(
-        reason(&check(
-            &directory,
-            &marketing(&shop, "wamid.1"),
-            &bob,
-            NOW_MS
-        )),
-        RejectionReason::OptedOut
-    );
+    let verdict = check(&directory, &marketing(&shop, "wamid.1"), &bob, NOW_MS);
+    assert_eq!(rejection(verdict).reason, RejectionReason::OptedOut);
 }
 
 #[test]
@@ -251,7 +226,7 @@ fn a_stop_is_recorded_even_when_the_message_is_refused() {
     directory.opt_in(&bob, &shop);
     directory.block(&shop, &bob);
     let verdict = check(&directory, &text_from(&bob, "m_1", "STOP"), &shop, NOW_MS);
-    assert_eq!(reason(&verdict), RejectionReason::Blocked);
+    assert_eq!(rejection(verdict).reason, RejectionReason::Blocked);
     assert!(
         directory.marketing_opted_out(&bob, &shop),
         "the opt-out is not lost with the message"
@@ -286,7 +261,7 @@ fn rate_limits_messages_per_minute_but_not_receipts() {
     );
     let one_too_many = text_from(&alice, "wamid.x", "hi");
     let verdict = check(&directory, &one_too_many, &bob, NOW_MS + 1);
-    assert_eq!(reason(&verdict), RejectionReason::RateLimited);
+    assert_eq!(rejection(verdict).reason, RejectionReason::RateLimited);
     assert_eq!(
         check(&directory, &one_too_many, &bob, NOW_MS + 60_000),
         Verdict::Deliver,
@@ -300,21 +275,23 @@ fn checks_run_in_the_documented_order() {
     let outsider = addr("instagram", "1784");
     directory.consent(&alice, ConsentScope::CrossAppMessaging, false);
     directory.block(&bob, &alice);
-    let hello = text_from(&alice, "wamid.1", "hi");
     assert_eq!(
-        reason(&check(&directory, &hello, &outsider, NOW_MS)),
+        rejection(says_hi(&directory, &alice, &outsider)).reason,
         RejectionReason::NotLinked,
         "link before consent"
     );
     assert_eq!(
-        reason(&check(&directory, &hello, &bob, NOW_MS)),
+        rejection(says_hi(&directory, &alice, &bob)).reason,
         RejectionReason::NoConsent,
         "consent before block"
     );
     directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
-    let promo = with_category(hello.clone(), MessageCategory::Marketing);
+    let promo = with_category(
+        text_from(&alice, "wamid.1", "hi"),
+        MessageCategory::Marketing,
+    );
     assert_eq!(
-        reason(&check(&directory, &promo, &bob, NOW_MS)),
+        rejection(check(&directory, &promo, &bob, NOW_MS)).reason,
         RejectionReason::Blocked,
         "block before marketing"
     );
@@ -328,10 +305,10 @@ fn checks_run_in_the_documented_order() {
     );
     for _ in 0..RATE_PER_MINUTE + 1 {
         assert_eq!(
-            reason(&check(&directory, &promo, &bob, NOW_MS)),
+            rejection(check(&directory, &promo, &bob, NOW_MS)).reason,
             RejectionReason::MarketingWithoutOptIn,
             "marketing before rate"
         );
     }
-    assert_eq!(check(&directory, &hello, &bob, NOW_MS), Verdict::Deliver);
+    assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
 }

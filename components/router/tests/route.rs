@@ -6,11 +6,11 @@
 mod support;
 
 use router::{ConsentScope, Delivery, Facts, RouteError, route};
-use support::{NOW_MS, addr, alice_and_bob, envelope_from, text_from};
+use support::{NOW_MS, TestDirectory, addr, alice_and_bob, envelope_from, text_from, with_message};
 use switchboard_model::types::{
-    Address, Content, ConversationKind, Edit, Event, ExtraField, FormattedText, IdentityAttribute,
-    MessageRef, Reaction, ReactionAction, Receipt, ReceiptStatus, Span, SpanStyle, StoryRef,
-    StoryRelation,
+    Address, Content, ConversationKind, Edit, Envelope, Event, ExtraField, FormattedText,
+    IdentityAttribute, Message, MessageRef, Reaction, ReactionAction, Receipt, ReceiptStatus, Span,
+    SpanStyle, StoryRef, StoryRelation,
 };
 
 /// The one delivery of a routed envelope.
@@ -20,6 +20,14 @@ fn only(deliveries: Result<Vec<Delivery>, RouteError>) -> Delivery {
     deliveries.remove(0)
 }
 
+/// The message of the one delivery of a routed envelope.
+fn only_message(deliveries: Result<Vec<Delivery>, RouteError>) -> Message {
+    match only(deliveries).envelope.event {
+        Event::Message(message) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
 fn reference(platform: &str, native_id: &str) -> MessageRef {
     MessageRef {
         platform: platform.to_string(),
@@ -27,9 +35,50 @@ fn reference(platform: &str, native_id: &str) -> MessageRef {
     }
 }
 
+/// A text message from `sender` quoting `quoted`.
+fn reply(sender: &Address, native_id: &str, body: &str, quoted: MessageRef) -> Envelope {
+    with_message(text_from(sender, native_id, body), |message| {
+        message.reply_to = Some(quoted);
+    })
+}
+
+/// A reaction of `sender` adding `emoji` to `target`.
+fn reaction(sender: &Address, native_id: &str, target: MessageRef, emoji: &str) -> Envelope {
+    envelope_from(
+        sender,
+        native_id,
+        Event::Reaction(Reaction {
+            target,
+            action: ReactionAction::Add,
+            emoji: emoji.to_string(),
+        }),
+    )
+}
+
+/// An edit of `target` by `sender` to `content`.
+fn edit(sender: &Address, native_id: &str, target: MessageRef, content: Content) -> Envelope {
+    envelope_from(sender, native_id, Event::Edit(Edit { target, content }))
+}
+
+/// Text with mentions (and any other spans).
+fn text_with(body: &str, spans: Vec<Span>) -> Content {
+    Content::Text(FormattedText {
+        body: body.to_string(),
+        spans,
+    })
+}
+
+fn mention(start: u32, end: u32, address: Address) -> Span {
+    Span {
+        start,
+        end,
+        style: SpanStyle::Mention(address),
+    }
+}
+
 /// Alice's first message, routed to Bob, and delivered there as `m_1` (what
 /// the delivery worker records after Messenger's send API answers).
-fn alice_wrote_and_bob_received(directory: &support::TestDirectory, alice: &Address) {
+fn alice_wrote_and_bob_received(directory: &TestDirectory, alice: &Address) {
     let first = text_from(alice, "wamid.1", "hello Bob");
     only(route(directory, &first));
     directory.record_native_id("whatsapp:wamid.1", "messenger", "m_1");
@@ -97,7 +146,7 @@ fn echoes_are_never_routed() {
 
 #[test]
 fn refuses_a_sender_without_a_link_to_another_app() {
-    let directory = support::TestDirectory::default();
+    let directory = TestDirectory::default();
     let loner = addr("whatsapp", "15550000000");
     let hello = text_from(&loner, "wamid.1", "anyone?");
     assert_eq!(
@@ -168,10 +217,7 @@ fn replies_map_both_ways_through_the_canonical_id() {
     alice_wrote_and_bob_received(&directory, &alice);
 
     // Bob answers on Messenger, quoting m_1: Alice sees her wamid.1 quoted.
-    let mut answer = text_from(&bob, "m_2", "hi Alice");
-    if let Event::Message(message) = &mut answer.event {
-        message.reply_to = Some(reference("messenger", "m_1"));
-    }
+    let answer = reply(&bob, "m_2", "hi Alice", reference("messenger", "m_1"));
     let delivery = only(route(&directory, &answer));
     assert_eq!(delivery.recipient, alice);
     let Event::Message(message) = &delivery.envelope.event else {
@@ -180,26 +226,24 @@ fn replies_map_both_ways_through_the_canonical_id() {
     assert_eq!(message.reply_to, Some(reference("whatsapp", "wamid.1")));
 
     // Alice quotes her own first message: Bob sees m_1 quoted.
-    let mut follow_up = text_from(&alice, "wamid.3", "as I said");
-    if let Event::Message(message) = &mut follow_up.event {
-        message.reply_to = Some(reference("whatsapp", "wamid.1"));
-    }
-    let Event::Message(message) = only(route(&directory, &follow_up)).envelope.event else {
-        panic!("a message");
-    };
+    let follow_up = reply(
+        &alice,
+        "wamid.3",
+        "as I said",
+        reference("whatsapp", "wamid.1"),
+    );
+    let message = only_message(route(&directory, &follow_up));
     assert_eq!(message.reply_to, Some(reference("messenger", "m_1")));
 }
 
 #[test]
 fn an_unknown_reply_target_drops_the_quote_not_the_message() {
     let (directory, alice, _, _, _) = alice_and_bob();
-    let mut reply = text_from(&alice, "wamid.9", "about that");
-    if let Event::Message(message) = &mut reply.event {
-        message.reply_to = Some(reference("whatsapp", "wamid.never-seen"));
-    }
-    let Event::Message(message) = only(route(&directory, &reply)).envelope.event else {
-        panic!("a message");
-    };
+    let unknown = reference("whatsapp", "wamid.never-seen");
+    let message = only_message(route(
+        &directory,
+        &reply(&alice, "wamid.9", "about that", unknown),
+    ));
     assert_eq!(message.reply_to, None);
     let Content::Text(text) = message.content else {
         panic!("text");
@@ -211,16 +255,8 @@ fn an_unknown_reply_target_drops_the_quote_not_the_message() {
 fn reactions_map_to_the_target_apps_id() {
     let (directory, alice, bob, _, _) = alice_and_bob();
     alice_wrote_and_bob_received(&directory, &alice);
-    let reaction = envelope_from(
-        &bob,
-        "m_1_react",
-        Event::Reaction(Reaction {
-            target: reference("messenger", "m_1"),
-            action: ReactionAction::Add,
-            emoji: "❤".to_string(),
-        }),
-    );
-    let delivery = only(route(&directory, &reaction));
+    let heart = reaction(&bob, "m_1_react", reference("messenger", "m_1"), "❤");
+    let delivery = only(route(&directory, &heart));
     assert_eq!(delivery.recipient, alice);
     assert_eq!(
         delivery.envelope.event,
@@ -235,17 +271,9 @@ fn reactions_map_to_the_target_apps_id() {
 #[test]
 fn a_reaction_to_an_unknown_message_is_an_error() {
     let (directory, _, bob, _, _) = alice_and_bob();
-    let reaction = envelope_from(
-        &bob,
-        "m_react",
-        Event::Reaction(Reaction {
-            target: reference("messenger", "m_unknown"),
-            action: ReactionAction::Add,
-            emoji: "👍".to_string(),
-        }),
-    );
+    let thumbs_up = reaction(&bob, "m_react", reference("messenger", "m_unknown"), "👍");
     assert_eq!(
-        route(&directory, &reaction),
+        route(&directory, &thumbs_up),
         Err(RouteError::UnknownMessage("m_unknown".to_string()))
     );
 }
@@ -254,20 +282,15 @@ fn a_reaction_to_an_unknown_message_is_an_error() {
 fn edits_and_deletions_map_their_targets() {
     let (directory, alice, _, _, _) = alice_and_bob();
     alice_wrote_and_bob_received(&directory, &alice);
-    let new_text = Content::Text(FormattedText {
-        body: "hello Bob!".to_string(),
-        spans: Vec::new(),
-    });
-    let edit = envelope_from(
+    let new_text = text_with("hello Bob!", Vec::new());
+    let known_edit = edit(
         &alice,
         "wamid.edit",
-        Event::Edit(Edit {
-            target: reference("whatsapp", "wamid.1"),
-            content: new_text.clone(),
-        }),
+        reference("whatsapp", "wamid.1"),
+        new_text.clone(),
     );
     assert_eq!(
-        only(route(&directory, &edit)).envelope.event,
+        only(route(&directory, &known_edit)).envelope.event,
         Event::Edit(Edit {
             target: reference("messenger", "m_1"),
             content: new_text.clone(),
@@ -284,13 +307,11 @@ fn edits_and_deletions_map_their_targets() {
         Event::Deletion(reference("messenger", "m_1"))
     );
 
-    let unknown_edit = envelope_from(
+    let unknown_edit = edit(
         &alice,
         "wamid.edit2",
-        Event::Edit(Edit {
-            target: reference("whatsapp", "wamid.never-seen"),
-            content: new_text,
-        }),
+        reference("whatsapp", "wamid.never-seen"),
+        new_text,
     );
     assert_eq!(
         route(&directory, &unknown_edit),
@@ -414,16 +435,10 @@ fn identity_extras_are_dropped_and_others_kept() {
 #[test]
 fn mentions_never_name_an_account_of_the_origin_app() {
     let (directory, alice, bob, alice_on_messenger, bob_on_whatsapp) = alice_and_bob();
-    let mut hello = text_from(&alice, "wamid.1", "@me @bob @someone");
-    let mention = |start, end, address: Address| Span {
-        start,
-        end,
-        style: SpanStyle::Mention(address),
-    };
-    if let Event::Message(message) = &mut hello.event {
-        message.content = Content::Text(FormattedText {
-            body: "@me @bob @someone".to_string(),
-            spans: vec![
+    let hello = with_message(text_from(&alice, "wamid.1", ""), |message| {
+        message.content = text_with(
+            "@me @bob @someone",
+            vec![
                 mention(0, 3, alice.clone()),
                 mention(4, 8, addr("whatsapp", &bob_on_whatsapp)),
                 mention(9, 17, addr("whatsapp", "15550000000")),
@@ -433,11 +448,9 @@ fn mentions_never_name_an_account_of_the_origin_app() {
                     style: SpanStyle::Bold,
                 },
             ],
-        });
-    }
-    let Event::Message(message) = only(route(&directory, &hello)).envelope.event else {
-        panic!("a message");
-    };
+        );
+    });
+    let message = only_message(route(&directory, &hello));
     let Content::Text(text) = message.content else {
         panic!("text");
     };
@@ -459,17 +472,14 @@ fn mentions_never_name_an_account_of_the_origin_app() {
 #[test]
 fn story_references_lose_the_origin_apps_url() {
     let (directory, alice, _, _, _) = alice_and_bob();
-    let mut reply = text_from(&alice, "wamid.1", "nice story");
-    if let Event::Message(message) = &mut reply.event {
+    let story_reply = with_message(text_from(&alice, "wamid.1", "nice story"), |message| {
         message.story = Some(StoryRef {
             relation: StoryRelation::Reply,
             story_id: Some("story-on-whatsapp".to_string()),
             url: Some("https://lookaside.example/story.jpg".to_string()),
         });
-    }
-    let Event::Message(message) = only(route(&directory, &reply)).envelope.event else {
-        panic!("a message");
-    };
+    });
+    let message = only_message(route(&directory, &story_reply));
     assert_eq!(
         message.story,
         Some(StoryRef {
@@ -478,4 +488,55 @@ fn story_references_lose_the_origin_apps_url() {
             url: None,
         })
     );
+}
+
+#[test]
+fn targets_share_the_directory_reads_of_one_envelope() {
+    let (directory, alice, bob, alice_on_messenger, _) = alice_and_bob();
+    let carol = addr("instagram", "17841400000000001");
+    let alice_on_instagram = directory.link("alice-bob", &carol);
+    route(&directory, &text_from(&alice, "wamid.1", "hello")).unwrap();
+    directory.record_native_id("whatsapp:wamid.1", "messenger", "m_1");
+    directory.record_native_id("whatsapp:wamid.1", "instagram", "ig_1");
+
+    // Alice mentions herself and quotes her first message.
+    let quoting = |platform: &str, native_id: &str, me: Address| {
+        with_message(
+            reply(&alice, "wamid.2", "", reference(platform, native_id)),
+            |message| message.content = text_with("@me", vec![mention(0, 3, me)]),
+        )
+        .event
+    };
+    let follow_up = envelope_from(
+        &alice,
+        "wamid.2",
+        quoting("whatsapp", "wamid.1", alice.clone()),
+    );
+    directory.reset_reads();
+    let deliveries: Vec<(Address, Event)> = route(&directory, &follow_up)
+        .unwrap()
+        .into_iter()
+        .map(|delivery| (delivery.recipient, delivery.envelope.event))
+        .collect();
+    assert_eq!(
+        deliveries,
+        vec![
+            (
+                bob,
+                quoting("messenger", "m_1", addr("messenger", &alice_on_messenger))
+            ),
+            (
+                carol,
+                quoting("instagram", "ig_1", addr("instagram", &alice_on_instagram))
+            ),
+        ]
+    );
+    assert_eq!(
+        directory.reads_of("linked_accounts"),
+        1,
+        "the sender's links serve the targets and the mention of the sender"
+    );
+    assert_eq!(directory.reads_of("resolve_handle"), 1);
+    assert_eq!(directory.reads_of("canonical_id"), 1);
+    assert_eq!(directory.reads_of("native_id"), 2, "one per target");
 }

@@ -167,22 +167,14 @@ pub fn check_size(
     segments: &[(u32, u32)],
 ) -> Result<(), String> {
     let kind = kind_name(&story.media_kind);
-    if story.media_kind != MediaKind::Video {
-        if story.size_bytes > profile.max_image_bytes {
-            return Err(format!(
-                "{kind} is {} bytes, over {}'s limit of {} bytes",
-                story.size_bytes, profile.platform, profile.max_image_bytes
-            ));
-        }
-        return Ok(());
-    }
-    let longest = segments
-        .iter()
-        .map(|(start, end)| end.saturating_sub(*start))
-        .max()
-        .unwrap_or(0);
+    let is_video = story.media_kind == MediaKind::Video;
     let duration = story.duration_ms.unwrap_or(0);
-    if segments.len() > 1 && duration > 0 {
+    if is_video && segments.len() > 1 && duration > 0 {
+        let longest = segments
+            .iter()
+            .map(|(start, end)| end.saturating_sub(*start))
+            .max()
+            .unwrap_or(0);
         let estimate =
             (u128::from(story.size_bytes) * u128::from(longest)).div_ceil(u128::from(duration));
         if estimate > u128::from(profile.max_video_bytes) {
@@ -193,10 +185,15 @@ pub fn check_size(
         }
         return Ok(());
     }
-    if story.size_bytes > profile.max_video_bytes {
+    let limit = if is_video {
+        profile.max_video_bytes
+    } else {
+        profile.max_image_bytes
+    };
+    if story.size_bytes > limit {
         return Err(format!(
-            "video is {} bytes, over {}'s limit of {} bytes",
-            story.size_bytes, profile.platform, profile.max_video_bytes
+            "{kind} is {} bytes, over {}'s limit of {limit} bytes",
+            story.size_bytes, profile.platform
         ));
     }
     Ok(())
@@ -292,34 +289,25 @@ pub fn map_mentions(
 ) -> MappedMentions {
     let mut out = MappedMentions::default();
     for mention in mentions {
-        let target = linked
+        let note = if !profile.mentions {
+            format!(
+                "{} has no mentions: {} kept as a plain name",
+                profile.platform, mention.display
+            )
+        } else if let Some((_, address)) = linked
             .iter()
             .find(|(id, address)| *id == mention.account.id && address.platform == profile.platform)
-            .map(|(_, address)| address.clone());
-        match target {
-            Some(address) if profile.mentions => out.addresses.push(address),
-            Some(_) => {
-                out.notes.push(format!(
-                    "{} has no mentions: {} kept as a plain name",
-                    profile.platform, mention.display
-                ));
-                out.plain_names.push(mention.display.clone());
-            }
-            None if profile.mentions => {
-                out.notes.push(format!(
-                    "{} is not linked on {}: kept as a plain name",
-                    mention.display, profile.platform
-                ));
-                out.plain_names.push(mention.display.clone());
-            }
-            None => {
-                out.notes.push(format!(
-                    "{} has no mentions: {} kept as a plain name",
-                    profile.platform, mention.display
-                ));
-                out.plain_names.push(mention.display.clone());
-            }
-        }
+        {
+            out.addresses.push(address.clone());
+            continue;
+        } else {
+            format!(
+                "{} is not linked on {}: kept as a plain name",
+                mention.display, profile.platform
+            )
+        };
+        out.notes.push(note);
+        out.plain_names.push(mention.display.clone());
     }
     out
 }
@@ -328,43 +316,24 @@ pub fn map_mentions(
 /// `Question: …`, link → the URL, location → `📍 name`, hashtag → `#tag`), or
 /// `None` when it has nothing to say as text.
 pub fn sticker_text(sticker: &Sticker) -> Option<String> {
-    let text = match sticker {
+    /// The trimmed text, or `None` when nothing is left.
+    fn non_empty(text: &str) -> Option<&str> {
+        Some(text.trim()).filter(|text| !text.is_empty())
+    }
+    Some(match sticker {
         Sticker::Poll(poll) => {
-            let question = poll.question.trim();
-            let options: Vec<&str> = poll
-                .options
-                .iter()
-                .map(|option| option.trim())
-                .filter(|option| !option.is_empty())
-                .collect();
-            match (question.is_empty(), options.is_empty()) {
-                (true, true) => return None,
-                (false, true) => format!("Poll: {question}"),
-                (true, false) => format!("Poll: {}", options.join(" / ")),
-                (false, false) => format!("Poll: {question} — {}", options.join(" / ")),
+            let question = non_empty(&poll.question);
+            let options: Vec<&str> = poll.options.iter().filter_map(|o| non_empty(o)).collect();
+            match (question, options.is_empty()) {
+                (None, true) => return None,
+                (Some(question), true) => format!("Poll: {question}"),
+                (None, false) => format!("Poll: {}", options.join(" / ")),
+                (Some(question), false) => format!("Poll: {question} — {}", options.join(" / ")),
             }
         }
-        Sticker::Question(question) => {
-            let question = question.trim();
-            if question.is_empty() {
-                return None;
-            }
-            format!("Question: {question}")
-        }
-        Sticker::Link(url) => {
-            let url = url.trim();
-            if url.is_empty() {
-                return None;
-            }
-            url.to_string()
-        }
-        Sticker::Location(name) => {
-            let name = name.trim();
-            if name.is_empty() {
-                return None;
-            }
-            format!("📍 {name}")
-        }
+        Sticker::Question(question) => format!("Question: {}", non_empty(question)?),
+        Sticker::Link(url) => non_empty(url)?.to_string(),
+        Sticker::Location(name) => format!("📍 {}", non_empty(name)?),
         Sticker::Hashtag(tag) => {
             let tag = tag.trim().trim_start_matches('#');
             if tag.is_empty() || tag.contains(char::is_whitespace) {
@@ -372,8 +341,7 @@ pub fn sticker_text(sticker: &Sticker) -> Option<String> {
             }
             format!("#{tag}")
         }
-    };
-    Some(text)
+    })
 }
 
 /// Stickers as the target can show them.

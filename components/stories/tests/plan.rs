@@ -365,29 +365,20 @@ fn long_videos_split_into_consecutive_segments() {
 
 #[test]
 fn audiences_map_to_the_narrowest_equivalent_and_never_widen() {
-    let instagram = profile("instagram");
     let facebook = profile("facebook");
-    let whatsapp = profile("whatsapp");
-    assert_eq!(
-        rules::map_audience(&Audience::CloseFriends, &whatsapp),
-        Ok(Audience::CloseFriends)
-    );
-    assert_eq!(
-        rules::map_audience(&Audience::Public, &whatsapp),
-        Ok(Audience::Contacts)
-    );
-    assert_eq!(
-        rules::map_audience(&Audience::Followers, &facebook),
-        Ok(Audience::Contacts)
-    );
-    assert_eq!(
-        rules::map_audience(&Audience::Contacts, &instagram),
-        Ok(Audience::CloseFriends)
-    );
-    assert_eq!(
-        rules::map_audience(&Audience::Followers, &instagram),
-        Ok(Audience::Followers)
-    );
+    for (original, platform, mapped) in [
+        (Audience::CloseFriends, "whatsapp", Audience::CloseFriends),
+        (Audience::Public, "whatsapp", Audience::Contacts),
+        (Audience::Followers, "facebook", Audience::Contacts),
+        (Audience::Contacts, "instagram", Audience::CloseFriends),
+        (Audience::Followers, "instagram", Audience::Followers),
+    ] {
+        assert_eq!(
+            rules::map_audience(&original, &profile(platform)),
+            Ok(mapped),
+            "{original:?} on {platform}"
+        );
+    }
     let mut public_only = facebook.clone();
     public_only.audiences = vec![Audience::Contacts, Audience::Public];
     assert_eq!(
@@ -451,35 +442,34 @@ fn stickers_become_text_or_are_dropped_with_a_note() {
         question: "Join next week?".into(),
         options: vec!["Yes".into(), "Maybe".into()],
     });
-    assert_eq!(
-        rules::sticker_text(&poll).as_deref(),
-        Some("Poll: Join next week? — Yes / Maybe")
-    );
-    assert_eq!(
-        rules::sticker_text(&Sticker::Question("Where next?".into())).as_deref(),
-        Some("Question: Where next?")
-    );
-    assert_eq!(
-        rules::sticker_text(&Sticker::Link("https://example.com/menu".into())).as_deref(),
-        Some("https://example.com/menu")
-    );
-    assert_eq!(
-        rules::sticker_text(&Sticker::Location("Harbour Café".into())).as_deref(),
-        Some("📍 Harbour Café")
-    );
-    assert_eq!(
-        rules::sticker_text(&Sticker::Hashtag("morningrun".into())).as_deref(),
-        Some("#morningrun")
-    );
     let empty_poll = Sticker::Poll(PollSticker {
         question: " ".into(),
         options: vec![],
     });
-    assert_eq!(rules::sticker_text(&empty_poll), None);
-    assert_eq!(
-        rules::sticker_text(&Sticker::Hashtag("two words".into())),
-        None
-    );
+    for (sticker, text) in [
+        (poll.clone(), Some("Poll: Join next week? — Yes / Maybe")),
+        (
+            Sticker::Question("Where next?".into()),
+            Some("Question: Where next?"),
+        ),
+        (
+            Sticker::Link("https://example.com/menu".into()),
+            Some("https://example.com/menu"),
+        ),
+        (
+            Sticker::Location("Harbour Café".into()),
+            Some("📍 Harbour Café"),
+        ),
+        (Sticker::Hashtag("morningrun".into()), Some("#morningrun")),
+        (empty_poll.clone(), None),
+        (Sticker::Hashtag("two words".into()), None),
+    ] {
+        assert_eq!(
+            rules::sticker_text(&sticker).as_deref(),
+            text,
+            "{sticker:?}"
+        );
+    }
 
     let mut shows_polls = profile("whatsapp");
     shows_polls.stickers = vec!["poll".into()];
@@ -767,8 +757,7 @@ fn linked_mentions_are_kept_and_the_others_become_names() {
 
 #[test]
 fn a_caption_too_long_for_the_target_is_cut_in_the_plan() {
-    let (story, settings) = scenario("close-friends");
-    let mut story = story;
+    let (mut story, settings) = scenario("close-friends");
     story.caption = Some("Sunrise run along the harbour with the crew".into());
     let profiles =
         profiles_from_json(r#"[{"platform": "facebook", "max_caption_chars": 30}]"#).expect("ok");

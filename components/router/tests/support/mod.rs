@@ -5,8 +5,8 @@
 
 use directory::{Directory, KeyValue};
 use directory_schema::{
-    Account, AccountRecord, ConsentRecord, OptInRecord, OptInState, PersonRecord, account_key,
-    block_key, consent_key, handle_for, handle_key, marketing_key, person_key,
+    Account, AccountRecord, BlockRecord, ConsentRecord, OptInRecord, OptInState, PersonRecord,
+    account_key, block_key, consent_key, handle_for, handle_key, marketing_key, person_key,
 };
 use router::{ConsentScope, Facts, LinkedAccount};
 use std::cell::RefCell;
@@ -50,6 +50,9 @@ impl Memory {
 pub struct TestDirectory {
     pub memory: Memory,
     directory: Directory<Memory>,
+    /// How many times each query (`linked_accounts`, `resolve_handle`,
+    /// `canonical_id`, `native_id`) was asked since the last reset.
+    reads: RefCell<BTreeMap<&'static str, usize>>,
 }
 
 impl Default for TestDirectory {
@@ -58,6 +61,7 @@ impl Default for TestDirectory {
         TestDirectory {
             directory: Directory::new(memory.clone(), RATE_PER_MINUTE),
             memory,
+            reads: RefCell::default(),
         }
     }
 }
@@ -87,6 +91,20 @@ fn schema_scope(scope: ConsentScope) -> directory_schema::ConsentScope {
 }
 
 impl TestDirectory {
+    fn count(&self, query: &'static str) {
+        *self.reads.borrow_mut().entry(query).or_default() += 1;
+    }
+
+    /// How many times `query` was asked since [`Self::reset_reads`].
+    pub fn reads_of(&self, query: &str) -> usize {
+        self.reads.borrow().get(query).copied().unwrap_or(0)
+    }
+
+    /// Starts counting queries afresh.
+    pub fn reset_reads(&self) {
+        self.reads.borrow_mut().clear();
+    }
+
     /// Links `address` into the link named `person`, as `POST /admin/links`
     /// does; answers the account's handle.
     pub fn link(&self, person: &str, address: &Address) -> String {
@@ -107,6 +125,15 @@ impl TestDirectory {
         handle
     }
 
+    /// Links `a` and `b` into the link named `person`, both consenting to
+    /// cross-app messaging; answers the link's handles on `a`'s and `b`'s apps.
+    pub fn link_consenting(&self, person: &str, a: &Address, b: &Address) -> (String, String) {
+        let handles = (self.link(person, a), self.link(person, b));
+        self.consent(a, ConsentScope::CrossAppMessaging, true);
+        self.consent(b, ConsentScope::CrossAppMessaging, true);
+        handles
+    }
+
     /// Gives (`true`) or withdraws (`false`) a consent.
     pub fn consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
         self.memory.put(
@@ -122,7 +149,7 @@ impl TestDirectory {
     pub fn block(&self, blocker: &Address, blocked: &Address) {
         self.memory.put(
             block_key(&account(blocker), &account(blocked)),
-            &serde_json::json!({ "at_ms": NOW_MS }),
+            &BlockRecord { at_ms: NOW_MS },
         );
     }
 
@@ -140,6 +167,7 @@ impl TestDirectory {
 
 impl Facts for TestDirectory {
     fn linked_accounts(&self, address: &Address) -> Vec<LinkedAccount> {
+        self.count("linked_accounts");
         self.directory
             .linked_accounts(&account(address))
             .into_iter()
@@ -150,6 +178,7 @@ impl Facts for TestDirectory {
             .collect()
     }
     fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address> {
+        self.count("resolve_handle");
         self.directory
             .resolve_handle(platform, handle)
             .map(address_of)
@@ -167,9 +196,8 @@ impl Facts for TestDirectory {
             .marketing_opt_in(&account(person), &account(business))
     }
     fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool {
-        self.memory
-            .read::<OptInRecord>(&marketing_key(&account(person), &account(business)))
-            .is_some_and(|record| record.state == OptInState::OptedOut)
+        self.directory
+            .marketing_opted_out(&account(person), &account(business))
     }
     fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
         self.directory
@@ -183,9 +211,11 @@ impl Facts for TestDirectory {
             .record_native_id(canonical_id, platform, native_id)
     }
     fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
+        self.count("canonical_id");
         self.directory.canonical_id(platform, native_id)
     }
     fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
+        self.count("native_id");
         self.directory.native_id(canonical_id, platform)
     }
 }
@@ -244,13 +274,19 @@ pub fn envelope_from(sender: &Address, native_id: &str, event: Event) -> Envelop
     }
 }
 
-/// The message category of an envelope's message, changed.
-pub fn with_category(mut envelope: Envelope, category: MessageCategory) -> Envelope {
+/// The envelope with its message changed by `change`; fails the test when the
+/// event is not a message.
+pub fn with_message(mut envelope: Envelope, change: impl FnOnce(&mut Message)) -> Envelope {
     match &mut envelope.event {
-        Event::Message(message) => message.category = category,
+        Event::Message(message) => change(message),
         other => panic!("not a message: {other:?}"),
     }
     envelope
+}
+
+/// The message category of an envelope's message, changed.
+pub fn with_category(envelope: Envelope, category: MessageCategory) -> Envelope {
+    with_message(envelope, |message| message.category = category)
 }
 
 /// Alice on WhatsApp and Bob on Messenger, linked, both consenting to
@@ -260,9 +296,6 @@ pub fn alice_and_bob() -> (TestDirectory, Address, Address, String, String) {
     let directory = TestDirectory::default();
     let alice = addr("whatsapp", "16505551234");
     let bob = addr("messenger", "2345678901");
-    let on_whatsapp = directory.link("alice-bob", &alice);
-    let on_messenger = directory.link("alice-bob", &bob);
-    directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
-    directory.consent(&bob, ConsentScope::CrossAppMessaging, true);
+    let (on_whatsapp, on_messenger) = directory.link_consenting("alice-bob", &alice, &bob);
     (directory, alice, bob, on_messenger, on_whatsapp)
 }
