@@ -15,25 +15,40 @@ use std::hint::black_box;
 use std::path::Path;
 use switchboard::builtin;
 use switchboard::runtime::{Runtime, RuntimeOptions};
-use switchboard::translator::Translator;
 use switchboard::translator::types::Address;
+use switchboard::translator::{Translator, TranslatorInstance};
 
-/// The two messages measured: a short text and an image with a caption.
-const CASES: [(&str, &str); 2] = [("text", "text"), ("media", "image")];
+/// The two messages measured, by fixture file: a short text and an image
+/// with a caption.
+const CASES: [(&str, &str); 2] = [("text", "text.json"), ("media", "image.json")];
 
-fn fixture(part: &str) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/whatsapp");
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .filter(|path| {
-            path.file_name()
-                .is_some_and(|name| name.to_string_lossy().contains(part))
-        })
-        .collect();
-    names.sort();
-    std::fs::read(names.first().expect("a fixture for each case")).expect("readable")
+fn fixture(file: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/whatsapp")
+        .join(file);
+    std::fs::read(path).expect("the fixture is readable")
+}
+
+/// Decodes `body` with one instance and encodes every envelope with the other.
+fn translate_with(
+    decoder: &mut TranslatorInstance<'_>,
+    encoder: &mut TranslatorInstance<'_>,
+    body: &[u8],
+    sender: &Address,
+    recipient: &Address,
+) {
+    let envelopes = decoder
+        .decode(black_box(body))
+        .expect("no trap")
+        .expect("decodes");
+    for envelope in &envelopes {
+        black_box(
+            encoder
+                .encode(envelope, sender, recipient)
+                .expect("no trap")
+                .expect("encodes"),
+        );
+    }
 }
 
 fn translate(c: &mut Criterion) {
@@ -63,8 +78,8 @@ fn translate(c: &mut Criterion) {
     };
 
     let mut group = c.benchmark_group("whatsapp-to-messenger");
-    for (case, part) in CASES {
-        let body = fixture(part);
+    for (case, file) in CASES {
+        let body = fixture(file);
 
         group.bench_with_input(BenchmarkId::new("native", case), &body, |b, body| {
             b.iter(|| {
@@ -84,20 +99,7 @@ fn translate(c: &mut Criterion) {
             BenchmarkId::new("wasm-reused-instance", case),
             &body,
             |b, body| {
-                b.iter(|| {
-                    let envelopes = decoder
-                        .decode(black_box(body))
-                        .expect("no trap")
-                        .expect("decodes");
-                    for envelope in &envelopes {
-                        black_box(
-                            encoder
-                                .encode(envelope, &sender, &recipient)
-                                .expect("no trap")
-                                .expect("encodes"),
-                        );
-                    }
-                })
+                b.iter(|| translate_with(&mut decoder, &mut encoder, body, &sender, &recipient))
             },
         );
 
@@ -108,18 +110,7 @@ fn translate(c: &mut Criterion) {
                 b.iter(|| {
                     let mut decoder = whatsapp.instantiate().expect("instance");
                     let mut encoder = messenger.instantiate().expect("instance");
-                    let envelopes = decoder
-                        .decode(black_box(body))
-                        .expect("no trap")
-                        .expect("decodes");
-                    for envelope in &envelopes {
-                        black_box(
-                            encoder
-                                .encode(envelope, &sender, &recipient)
-                                .expect("no trap")
-                                .expect("encodes"),
-                        );
-                    }
+                    translate_with(&mut decoder, &mut encoder, body, &sender, &recipient)
                 })
             },
         );

@@ -145,21 +145,15 @@ pub struct OpenArgs {
 /// `switchboard hpke seal`.
 #[derive(Args)]
 pub struct HpkeSealArgs {
-    /// The AEAD of the HPKE suite.
-    #[arg(long, value_enum, default_value_t = Aead::Aes256Gcm)]
-    pub aead: Aead,
     /// The recipient's public key `pkR` (32 bytes, hex).
     #[arg(long, value_name = "HEX")]
     pub pk_r: String,
     /// The ephemeral secret key `skE` (32 bytes, hex).
     #[arg(long, value_name = "HEX")]
     pub sk_e: String,
-    /// HPKE `info`, in hex (default: empty).
-    #[arg(long, value_name = "HEX")]
-    pub info: Option<String>,
-    /// Associated data, in hex (default: empty).
-    #[arg(long, value_name = "HEX")]
-    pub aad: Option<String>,
+    /// The AEAD, `info` and associated data.
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// The plaintext, in hex.
     #[arg(long, value_name = "HEX")]
     pub pt: String,
@@ -168,21 +162,15 @@ pub struct HpkeSealArgs {
 /// `switchboard hpke open`.
 #[derive(Args)]
 pub struct HpkeOpenArgs {
-    /// The AEAD of the HPKE suite.
-    #[arg(long, value_enum, default_value_t = Aead::Aes256Gcm)]
-    pub aead: Aead,
     /// The recipient's secret key `skR` (32 bytes, hex).
     #[arg(long, value_name = "HEX")]
     pub sk_r: String,
     /// The encapsulated key `enc` (32 bytes, hex).
     #[arg(long, value_name = "HEX")]
     pub enc: String,
-    /// HPKE `info`, in hex (default: empty).
-    #[arg(long, value_name = "HEX")]
-    pub info: Option<String>,
-    /// Associated data, in hex (default: empty).
-    #[arg(long, value_name = "HEX")]
-    pub aad: Option<String>,
+    /// The AEAD, `info` and associated data.
+    #[command(flatten)]
+    pub suite: SuiteArgs,
     /// The ciphertext, tag included, in hex.
     #[arg(long, value_name = "HEX")]
     pub ct: String,
@@ -220,7 +208,7 @@ pub fn run_keys_generate() -> Result<()> {
 pub fn run_seal(args: &SealArgs) -> Result<()> {
     let pk_r = key_arg("--to", &args.to)?;
     let (aad, info) = args.suite.aad_and_info()?;
-    let plaintext = read_input(&args.file, MAX_PLAINTEXT_BYTES)?;
+    let plaintext = switchboard::io::read_capped(&args.file, MAX_PLAINTEXT_BYTES)?;
     let (enc, mut sender) =
         hpke::setup_sender(args.suite.aead.algorithm(), Mode::Base, &pk_r, &info)
             .map_err(name_key("--to"))?;
@@ -235,7 +223,7 @@ pub fn run_open(args: &OpenArgs) -> Result<()> {
     let name = shown(&args.file);
     // Two hex digits per byte, the tag, the enc line and some slack for whitespace.
     let max_text = 2 * (MAX_PLAINTEXT_BYTES + TAG_LEN as u64 + KEY_LEN as u64) + 4096;
-    let text = read_input(&args.file, max_text)?;
+    let text = switchboard::io::read_capped(&args.file, max_text)?;
     let (enc, ciphertext) = parse_sealed(&name, &text)?;
     let mut receiver =
         hpke::setup_receiver(args.suite.aead.algorithm(), Mode::Base, &enc, &sk_r, &info)
@@ -254,11 +242,11 @@ pub fn run_open(args: &OpenArgs) -> Result<()> {
 pub fn run_hpke_seal(args: &HpkeSealArgs) -> Result<()> {
     let pk_r = key_arg("--pk-r", &args.pk_r)?;
     let sk_e = key_arg("--sk-e", &args.sk_e)?;
-    let info = hex_arg("--info", args.info.as_deref())?;
-    let aad = hex_arg("--aad", args.aad.as_deref())?;
+    let (aad, info) = args.suite.aad_and_info()?;
     let plaintext = hex_arg("--pt", Some(&args.pt))?;
+    let algorithm = args.suite.aead.algorithm();
     let (enc, mut sender) =
-        hpke::setup_sender_with_ephemeral(args.aead.algorithm(), Mode::Base, &pk_r, &info, &sk_e)
+        hpke::setup_sender_with_ephemeral(algorithm, Mode::Base, &pk_r, &info, &sk_e)
             .map_err(name_key("--pk-r"))?;
     let ciphertext = sender.seal(&aad, &plaintext)?;
     write_stdout(format!("{}\n{}\n", to_hex(&enc), to_hex(&ciphertext)).as_bytes())
@@ -268,11 +256,11 @@ pub fn run_hpke_seal(args: &HpkeSealArgs) -> Result<()> {
 pub fn run_hpke_open(args: &HpkeOpenArgs) -> Result<()> {
     let sk_r = key_arg("--sk-r", &args.sk_r)?;
     let enc = key_arg("--enc", &args.enc)?;
-    let info = hex_arg("--info", args.info.as_deref())?;
-    let aad = hex_arg("--aad", args.aad.as_deref())?;
+    let (aad, info) = args.suite.aad_and_info()?;
     let ciphertext = hex_arg("--ct", Some(&args.ct))?;
-    let mut receiver = hpke::setup_receiver(args.aead.algorithm(), Mode::Base, &enc, &sk_r, &info)
-        .map_err(name_key("--enc"))?;
+    let mut receiver =
+        hpke::setup_receiver(args.suite.aead.algorithm(), Mode::Base, &enc, &sk_r, &info)
+            .map_err(name_key("--enc"))?;
     let plaintext = receiver.open(&aad, &ciphertext).map_err(|error| {
         describe_open_error(
             "cannot open --ct",
@@ -348,15 +336,6 @@ fn parse_sealed(name: &str, bytes: &[u8]) -> Result<([u8; KEY_LEN], Vec<u8>)> {
         None,
     )?;
     Ok((enc, ciphertext))
-}
-
-/// Reads a file (or stdin for `-`), refusing one larger than `max_bytes`.
-fn read_input(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
-    let bytes = switchboard::io::read_capped(path, max_bytes)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max_bytes {
-        bail!("{} is larger than {max_bytes} bytes", shown(path));
-    }
-    Ok(bytes)
 }
 
 /// A path as errors show it: `stdin` for `-`.

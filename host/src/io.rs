@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
 
-/// Reads a file (or stdin for `-`) but never more than `max_bytes + 1` bytes, so
-/// that a huge input is refused by the size check instead of filling memory.
+/// Reads a file (or stdin for `-`), refusing one larger than `max_bytes`
+/// without reading more than one byte past the limit.
 pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let reader: Box<dyn Read> = if path == Path::new("-") {
@@ -21,6 +21,14 @@ pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
         .take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        let name = if path == Path::new("-") {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        bail!("{name} is larger than {max_bytes} bytes");
+    }
     Ok(bytes)
 }
 
@@ -68,17 +76,4 @@ pub fn encoded_json(envelope_id: &str, platform: &str, encoded: &Encoded) -> Val
         "requests": encoded.requests.iter().map(request_json).collect::<Vec<_>>(),
         "degradations": encoded.degradations,
     })
-}
-
-/// A stable pseudonym for an address, used where no directory is at hand (the
-/// `encode` and `translate` commands): it reveals nothing of the original id.
-pub fn pseudonym(platform: &str, id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{platform}:{id}").as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("sb-{hex}")
 }

@@ -152,15 +152,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    // The key and sealing commands need no WebAssembly runtime.
-    if let Command::Crypto(command) = &cli.command {
-        return crypto_cli::run(command);
-    }
-    let mut options = RuntimeOptions::from_env();
-    if cli.no_cache {
-        options.cache_dir = None;
-    }
-    let runtime = Runtime::new(options)?;
+    // Started only by the commands that run components: the key, sealing and
+    // sink commands need no engine.
+    let runtime = || {
+        let mut options = RuntimeOptions::from_env();
+        if cli.no_cache {
+            options.cache_dir = None;
+        }
+        Runtime::new(options)
+    };
     match cli.command {
         Command::Crypto(command) => crypto_cli::run(&command),
         Command::Up {
@@ -170,7 +170,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime_config_file,
             config,
         } => up(
-            runtime,
+            runtime()?,
             &manifest,
             listen,
             build,
@@ -187,7 +187,7 @@ fn run(cli: Cli) -> Result<()> {
                     story,
                 },
         } => story_plan(
-            &runtime,
+            &runtime()?,
             &from,
             &settings,
             profiles.as_deref(),
@@ -198,6 +198,8 @@ fn run(cli: Cli) -> Result<()> {
             .context("cannot start the async runtime")?
             .block_on(switchboard::sink::run(listen)),
         Command::Decode { platform, file } => {
+            // Kept alive while the translator runs: it drives the deadlines.
+            let runtime = runtime()?;
             let translator = load_translator(&runtime, &platform)?;
             let envelopes = decode(&translator, &file)?;
             print_json(&envelopes)
@@ -207,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
             accounts,
             file,
         } => {
+            let runtime = runtime()?;
             let translator = load_translator(&runtime, &platform)?;
             let bytes = io::read_capped(&file, 64 << 20)?;
             let envelopes: Vec<types::Envelope> = io::parse_envelopes(&bytes)?;
@@ -218,6 +221,7 @@ fn run(cli: Cli) -> Result<()> {
             accounts,
             file,
         } => {
+            let runtime = runtime()?;
             let source = load_translator(&runtime, &from)?;
             let target = load_translator(&runtime, &to)?;
             let envelopes = decode(&source, &file)?;
@@ -374,10 +378,13 @@ fn encode(
         .map(|envelope| {
             let recipient = types::Address {
                 platform: platform.clone(),
+                // Without a directory the original sender stands in for the
+                // link, so its handle is what the directory would give.
                 id: accounts.recipient.clone().unwrap_or_else(|| {
-                    io::pseudonym(
-                        &envelope.sender.address.platform,
-                        &envelope.sender.address.id,
+                    let address = &envelope.sender.address;
+                    directory_schema::handle_for(
+                        &format!("{}:{}", address.platform, address.id),
+                        &platform,
                     )
                 }),
             };

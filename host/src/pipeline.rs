@@ -28,11 +28,12 @@ use crate::translator::types::{
 };
 use crate::translator::{Encoded, HttpMethod, Translator, describe_encode_error};
 use anyhow::{Context, Result};
+use directory_schema::{INBOX_PREFIX, envelope_key};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use wasmtime::Store;
 use wasmtime::component::Linker;
 
@@ -50,14 +51,18 @@ mod bindings {
     });
 }
 
-use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
-use bindings::exports::switchboard::messaging::router::RouteError;
+use bindings::exports::switchboard::messaging::policy::{RejectionReason, Verdict};
+use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
 use bindings::{PipelineRouter, PipelineRouterPre};
 
 /// How often an envelope waiting for an earlier message is tried again, and
 /// how many times before it fails.
 const HOLD_RETRY_MS: u64 = 500;
 const HOLD_MAX_TRIES: u32 = 40;
+
+/// The import that marks a manifest component as a translator: the gateways
+/// depend on translators under this name.
+const TRANSLATOR_IMPORT: &str = "switchboard:messaging/translator@0.1.0";
 
 /// A delivery waiting in the outbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,17 +89,88 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
 }
 
+impl OutboxEntry {
+    /// A delivery of `encoded` to `recipient`, due at once.
+    fn new(envelope_id: &str, recipient: &Address, encoded: Encoded, now: u64) -> OutboxEntry {
+        OutboxEntry {
+            envelope_id: envelope_id.to_string(),
+            platform: recipient.platform.clone(),
+            recipient: recipient.id.clone(),
+            encoded,
+            sent: 0,
+            native_ids: Vec::new(),
+            attempts: 0,
+            next_at_ms: now,
+            created_ms: now,
+            last_error: None,
+        }
+    }
+
+    /// Its key in the store: one per envelope, platform and recipient.
+    fn key(&self) -> String {
+        format!(
+            "outbox:{}:{}:{}",
+            self.envelope_id, self.platform, self.recipient
+        )
+    }
+}
+
+/// An outbox entry on its way to a sender, with its key.
+struct Queued {
+    key: String,
+    entry: OutboxEntry,
+}
+
+/// Why one delivery of an envelope did not go out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The recipient it was for, when there was one.
+    pub recipient: Option<String>,
+    /// A stable reason code (`not-linked`, `no-consent`, `blocked`,
+    /// `encode-failed`…), also the metrics label.
+    pub reason: String,
+    /// Words for people, shown to the sender.
+    pub detail: String,
+}
+
 /// The outcome of routing one envelope, kept under `status:<id>`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RouteStatus {
-    /// `routed`, `echo`, `rejected` or `failed`.
+    /// `routed` (something was queued, or there was nothing to send), `echo`,
+    /// `rejected` (every delivery refused) or `failed` (the pipeline could not
+    /// judge it).
     pub state: String,
-    /// The reason code, when not routed.
-    pub reason: Option<String>,
-    /// Words for people.
-    pub detail: Option<String>,
     /// The outbox keys it produced.
     pub deliveries: Vec<String>,
+    /// The deliveries that were refused, and why.
+    pub refused: Vec<Refusal>,
+}
+
+impl RouteStatus {
+    fn new(state: &str, deliveries: Vec<String>, refused: Vec<Refusal>) -> RouteStatus {
+        RouteStatus {
+            state: state.into(),
+            deliveries,
+            refused,
+        }
+    }
+
+    /// The envelope could not be judged at all.
+    fn failed(reason: &str, detail: String) -> RouteStatus {
+        let refusal = Refusal {
+            recipient: None,
+            reason: reason.into(),
+            detail,
+        };
+        RouteStatus::new("failed", Vec::new(), vec![refusal])
+    }
+
+    fn change(&self, envelope_id: &str) -> Result<Change> {
+        Ok(Change::Set(
+            format!("status:{envelope_id}"),
+            serde_json::to_vec(self)?,
+        ))
+    }
 }
 
 /// The pipeline of a running app.
@@ -107,10 +183,9 @@ pub struct Pipeline {
     /// The metrics, also served at `/metrics`.
     pub metrics: Arc<Metrics>,
     inbox_signal: Notify,
-    outbox_signal: Notify,
+    outbox: mpsc::UnboundedSender<Queued>,
+    outbox_receiver: Mutex<Option<mpsc::UnboundedReceiver<Queued>>>,
     agent: ureq::Agent,
-    held: Mutex<HashMap<String, (u32, u64)>>,
-    in_flight: Mutex<HashSet<String>>,
 }
 
 /// The composed router component, ready to instantiate.
@@ -131,20 +206,11 @@ struct RouterInstance {
 impl RouterInstance {
     async fn route(&mut self, envelope: &Envelope) -> Result<Result<Vec<Delivery>, RouteError>> {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        let deliveries = self
-            .bindings
+        self.bindings
             .switchboard_messaging_router()
             .call_route(&mut self.store, envelope)
-            .await?;
-        Ok(deliveries.map(|list| {
-            list.into_iter()
-                .map(|delivery| Delivery {
-                    platform: delivery.platform,
-                    recipient: delivery.recipient,
-                    envelope: delivery.envelope,
-                })
-                .collect()
-        }))
+            .await
+            .map_err(anyhow::Error::from)
     }
 
     async fn check(&mut self, envelope: &Envelope, recipient: &Address) -> Result<Verdict> {
@@ -155,13 +221,6 @@ impl RouterInstance {
             .await
             .map_err(anyhow::Error::from)
     }
-}
-
-/// One copy of an envelope for one recipient.
-struct Delivery {
-    platform: String,
-    recipient: Address,
-    envelope: Envelope,
 }
 
 fn now_ms() -> u64 {
@@ -184,16 +243,17 @@ fn reason_code(reason: RejectionReason) -> &'static str {
 
 /// What routing one envelope decided.
 enum Routed {
-    /// Commit these changes.
-    Done(Vec<Change>),
+    /// Commit these changes, then hand these entries to the senders.
+    Done(Vec<Change>, Vec<Queued>),
     /// Try again later (an event about a message still on its way).
     Hold(String),
 }
 
 impl Pipeline {
     /// Loads the pipeline of `manifest`: the router component (composed with
-    /// its dependencies) and every translator component, keyed by the platform
-    /// it describes. `None` when the manifest has no router component.
+    /// its dependencies) and the translators the gateways depend on, keyed by
+    /// the platform each describes. `None` when the manifest has no router
+    /// component.
     pub fn load(
         runtime: &Runtime,
         manifest: &Manifest,
@@ -206,19 +266,12 @@ impl Pipeline {
             tracing::warn!(component = %router_id, "no router component in the manifest: webhooks are stored but not routed");
             return Ok(None);
         }
-        let bytes = crate::compose::compose(manifest, &router_id)?;
-        let component = runtime.compile(&router_id, &bytes)?;
         let mut linker = linker.clone();
         // The canonical types are an interface of types only: an empty instance.
         linker
             .instance("switchboard:messaging/types@0.1.0")
             .map_err(anyhow::Error::from)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!("component `{router_id}` needs something the host does not provide")
-            })?;
+        let pre = crate::serve::link(runtime, &linker, manifest, &router_id)?;
         let pre = PipelineRouterPre::new(pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
@@ -229,31 +282,27 @@ impl Pipeline {
             .get("default")
             .context("the pipeline needs the `default` key-value store")?;
 
+        // The translators are what the gateways import as `translator`; the
+        // same file may serve several gateways.
+        let mut translator_paths = BTreeSet::new();
+        for (owner, component) in &manifest.app.component {
+            if let Some(dependency) = component.dependencies.get(TRANSLATOR_IMPORT) {
+                translator_paths.insert(manifest.dependency_path(
+                    owner,
+                    TRANSLATOR_IMPORT,
+                    dependency,
+                )?);
+            }
+        }
         let mut translators = BTreeMap::new();
-        let triggered: HashSet<&String> = manifest
-            .app
-            .trigger
-            .http
-            .iter()
-            .map(|trigger| &trigger.component)
-            .collect();
-        for id in manifest.app.component.keys() {
-            if triggered.contains(id) || *id == router_id {
-                continue;
-            }
-            let path = manifest.source_path(id)?;
+        for path in translator_paths {
             let wasm = std::fs::read(&path)
-                .with_context(|| format!("component `{id}`: cannot read {}", path.display()))?;
-            match Translator::load(runtime, id, &wasm) {
-                Ok(translator) => {
-                    let platform = translator.platform().to_string();
-                    tracing::info!(component = %id, %platform, "translator ready");
-                    translators.insert(platform, translator);
-                }
-                Err(error) => {
-                    tracing::debug!(component = %id, error = %format!("{error:#}"), "not a translator")
-                }
-            }
+                .with_context(|| format!("cannot read translator {}", path.display()))?;
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            let translator = Translator::load(runtime, &name, &wasm)?;
+            let platform = translator.platform().to_string();
+            tracing::info!(path = %path.display(), %platform, "translator ready");
+            translators.insert(platform, translator);
         }
         let mut tokens = BTreeMap::new();
         for platform in translators.keys() {
@@ -270,6 +319,7 @@ impl Pipeline {
             .http_status_as_error(false)
             .build()
             .into();
+        let (outbox, outbox_receiver) = mpsc::unbounded_channel();
         Ok(Some(Pipeline {
             store,
             router: RouterComponent {
@@ -283,10 +333,9 @@ impl Pipeline {
             tokens,
             metrics: Arc::new(Metrics::new()),
             inbox_signal: Notify::new(),
-            outbox_signal: Notify::new(),
+            outbox,
+            outbox_receiver: Mutex::new(Some(outbox_receiver)),
             agent,
-            held: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -295,23 +344,59 @@ impl Pipeline {
         self.inbox_signal.notify_one();
     }
 
-    /// Runs both stages until the process stops.
+    /// Runs both stages until the process stops. What the outbox held when
+    /// the host stopped is sent first.
     pub async fn run(self: Arc<Self>) {
-        let senders = tokio::spawn(self.clone().run_senders());
+        let receiver = self
+            .outbox_receiver
+            .lock()
+            .ok()
+            .and_then(|mut receiver| receiver.take());
+        let Some(receiver) = receiver else {
+            tracing::error!("the pipeline is already running");
+            return;
+        };
+        if let Err(error) = self.resume_outbox() {
+            tracing::error!(error = %format!("{error:#}"), "cannot read the outbox");
+        }
+        let senders = tokio::spawn(self.clone().run_senders(receiver));
         self.run_router().await;
         senders.abort();
     }
 
+    /// Queues every entry the outbox holds: the store is the truth, the queue
+    /// only schedules.
+    fn resume_outbox(&self) -> Result<()> {
+        for (key, value) in self.store.scan_prefix("outbox:", usize::MAX)? {
+            match serde_json::from_slice::<OutboxEntry>(&value) {
+                Ok(entry) => self.queue(Queued { key, entry }),
+                Err(error) => {
+                    let entry = serde_json::Value::String(String::from_utf8_lossy(&value).into());
+                    let reason = format!("unreadable outbox entry: {error}");
+                    self.dead_letter(&key, entry, &reason, "unknown")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn queue(&self, queued: Queued) {
+        // The receiver lives as long as the pipeline runs.
+        let _ = self.outbox.send(queued);
+    }
+
     async fn run_router(&self) {
+        // Envelopes waiting for an earlier message: (tries, not before ms).
+        let mut held: HashMap<String, (u32, u64)> = HashMap::new();
         loop {
-            match self.route_pending().await {
+            match self.route_pending(&mut held).await {
                 Ok(0) => {
                     tokio::select! {
                         _ = self.inbox_signal.notified() => {}
                         _ = tokio::time::sleep(Duration::from_millis(HOLD_RETRY_MS)) => {}
                     }
                 }
-                Ok(_) => self.outbox_signal.notify_one(),
+                Ok(_) => {}
                 Err(error) => {
                     tracing::error!(error = %format!("{error:#}"), "routing stopped for a moment");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -337,33 +422,21 @@ impl Pipeline {
     }
 
     /// Routes what is in the inbox; returns how many envelopes it settled.
-    async fn route_pending(&self) -> Result<usize> {
+    async fn route_pending(&self, held: &mut HashMap<String, (u32, u64)>) -> Result<usize> {
         let now = now_ms();
         let mut envelopes = Vec::new();
-        for (key, value) in self.store.scan_prefix("inbox:", 512)? {
-            let id = key["inbox:".len()..].to_string();
-            if self
-                .held
-                .lock()
-                .map(|held| held.get(&id).is_some_and(|(_, due)| *due > now))
-                .unwrap_or(false)
-            {
+        for (key, value) in self.store.scan_prefix(INBOX_PREFIX, 512)? {
+            let id = &key[INBOX_PREFIX.len()..];
+            if held.get(id).is_some_and(|(_, due)| *due > now) {
                 continue;
             }
             match serde_json::from_slice::<Envelope>(&value) {
                 Ok(envelope) => envelopes.push((key, envelope)),
                 Err(error) => {
                     self.metrics.reject("unreadable");
-                    let status = RouteStatus {
-                        state: "failed".into(),
-                        reason: Some("unreadable".into()),
-                        detail: Some(format!("the stored envelope is not readable: {error}")),
-                        deliveries: Vec::new(),
-                    };
-                    self.store.apply(&[
-                        Change::Delete(key),
-                        Change::Set(format!("status:{id}"), serde_json::to_vec(&status)?),
-                    ])?;
+                    let detail = format!("the stored envelope is not readable: {error}");
+                    let status = RouteStatus::failed("unreadable", detail).change(id)?;
+                    self.store.apply(&[status, Change::Delete(key)])?;
                 }
             }
         }
@@ -384,75 +457,47 @@ impl Pipeline {
                     let detail = format!("the router component failed: {error:#}");
                     tracing::error!(envelope = %envelope.id, %detail);
                     self.metrics.reject("router-failed");
-                    Routed::Done(vec![Change::Set(
-                        format!("status:{}", envelope.id),
-                        serde_json::to_vec(&RouteStatus {
-                            state: "failed".into(),
-                            reason: Some("router-failed".into()),
-                            detail: Some(detail),
-                            deliveries: Vec::new(),
-                        })?,
-                    )])
+                    let status = RouteStatus::failed("router-failed", detail);
+                    Routed::Done(vec![status.change(&envelope.id)?], Vec::new())
                 }
             };
-            match outcome {
-                Routed::Done(mut changes) => {
-                    changes.push(Change::Delete(key));
-                    changes.push(Change::SetIfAbsent(
-                        format!("envelope:{}", envelope.id),
-                        serde_json::to_vec(&envelope)?,
-                    ));
-                    self.store.apply(&changes)?;
-                    if let Ok(mut held) = self.held.lock() {
-                        held.remove(&envelope.id);
-                    }
-                    Metrics::platform(&self.metrics.messages_in, &envelope.platform).inc();
-                    settled += 1;
-                }
+            let (mut changes, queued) = match outcome {
+                Routed::Done(changes, queued) => (changes, queued),
                 Routed::Hold(reason) => {
-                    let tries = self
-                        .held
-                        .lock()
-                        .map(|mut held| {
-                            let entry = held.entry(envelope.id.clone()).or_insert((0, 0));
-                            entry.0 += 1;
-                            entry.1 = now + HOLD_RETRY_MS;
-                            entry.0
-                        })
-                        .unwrap_or(HOLD_MAX_TRIES);
-                    if tries >= HOLD_MAX_TRIES {
-                        self.metrics.reject("unknown-message");
-                        let status = RouteStatus {
-                            state: "failed".into(),
-                            reason: Some("unknown-message".into()),
-                            detail: Some(reason),
-                            deliveries: Vec::new(),
-                        };
-                        self.store.apply(&[
-                            Change::Delete(key),
-                            Change::Set(
-                                format!("status:{}", envelope.id),
-                                serde_json::to_vec(&status)?,
-                            ),
-                        ])?;
-                        settled += 1;
-                    } else {
-                        tracing::debug!(envelope = %envelope.id, %reason, tries, "held");
+                    let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
+                    tries.0 += 1;
+                    tries.1 = now + HOLD_RETRY_MS;
+                    if tries.0 < HOLD_MAX_TRIES {
+                        tracing::debug!(envelope = %envelope.id, %reason, tries = tries.0, "held");
+                        continue;
                     }
+                    self.metrics.reject("unknown-message");
+                    let status = RouteStatus::failed("unknown-message", reason);
+                    (vec![status.change(&envelope.id)?], Vec::new())
                 }
-            }
+            };
+            changes.push(Change::Delete(key));
+            changes.push(Change::SetIfAbsent(
+                envelope_key(&envelope.id),
+                serde_json::to_vec(&envelope)?,
+            ));
+            self.store.apply(&changes)?;
+            held.remove(&envelope.id);
+            queued.into_iter().for_each(|entry| self.queue(entry));
+            Metrics::platform(&self.metrics.messages_in, &envelope.platform).inc();
+            settled += 1;
         }
         Ok(settled)
     }
 
-    /// Routes, judges and encodes one envelope: the changes to commit.
+    /// Routes, judges and encodes one envelope: the changes to commit and the
+    /// deliveries to send. An error is the router component failing.
     async fn route_one(
         &self,
         router: &mut RouterInstance,
         envelope: &Envelope,
         now: u64,
     ) -> Result<Routed> {
-        let status_key = format!("status:{}", envelope.id);
         let deliveries = match router.route(envelope).await? {
             Ok(deliveries) => deliveries,
             Err(RouteError::UnknownMessage(id)) => {
@@ -461,259 +506,202 @@ impl Pipeline {
                 )));
             }
             Err(RouteError::NotLinked(_)) | Err(RouteError::UnknownRecipient(_)) => {
-                let rejection = Rejection {
-                    reason: RejectionReason::NotLinked,
+                let refusal = Refusal {
+                    recipient: None,
+                    reason: reason_code(RejectionReason::NotLinked).into(),
                     detail: "you have no linked account on another app".into(),
                 };
-                return Ok(Routed::Done(self.refuse(envelope, &rejection, now)?));
+                return self.settle(envelope, Vec::new(), vec![refusal], now);
             }
         };
-        if envelope.echo || deliveries.is_empty() {
-            let status = RouteStatus {
-                state: if envelope.echo { "echo" } else { "routed" }.into(),
-                reason: None,
-                detail: None,
-                deliveries: Vec::new(),
-            };
-            return Ok(Routed::Done(vec![Change::Set(
-                status_key,
-                serde_json::to_vec(&status)?,
-            )]));
+        if envelope.echo {
+            let status = RouteStatus::new("echo", Vec::new(), Vec::new());
+            return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
         }
-        let mut changes = Vec::new();
-        let mut keys = Vec::new();
+        let mut queued = Vec::new();
+        let mut refused = Vec::new();
         for delivery in deliveries {
+            let refuse = |reason: &str, detail: String| Refusal {
+                recipient: Some(format!(
+                    "{}:{}",
+                    delivery.recipient.platform, delivery.recipient.id
+                )),
+                reason: reason.into(),
+                detail,
+            };
             match router.check(envelope, &delivery.recipient).await? {
                 Verdict::Deliver => {}
                 Verdict::Hold(reason) => return Ok(Routed::Hold(reason)),
                 Verdict::Reject(rejection) => {
-                    return Ok(Routed::Done(self.refuse(envelope, &rejection, now)?));
-                }
-            }
-            let Some(translator) = self.translators.get(&delivery.platform) else {
-                let rejection = Rejection {
-                    reason: RejectionReason::NotLinked,
-                    detail: format!("no translator for {} is configured", delivery.platform),
-                };
-                return Ok(Routed::Done(self.refuse(envelope, &rejection, now)?));
-            };
-            let sender = Address {
-                platform: delivery.platform.clone(),
-                id: self.config.platform(&delivery.platform).account,
-            };
-            let encoded = translator.instantiate()?.encode(
-                &delivery.envelope,
-                &sender,
-                &delivery.recipient,
-            )?;
-            let encoded = match encoded {
-                Ok(encoded) => encoded,
-                Err(error) => {
-                    self.metrics.reject("encode-failed");
-                    let status = RouteStatus {
-                        state: "failed".into(),
-                        reason: Some("encode-failed".into()),
-                        detail: Some(describe_encode_error(&error)),
-                        deliveries: Vec::new(),
-                    };
-                    return Ok(Routed::Done(vec![Change::Set(
-                        status_key,
-                        serde_json::to_vec(&status)?,
-                    )]));
-                }
-            };
-            if encoded.requests.is_empty() {
-                // Nothing to send on that app (a dropped typing indicator…).
-                continue;
-            }
-            let key = format!(
-                "outbox:{}:{}:{}",
-                envelope.id, delivery.platform, delivery.recipient.id
-            );
-            let entry = OutboxEntry {
-                envelope_id: envelope.id.clone(),
-                platform: delivery.platform.clone(),
-                recipient: delivery.recipient.id.clone(),
-                encoded,
-                sent: 0,
-                native_ids: Vec::new(),
-                attempts: 0,
-                next_at_ms: now,
-                created_ms: now,
-                last_error: None,
-            };
-            changes.push(Change::SetIfAbsent(
-                key.clone(),
-                serde_json::to_vec(&entry)?,
-            ));
-            keys.push(key);
-        }
-        let status = RouteStatus {
-            state: "routed".into(),
-            reason: None,
-            detail: None,
-            deliveries: keys,
-        };
-        changes.push(Change::Set(status_key, serde_json::to_vec(&status)?));
-        Ok(Routed::Done(changes))
-    }
-
-    /// The changes for a refused envelope: its status, and a notice to the
-    /// sender on their own app saying why.
-    fn refuse(&self, envelope: &Envelope, rejection: &Rejection, now: u64) -> Result<Vec<Change>> {
-        let code = reason_code(rejection.reason);
-        self.metrics.reject(code);
-        tracing::info!(envelope = %envelope.id, reason = code, detail = %rejection.detail, "not delivered");
-        let mut changes = Vec::new();
-        let mut deliveries = Vec::new();
-        // Echoes and events that are not messages get no notice.
-        if let (false, Event::Message(_)) = (envelope.echo, &envelope.event)
-            && let Some(translator) = self.translators.get(&envelope.platform)
-        {
-            let account = Address {
-                platform: envelope.platform.clone(),
-                id: self.config.platform(&envelope.platform).account,
-            };
-            let notice = Envelope {
-                id: format!("{}:notice", envelope.id),
-                platform: envelope.platform.clone(),
-                native_id: None,
-                conversation: envelope.conversation.clone(),
-                sender: Participant {
-                    address: account.clone(),
-                    attributes: Vec::new(),
-                },
-                recipient: envelope.sender.address.clone(),
-                timestamp_ms: now,
-                event: Event::Message(Message {
-                    content: Content::Text(FormattedText {
-                        body: format!("Not delivered: {}.", rejection.detail),
-                        spans: Vec::new(),
-                    }),
-                    reply_to: None,
-                    forwarded: None,
-                    story: None,
-                    category: MessageCategory::Service,
-                }),
-                echo: false,
-                extras: Vec::new(),
-            };
-            match translator
-                .instantiate()?
-                .encode(&notice, &account, &envelope.sender.address)?
-            {
-                Ok(encoded) if !encoded.requests.is_empty() => {
-                    let key = format!(
-                        "outbox:{}:{}:{}",
-                        notice.id, envelope.platform, envelope.sender.address.id
-                    );
-                    let entry = OutboxEntry {
-                        envelope_id: notice.id.clone(),
-                        platform: envelope.platform.clone(),
-                        recipient: envelope.sender.address.id.clone(),
-                        encoded,
-                        sent: 0,
-                        native_ids: Vec::new(),
-                        attempts: 0,
-                        next_at_ms: now,
-                        created_ms: now,
-                        last_error: None,
-                    };
-                    changes.push(Change::SetIfAbsent(
-                        key.clone(),
-                        serde_json::to_vec(&entry)?,
-                    ));
-                    deliveries.push(key);
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error = %describe_encode_error(&error), "cannot encode the notice")
-                }
-            }
-        }
-        let status = RouteStatus {
-            state: "rejected".into(),
-            reason: Some(code.into()),
-            detail: Some(rejection.detail.clone()),
-            deliveries,
-        };
-        changes.push(Change::Set(
-            format!("status:{}", envelope.id),
-            serde_json::to_vec(&status)?,
-        ));
-        Ok(changes)
-    }
-
-    async fn run_senders(self: Arc<Self>) {
-        let permits = Arc::new(Semaphore::new(self.config.delivery.workers));
-        loop {
-            let next_due = match self.dispatch_due(&permits).await {
-                Ok(next_due) => next_due,
-                Err(error) => {
-                    tracing::error!(error = %format!("{error:#}"), "the outbox cannot be read");
-                    Some(now_ms() + 1_000)
-                }
-            };
-            let wait = next_due
-                .map(|due| due.saturating_sub(now_ms()).clamp(1, 1_000))
-                .unwrap_or(1_000);
-            tokio::select! {
-                _ = self.outbox_signal.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-            }
-        }
-    }
-
-    /// Starts a send for every due entry; returns when the next one is due.
-    async fn dispatch_due(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<Option<u64>> {
-        let now = now_ms();
-        let mut next_due: Option<u64> = None;
-        for (key, value) in self.store.scan_prefix("outbox:", 4096)? {
-            let entry: OutboxEntry = match serde_json::from_slice(&value) {
-                Ok(entry) => entry,
-                Err(error) => {
-                    let reason = format!("unreadable outbox entry: {error}");
-                    self.dead_letter(&key, &value, &reason, "unknown")?;
+                    refused.push(refuse(reason_code(rejection.reason), rejection.detail));
                     continue;
                 }
-            };
-            if entry.next_at_ms > now {
-                next_due = Some(next_due.map_or(entry.next_at_ms, |due| due.min(entry.next_at_ms)));
-                continue;
             }
-            let claimed = self
-                .in_flight
-                .lock()
-                .map(|mut in_flight| in_flight.insert(key.clone()))
-                .unwrap_or(false);
-            if !claimed {
-                continue;
+            match self.encode(&delivery.envelope, &delivery.recipient) {
+                Ok(Some(encoded)) => {
+                    let entry = OutboxEntry::new(&envelope.id, &delivery.recipient, encoded, now);
+                    queued.push(Queued {
+                        key: entry.key(),
+                        entry,
+                    });
+                }
+                // Nothing to send on that app (a dropped typing indicator…).
+                Ok(None) => {}
+                Err((reason, detail)) => refused.push(refuse(reason, detail)),
             }
-            let permit = permits.clone().acquire_owned().await?;
-            let pipeline = self.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(error) = pipeline.send(&key, entry) {
-                    tracing::error!(%key, error = %format!("{error:#}"), "delivery bookkeeping failed");
-                }
-                if let Ok(mut in_flight) = pipeline.in_flight.lock() {
-                    in_flight.remove(&key);
-                }
-                drop(permit);
-                pipeline.outbox_signal.notify_one();
-            });
         }
-        Ok(next_due)
+        self.settle(envelope, queued, refused, now)
     }
 
-    fn dead_letter(&self, key: &str, value: &[u8], reason: &str, platform: &str) -> Result<()> {
+    /// Encodes `envelope` for `recipient` with the target's translator, sent
+    /// from the account configured for that platform. `None` when there is
+    /// nothing to send; an error is a reason code and words for the sender.
+    fn encode(
+        &self,
+        envelope: &Envelope,
+        recipient: &Address,
+    ) -> Result<Option<Encoded>, (&'static str, String)> {
+        let platform = &recipient.platform;
+        let translator = self
+            .translators
+            .get(platform)
+            .ok_or_else(|| ("no-translator", format!("{platform} is not connected")))?;
+        let sender = Address {
+            platform: platform.clone(),
+            id: self.config.platform(platform).account,
+        };
+        let encoded = translator
+            .instantiate()
+            .and_then(|mut instance| instance.encode(envelope, &sender, recipient))
+            .map_err(|error| ("translator-failed", error.to_string()))?
+            .map_err(|error| ("encode-failed", describe_encode_error(&error)))?;
+        Ok((!encoded.requests.is_empty()).then_some(encoded))
+    }
+
+    /// The changes that settle a judged envelope: its outbox entries, its
+    /// status, and — when something was refused — one notice to the sender on
+    /// their own app saying why.
+    fn settle(
+        &self,
+        envelope: &Envelope,
+        mut queued: Vec<Queued>,
+        refused: Vec<Refusal>,
+        now: u64,
+    ) -> Result<Routed> {
+        for refusal in &refused {
+            self.metrics.reject(&refusal.reason);
+            tracing::info!(envelope = %envelope.id, recipient = ?refusal.recipient, reason = %refusal.reason, detail = %refusal.detail, "not delivered");
+        }
+        let state = if queued.is_empty() && !refused.is_empty() {
+            "rejected"
+        } else {
+            "routed"
+        };
+        if let Some(first) = refused.first()
+            && let Some(notice) = self.notice(envelope, &first.detail, now)
+        {
+            queued.push(notice);
+        }
+        let mut changes = Vec::new();
+        for Queued { key, entry } in &queued {
+            changes.push(Change::Set(key.clone(), serde_json::to_vec(entry)?));
+        }
+        let keys = queued.iter().map(|queued| queued.key.clone()).collect();
+        changes.push(RouteStatus::new(state, keys, refused).change(&envelope.id)?);
+        Ok(Routed::Done(changes, queued))
+    }
+
+    /// A "not delivered" message to the sender of `envelope` on their own app.
+    /// Only people's messages get one: not echoes, reactions or receipts.
+    fn notice(&self, envelope: &Envelope, detail: &str, now: u64) -> Option<Queued> {
+        if envelope.echo || !matches!(envelope.event, Event::Message(_)) {
+            return None;
+        }
+        let notice = Envelope {
+            id: format!("{}:notice", envelope.id),
+            platform: envelope.platform.clone(),
+            native_id: None,
+            conversation: envelope.conversation.clone(),
+            sender: Participant {
+                address: Address {
+                    platform: envelope.platform.clone(),
+                    id: self.config.platform(&envelope.platform).account,
+                },
+                attributes: Vec::new(),
+            },
+            recipient: envelope.sender.address.clone(),
+            timestamp_ms: now,
+            event: Event::Message(Message {
+                content: Content::Text(FormattedText {
+                    body: format!("Not delivered: {detail}."),
+                    spans: Vec::new(),
+                }),
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        };
+        match self.encode(&notice, &envelope.sender.address) {
+            Ok(Some(encoded)) => {
+                let entry = OutboxEntry::new(&notice.id, &envelope.sender.address, encoded, now);
+                Some(Queued {
+                    key: entry.key(),
+                    entry,
+                })
+            }
+            Ok(None) => None,
+            Err((_, detail)) => {
+                tracing::warn!(%detail, "cannot encode the notice");
+                None
+            }
+        }
+    }
+
+    /// Sends what is queued, at most `delivery.workers` at a time; a retry
+    /// goes back on the queue when it is due.
+    async fn run_senders(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+        let permits = Arc::new(Semaphore::new(self.config.delivery.workers));
+        while let Some(queued) = receiver.recv().await {
+            let wait = queued.entry.next_at_ms.saturating_sub(now_ms());
+            if wait > 0 {
+                let pipeline = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    pipeline.queue(queued);
+                });
+                continue;
+            }
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let pipeline = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let key = queued.key.clone();
+                match pipeline.send(queued) {
+                    Ok(Some(retry)) => pipeline.queue(retry),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%key, error = %format!("{error:#}"), "delivery bookkeeping failed")
+                    }
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        key: &str,
+        entry: serde_json::Value,
+        reason: &str,
+        platform: &str,
+    ) -> Result<()> {
         tracing::warn!(%key, %reason, "dead-lettered");
         Metrics::platform(&self.metrics.dead_letters, platform).inc();
-        let record = serde_json::json!({
-            "reason": reason,
-            "entry": serde_json::from_slice::<serde_json::Value>(value)
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(value).into())),
-            "at_ms": now_ms(),
-        });
+        let record = serde_json::json!({ "reason": reason, "entry": entry, "at_ms": now_ms() });
         let rest = key.strip_prefix("outbox:").unwrap_or(key);
         self.store.apply(&[
             Change::Delete(key.to_string()),
@@ -725,10 +713,10 @@ impl Pipeline {
     }
 
     /// Sends the entry's remaining requests in order, committing progress
-    /// after each; schedules a retry or dead-letters on failure.
-    fn send(&self, key: &str, mut entry: OutboxEntry) -> Result<()> {
+    /// after each. Returns the entry to try again later, or `None` when it is
+    /// delivered or dead-lettered.
+    fn send(&self, Queued { key, mut entry }: Queued) -> Result<Option<Queued>> {
         let platform = self.config.platform(&entry.platform);
-        let translator = self.translators.get(&entry.platform);
         while entry.sent < entry.encoded.requests.len() {
             let index = entry.sent;
             let request = &entry.encoded.requests[index];
@@ -761,7 +749,7 @@ impl Pipeline {
                         .run(request)
                         .map_err(|error| format!("{url}: {error}"))
                 });
-            let failure = match outcome {
+            let (reason, retryable) = match outcome {
                 Ok(mut response) if response.status().is_success() => {
                     let body = response
                         .body_mut()
@@ -769,45 +757,7 @@ impl Pipeline {
                         .limit(1 << 20)
                         .read_to_vec()
                         .unwrap_or_default();
-                    let native_id = translator
-                        .and_then(|translator| translator.instantiate().ok())
-                        .and_then(|mut instance| instance.sent_message_id(&body).ok().flatten());
-                    let mut changes = Vec::new();
-                    if let Some(native_id) = &native_id {
-                        changes.push(Change::Set(
-                            directory_schema::native_id_key(&entry.platform, native_id),
-                            entry.envelope_id.as_bytes().to_vec(),
-                        ));
-                        changes.push(Change::SetIfAbsent(
-                            directory_schema::canonical_id_key(&entry.envelope_id, &entry.platform),
-                            native_id.as_bytes().to_vec(),
-                        ));
-                        entry.native_ids.push(native_id.clone());
-                    }
-                    entry.sent += 1;
-                    entry.last_error = None;
-                    Metrics::platform(&self.metrics.messages_out, &entry.platform).inc();
-                    if entry.sent == entry.encoded.requests.len() {
-                        let elapsed = now_ms().saturating_sub(entry.created_ms);
-                        self.metrics
-                            .delivery_latency
-                            .observe(elapsed as f64 / 1000.0);
-                        let rest = key.strip_prefix("outbox:").unwrap_or(key);
-                        changes.push(Change::Delete(key.to_string()));
-                        changes.push(Change::Set(
-                            format!("delivered:{rest}"),
-                            serde_json::to_vec(&serde_json::json!({
-                                "native_ids": entry.native_ids,
-                                "at_ms": now_ms(),
-                                "degradations": entry.encoded.degradations,
-                            }))?,
-                        ));
-                        self.store.apply(&changes)?;
-                        tracing::info!(%key, native_ids = ?entry.native_ids, "delivered");
-                        return Ok(());
-                    }
-                    changes.push(Change::Set(key.to_string(), serde_json::to_vec(&entry)?));
-                    self.store.apply(&changes)?;
+                    self.accepted(&key, &mut entry, &body)?;
                     continue;
                 }
                 Ok(mut response) => {
@@ -826,29 +776,84 @@ impl Pipeline {
                 }
                 Err(error) => (error, true),
             };
-            let (reason, retryable) = failure;
             entry.attempts += 1;
             entry.last_error = Some(reason.clone());
-            let value = serde_json::to_vec(&entry)?;
             if !retryable || entry.attempts >= self.config.delivery.max_attempts {
                 let reason = if retryable {
                     format!("gave up after {} tries: {reason}", entry.attempts)
                 } else {
                     format!("refused by the platform: {reason}")
                 };
-                return self.dead_letter(key, &value, &reason, &entry.platform);
+                let platform = entry.platform.clone();
+                self.dead_letter(&key, serde_json::to_value(entry)?, &reason, &platform)?;
+                return Ok(None);
             }
             entry.next_at_ms = now_ms() + self.backoff_ms(entry.attempts);
             Metrics::platform(&self.metrics.retries, &entry.platform).inc();
             tracing::warn!(%key, attempts = entry.attempts, %reason, retry_in_ms = entry.next_at_ms.saturating_sub(now_ms()), "send failed; will retry");
             self.store
-                .apply(&[Change::Set(key.to_string(), serde_json::to_vec(&entry)?)])?;
+                .apply(&[Change::Set(key.clone(), serde_json::to_vec(&entry)?)])?;
+            return Ok(Some(Queued { key, entry }));
+        }
+        Ok(None)
+    }
+
+    /// Records a request the platform accepted: the native id it got (in the
+    /// message-id map) and the entry's progress, or the delivery when it was
+    /// the last request — all in one transaction.
+    fn accepted(&self, key: &str, entry: &mut OutboxEntry, response_body: &[u8]) -> Result<()> {
+        let native_id = self
+            .translators
+            .get(&entry.platform)
+            .and_then(|translator| {
+                let mut instance = translator.instantiate().ok()?;
+                instance.sent_message_id(response_body).ok().flatten()
+            });
+        let mut changes = Vec::new();
+        if let Some(native_id) = native_id {
+            changes.push(Change::Set(
+                directory_schema::native_id_key(&entry.platform, &native_id),
+                entry.envelope_id.as_bytes().to_vec(),
+            ));
+            // A message split into several requests maps to its first id.
+            changes.push(Change::SetIfAbsent(
+                directory_schema::canonical_id_key(&entry.envelope_id, &entry.platform),
+                native_id.as_bytes().to_vec(),
+            ));
+            entry.native_ids.push(native_id);
+        }
+        entry.sent += 1;
+        entry.last_error = None;
+        if entry.sent < entry.encoded.requests.len() {
+            changes.push(Change::Set(key.to_string(), serde_json::to_vec(&entry)?));
+            self.store.apply(&changes)?;
+            Metrics::platform(&self.metrics.messages_out, &entry.platform).inc();
             return Ok(());
         }
+        let rest = key.strip_prefix("outbox:").unwrap_or(key);
+        changes.push(Change::Delete(key.to_string()));
+        changes.push(Change::Set(
+            format!("delivered:{rest}"),
+            serde_json::to_vec(&serde_json::json!({
+                "native_ids": entry.native_ids,
+                "at_ms": now_ms(),
+                "degradations": entry.encoded.degradations,
+            }))?,
+        ));
+        self.store.apply(&changes)?;
+        // Counted once committed: a scrape never shows a send the store lacks.
+        Metrics::platform(&self.metrics.messages_out, &entry.platform).inc();
+        let elapsed = now_ms().saturating_sub(entry.created_ms);
+        self.metrics
+            .delivery_latency
+            .observe(elapsed as f64 / 1000.0);
+        tracing::info!(%key, native_ids = ?entry.native_ids, "delivered");
         Ok(())
     }
 
-    /// Exponential backoff with full jitter, capped.
+    /// Exponential backoff with "equal jitter": the ceiling doubles with each
+    /// try up to `backoff_max_ms`; half of it is fixed, half random, so a
+    /// retry is never immediate and retries never move in lock-step.
     fn backoff_ms(&self, attempts: u32) -> u64 {
         let delivery = &self.config.delivery;
         let ceiling = delivery
@@ -856,7 +861,6 @@ impl Pipeline {
             .saturating_mul(1u64 << attempts.min(20))
             .min(delivery.backoff_max_ms)
             .max(1);
-        // Half fixed, half random: never a zero delay, never in lock-step.
         ceiling / 2 + rand::random_range(0..=ceiling / 2)
     }
 }

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::component::{Component, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -171,6 +171,26 @@ impl Runtime {
         Ok(())
     }
 
+    /// Compiles a pure component, refuses it if it imports anything outside
+    /// `allowed`, and links it with the WASI its standard library expects:
+    /// what a translator and the story planner share.
+    pub fn link_pure(
+        &self,
+        kind: &str,
+        name: &str,
+        wasm: &[u8],
+        allowed: &[&str],
+    ) -> Result<InstancePre<Sandbox>> {
+        let component = self.compile(name, wasm)?;
+        self.check_imports(kind, name, &component, allowed)?;
+        let mut linker = Linker::<Sandbox>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+        linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to link {kind} `{name}`"))
+    }
+
     /// Ticks in one call's deadline.
     pub fn deadline_ticks(&self) -> u64 {
         (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
@@ -214,6 +234,15 @@ impl Sandbox {
     /// The memory limiter, for `Store::limiter`.
     pub fn limiter(&mut self) -> &mut StoreLimits {
         &mut self.limits
+    }
+
+    /// A store for one sandboxed instance: a fresh sandbox, its memory
+    /// limit enforced, its deadline `deadline_ticks` epochs away.
+    pub fn store(engine: &Engine, limits: &Limits, deadline_ticks: u64) -> Store<Sandbox> {
+        let mut store = Store::new(engine, Sandbox::new(limits));
+        store.limiter(|sandbox| sandbox.limiter());
+        store.set_epoch_deadline(deadline_ticks);
+        store
     }
 
     /// What the guest wrote to stderr (a panic message, usually), lossily decoded.

@@ -19,7 +19,7 @@ use hyper::server::conn::http1;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
@@ -96,6 +96,21 @@ impl Grants {
             allowed_stores: definition.key_value_stores.clone(),
         }))
     }
+}
+
+/// Composes component `id` with the dependencies the manifest gives it,
+/// compiles it (or loads it from the cache) and links it against `linker`.
+pub fn link(
+    runtime: &Runtime,
+    linker: &Linker<HttpState>,
+    manifest: &Manifest,
+    id: &str,
+) -> Result<InstancePre<HttpState>> {
+    let component = runtime.compile(id, &compose(manifest, id)?)?;
+    linker
+        .instantiate_pre(&component)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("component `{id}` needs something the host does not provide"))
 }
 
 /// A linker with everything the host gives components: WASI, `wasi:http`
@@ -240,14 +255,7 @@ impl App {
                 continue;
             };
             let id = &trigger.component;
-            let bytes = compose(manifest, id)?;
-            let component = runtime.compile(id, &bytes)?;
-            let pre = linker
-                .instantiate_pre(&component)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!("component `{id}` needs something the host does not provide")
-                })?;
+            let pre = link(runtime, &linker, manifest, id)?;
             let pre = ProxyPre::new(pre)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component `{id}` is not an HTTP component (no wasi:http incoming-handler export)"))?;

@@ -6,8 +6,6 @@
 use crate::runtime::{Runtime, Sandbox};
 use crate::translator::ALLOWED_IMPORTS;
 use anyhow::{Context, Result, anyhow};
-use wasmtime::Store;
-use wasmtime::component::Linker;
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -24,24 +22,19 @@ pub use bindings::exports::switchboard::messaging::stories::{
 };
 
 /// The story profiles shipped with Switchboard (Instagram Stories, Facebook
-/// Stories, WhatsApp Status), each value with its public source beside it in
-/// `components/stories/profiles.sources.md`.
-pub const DEFAULT_PROFILES: &str = include_str!("../../components/stories/profiles.json");
-
-/// The default profiles, with any given in `overrides` (a JSON list) replacing
-/// the default of the same platform.
+/// Stories, WhatsApp Status; sources in `components/stories/profiles.sources.md`),
+/// with `overrides` (a JSON list) merged over them field by field, by the
+/// stories crate's own rules.
 pub fn profiles(overrides: Option<&str>) -> Result<Vec<StoryProfile>> {
-    let mut profiles: Vec<StoryProfile> = serde_json::from_str(DEFAULT_PROFILES)
-        .context("the built-in story profiles are invalid")?;
-    if let Some(text) = overrides {
-        let custom: Vec<StoryProfile> = serde_json::from_str(text)
-            .context("story profiles must be a JSON list of story-profile records")?;
-        for profile in custom {
-            profiles.retain(|existing| existing.platform != profile.platform);
-            profiles.push(profile);
-        }
+    let merged = match overrides {
+        Some(text) => ::stories::profiles_from_json(text),
+        None => ::stories::try_default_profiles(),
     }
-    Ok(profiles)
+    .map_err(anyhow::Error::msg)?;
+    // The same WIT record on both sides of the component boundary, generated
+    // twice: its serde form is the bridge.
+    serde_json::from_value(serde_json::to_value(merged)?)
+        .context("the story profiles do not fit the planner's interface")
 }
 
 /// A compiled, pre-linked story planner.
@@ -54,15 +47,9 @@ pub struct Planner {
 impl Planner {
     /// Compiles and links the planner component.
     pub fn load(runtime: &Runtime, wasm: &[u8]) -> Result<Planner> {
-        let component = runtime.compile("stories", wasm)?;
-        runtime.check_imports("story planner", "stories", &component, ALLOWED_IMPORTS)?;
-        let mut linker = Linker::<Sandbox>::new(runtime.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(StoryPlannerPre::new)
-            .map_err(anyhow::Error::from)
-            .context("failed to link the story planner")?;
+        let pre = runtime
+            .link_pure("story planner", "stories", wasm, ALLOWED_IMPORTS)
+            .and_then(|pre| StoryPlannerPre::new(pre).map_err(anyhow::Error::from))?;
         Ok(Planner {
             pre,
             limits: runtime.limits().clone(),
@@ -78,9 +65,7 @@ impl Planner {
         profiles: &[StoryProfile],
         now_ms: u64,
     ) -> Result<Vec<TargetOutcome>> {
-        let mut store = Store::new(self.pre.engine(), Sandbox::new(&self.limits));
-        store.limiter(|sandbox| sandbox.limiter());
-        store.set_epoch_deadline(self.deadline_ticks);
+        let mut store = Sandbox::store(self.pre.engine(), &self.limits, self.deadline_ticks);
         let planner = self
             .pre
             .instantiate(&mut store)

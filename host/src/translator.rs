@@ -16,7 +16,6 @@
 use crate::runtime::{Runtime, Sandbox};
 use anyhow::{Context, Result};
 use wasmtime::Store;
-use wasmtime::component::Linker;
 
 #[allow(missing_docs, clippy::all)]
 mod bindings {
@@ -87,29 +86,30 @@ impl Translator {
     /// Compiles `wasm` (or loads it from the cache), checks its imports, links it
     /// and asks it to `describe` itself.
     pub fn load(runtime: &Runtime, name: &str, wasm: &[u8]) -> Result<Translator> {
-        let component = runtime.compile(name, wasm)?;
-        runtime.check_imports("translator", name, &component, ALLOWED_IMPORTS)?;
-        let mut linker = Linker::<Sandbox>::new(runtime.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("failed to link translator `{name}`"))?;
+        let pre = runtime.link_pure("translator", name, wasm, ALLOWED_IMPORTS)?;
         let pre = TranslatorPluginPre::new(pre)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("`{name}` is not a translator (it must export `switchboard:messaging/translator@0.1.0`)"))?;
-        let mut translator = Translator {
-            pre,
-            capabilities: placeholder_capabilities(name),
-            limits: runtime.limits().clone(),
-            deadline_ticks: runtime.deadline_ticks(),
-            engine: runtime.engine().clone(),
-        };
-        let mut instance = translator.instantiate()?;
-        translator.capabilities = instance
-            .describe()
+        let limits = runtime.limits().clone();
+        let deadline_ticks = runtime.deadline_ticks();
+        let engine = runtime.engine().clone();
+        let mut store = Sandbox::store(&engine, &limits, deadline_ticks);
+        let capabilities = pre
+            .instantiate(&mut store)
+            .and_then(|plugin| {
+                plugin
+                    .switchboard_messaging_translator()
+                    .call_describe(&mut store)
+            })
+            .map_err(anyhow::Error::from)
             .with_context(|| format!("translator `{name}` failed to describe itself"))?;
-        Ok(translator)
+        Ok(Translator {
+            pre,
+            capabilities,
+            limits,
+            deadline_ticks,
+            engine,
+        })
     }
 
     /// What the translator said about itself when it was loaded.
@@ -132,9 +132,7 @@ impl Translator {
     }
 
     fn new_store(&self) -> Result<(Store<Sandbox>, TranslatorPlugin), CallError> {
-        let mut store = Store::new(&self.engine, Sandbox::new(&self.limits));
-        store.limiter(|sandbox| sandbox.limiter());
-        store.set_epoch_deadline(self.deadline_ticks);
+        let mut store = Sandbox::store(&self.engine, &self.limits, self.deadline_ticks);
         let plugin =
             self.pre
                 .instantiate(&mut store)
@@ -143,24 +141,6 @@ impl Translator {
                     reason: format!("{error:#}"),
                 })?;
         Ok((store, plugin))
-    }
-}
-
-fn placeholder_capabilities(name: &str) -> Capabilities {
-    Capabilities {
-        platform: name.to_string(),
-        version: String::new(),
-        native: Vec::new(),
-        limits: PlatformLimits {
-            max_text_chars: 0,
-            max_caption_chars: 0,
-            max_buttons: 0,
-            max_button_title_chars: 0,
-            max_list_rows: 0,
-            max_quick_replies: 0,
-            max_webhook_bytes: 0,
-        },
-        webhook_signature: WebhookSignature::None,
     }
 }
 

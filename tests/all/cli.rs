@@ -1,36 +1,10 @@
 //! The `switchboard` command as a user runs it.
 
-use crate::fixtures::webhooks;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env(
-            "SWITCHBOARD_CACHE_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("switchboard runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin written");
-    child.wait_with_output().expect("switchboard finishes")
-}
+use crate::fixtures::webhook;
+use crate::switchboard;
 
 fn text_fixture() -> Vec<u8> {
-    webhooks("whatsapp")
-        .into_iter()
-        .find(|(name, _)| name.contains("text"))
-        .expect("a WhatsApp text fixture")
-        .1
+    webhook("whatsapp", "text.json")
 }
 
 #[test]

@@ -1,31 +1,10 @@
 //! The key and sealing commands (`keys generate`, `seal`, `open`, `hpke seal|open`)
 //! as a user runs them: RFC 9180 vectors, round trips and one-line errors.
 
+use crate::switchboard;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(args)
-        .env(
-            "SWITCHBOARD_CACHE_DIR",
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("switchboard runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("stdin written");
-    child.wait_with_output().expect("switchboard finishes")
-}
+use std::process::Output;
 
 /// The stdout of a run that must succeed.
 fn success(output: &Output) -> Vec<u8> {

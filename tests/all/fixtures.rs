@@ -28,6 +28,12 @@ fn every_fixture_has_a_source() {
     }
 }
 
+/// One webhook fixture, by platform and file name.
+pub fn webhook(platform: &str, file: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(platform).join(file);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
 /// The webhook fixtures of a platform, by file name, with their bytes.
 pub fn webhooks(platform: &str) -> Vec<(String, Vec<u8>)> {
     let dir = fixtures_dir().join(platform);

@@ -13,10 +13,13 @@ mod fixtures;
 mod malformed;
 mod pipeline;
 mod sandbox;
+mod stories;
 mod translate;
 mod up;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use switchboard::builtin;
 use switchboard::runtime::{Runtime, RuntimeOptions};
@@ -54,6 +57,28 @@ pub fn translator(platform: &str) -> &'static Translator {
         .iter()
         .find(|translator| translator.platform() == platform)
         .expect("a translator for every platform")
+}
+
+/// Runs the `switchboard` binary with `args`, feeding `stdin`.
+pub fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env(
+            "SWITCHBOARD_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("switchboard runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("stdin written");
+    child.wait_with_output().expect("switchboard finishes")
 }
 
 /// The repository's `tests/fixtures` folder.

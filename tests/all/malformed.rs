@@ -1,7 +1,7 @@
 //! Bad webhook bodies give typed errors from inside the component, never a trap,
 //! and the same instance goes on to decode good input.
 
-use crate::fixtures::webhooks;
+use crate::fixtures::{webhook, webhooks};
 use crate::{PLATFORMS, translator};
 use switchboard::translator::types::DecodeError;
 
@@ -68,10 +68,7 @@ fn bad_bodies_give_typed_errors() {
 #[test]
 fn missing_and_mistyped_fields_are_named() {
     let mut whatsapp = translator("whatsapp").instantiate().expect("instance");
-    let (_, body) = webhooks("whatsapp")
-        .into_iter()
-        .find(|(name, _)| name.contains("text"))
-        .expect("a text fixture");
+    let body = webhook("whatsapp", "text.json");
     let mut value: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let message = &mut value["entry"][0]["changes"][0]["value"]["messages"][0];
     message["from"] = serde_json::json!(15551234567u64);

@@ -5,7 +5,7 @@
 //! their own app; a reaction on Messenger reaches the original on WhatsApp
 //! after a restart, through the message-id map on disk.
 
-use crate::fixtures::webhooks;
+use crate::fixtures::webhook;
 use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, post, state_dir};
 use gateway::verify::hub_signature;
 use serde_json::{Value, json};
@@ -170,10 +170,7 @@ fn account(platform: &str, id: &str) -> Value {
 
 /// The WhatsApp text fixture as sent by `from`, with its own message id.
 fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
-    let (_, body) = webhooks("whatsapp")
-        .into_iter()
-        .find(|(name, _)| name.contains("text"))
-        .expect("a text fixture");
+    let body = webhook("whatsapp", "text.json");
     let mut value: Value = serde_json::from_slice(&body).expect("json");
     let change = &mut value["entry"][0]["changes"][0]["value"];
     change["contacts"][0]["wa_id"] = json!(from);
@@ -181,6 +178,17 @@ fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
     change["messages"][0]["id"] = json!(message_id);
     change["messages"][0]["text"]["body"] = json!(text);
     value.to_string().into_bytes()
+}
+
+/// Posts `body` to a platform's ingress, signed with `secret` as Meta signs.
+fn post_signed(host: &Host, platform: &str, secret: &str, body: &[u8]) -> (u16, Value) {
+    let signature = hub_signature(secret, body);
+    post(
+        &host.base,
+        &format!("/ingress/{platform}"),
+        body,
+        Some(&signature),
+    )
 }
 
 fn metric(host: &Host, line_start: &str) -> f64 {
@@ -196,6 +204,20 @@ fn metric(host: &Host, line_start: &str) -> f64 {
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Waits until the metric reaches `value`, and fails if it goes past it.
+fn wait_for_metric(host: &Host, line_start: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = metric(host, line_start);
+        assert!(now <= value, "{line_start} is {now}, more than {value}");
+        if now == value {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{line_start} stayed at {now}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -223,12 +245,7 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         // Messenger is down for the first two tries, then back.
         sink.failures.store(2, Ordering::SeqCst);
         let body = whatsapp_text(ALICE_WA, "wamid.alice1", "Does it come in another color?");
-        let (status, reply) = post(
-            &host.base,
-            "/ingress/whatsapp",
-            &body,
-            Some(&hub_signature(SECRET, &body)),
-        );
+        let (status, reply) = post_signed(&host, "whatsapp", SECRET, &body);
         assert_eq!(status, 200, "{reply}");
         let delivered = sink.wait_for("Messenger send", |request| {
             request.body["recipient"]["id"] == BOB_PSID
@@ -261,24 +278,17 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
             .count();
         assert_eq!(tries, 3, "two failed tries, then the one that got through");
         assert!(metric(&host, "switchboard_retries_total{platform=\"messenger\"}") >= 2.0);
-        assert_eq!(
-            metric(
-                &host,
-                "switchboard_messages_out_total{platform=\"messenger\"}"
-            ),
-            1.0
+        wait_for_metric(
+            &host,
+            "switchboard_messages_out_total{platform=\"messenger\"}",
+            1.0,
         );
         first_sink_id = delivered.answer["message_id"].clone();
 
         // Someone with no link gets a notice on WhatsApp, and nothing crosses.
         let stranger = "15550009999";
         let body = whatsapp_text(stranger, "wamid.stranger1", "hello?");
-        let (status, _) = post(
-            &host.base,
-            "/ingress/whatsapp",
-            &body,
-            Some(&hub_signature(SECRET, &body)),
-        );
+        let (status, _) = post_signed(&host, "whatsapp", SECRET, &body);
         assert_eq!(status, 200);
         let notice = sink.wait_for("not-linked notice", |request| {
             request.body["to"] == stranger
@@ -305,12 +315,7 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
             200 | 201
         ));
         let body = whatsapp_text(ALICE_WA, "wamid.alice2", "are you there?");
-        post(
-            &host.base,
-            "/ingress/whatsapp",
-            &body,
-            Some(&hub_signature(SECRET, &body)),
-        );
+        post_signed(&host, "whatsapp", SECRET, &body);
         sink.wait_for("no-consent notice", |request| {
             request.body["to"] == ALICE_WA
         });
@@ -334,27 +339,25 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
     // After a restart, Bob's reaction on Messenger to the message he got
     // reaches Alice's original on WhatsApp.
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    let (_, reaction) = webhooks("messenger")
-        .into_iter()
-        .find(|(name, _)| name.contains("reaction"))
-        .expect("a reaction fixture");
-    let mut reaction: Value = serde_json::from_slice(&reaction).expect("json");
+    let mut reaction: Value =
+        serde_json::from_slice(&webhook("messenger", "reaction.json")).expect("json");
     let event = &mut reaction["entry"][0]["messaging"][0];
     event["sender"]["id"] = json!(BOB_PSID);
     event["reaction"]["mid"] = first_sink_id;
     let body = reaction.to_string().into_bytes();
-    let (status, reply) = post(
-        &host.base,
-        "/ingress/messenger",
-        &body,
-        Some(&hub_signature(MESSENGER_SECRET, &body)),
-    );
+    let (status, reply) = post_signed(&host, "messenger", MESSENGER_SECRET, &body);
     assert_eq!(status, 200, "{reply}");
     let reacted = sink.wait_for("reaction on WhatsApp", |request| {
         request.body["type"] == "reaction"
     });
     assert_eq!(reacted.body["to"], ALICE_WA);
     assert_eq!(reacted.body["reaction"]["message_id"], "wamid.alice1");
+    // The sink answered; the host counts the delivery once it is committed.
+    wait_for_metric(
+        &host,
+        "switchboard_messages_out_total{platform=\"whatsapp\"}",
+        1.0,
+    );
     drop(host);
 
     let stores = KeyValueStores::open(Some(&dir.join("runtime-config.toml")), &dir).expect("open");

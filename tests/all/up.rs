@@ -206,7 +206,7 @@ fn webhooks_are_verified_decoded_and_stored_once() {
         let store = stores.get("default").expect("default store");
         for id in &expected_ids {
             let stored = store
-                .get(&format!("envelope:{id}"))
+                .get(&gateway::envelope_key(id))
                 .expect("read")
                 .unwrap_or_else(|| panic!("{id} stored"));
             let envelope: serde_json::Value = serde_json::from_slice(&stored).expect("JSON");
