@@ -115,8 +115,7 @@ impl<S: KeyValue> Directory<S> {
     }
 
     /// Whether an opt-out of `person` from marketing by `business` is on record,
-    /// as opposed to no choice at all. The `directory` interface cannot ask
-    /// this yet, so only native callers can.
+    /// as opposed to no choice at all.
     pub fn marketing_opted_out(&self, person: &Account, business: &Account) -> bool {
         self.marketing_choice(person, business) == Some(OptInState::OptedOut)
     }
@@ -279,6 +278,10 @@ mod component {
         fn is_blocked(blocker: Address, blocked: Address) -> bool {
             directory().is_blocked(&account(blocker), &account(blocked))
         }
+        fn marketing_opted_out(person: Address, business: Address) -> bool {
+            directory().marketing_opted_out(&account(person), &account(business))
+        }
+
         fn marketing_opt_in(person: Address, business: Address) -> bool {
             directory().marketing_opt_in(&account(person), &account(business))
         }

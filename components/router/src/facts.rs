@@ -1,7 +1,6 @@
 //! The directory operations that policy and routing decide on.
 //!
-//! One method per function of the `directory` interface, plus
-//! [`Facts::marketing_opted_out`], which that interface cannot answer yet.
+//! One method per function of the `directory` interface.
 
 use crate::{ConsentScope, LinkedAccount};
 use switchboard_model::types::Address;
@@ -28,8 +27,7 @@ pub trait Facts {
     fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool;
 
     /// Whether an opt-out of `person` from marketing by `business` is on record
-    /// (as opposed to no choice at all). The `directory` interface has no query
-    /// for this, so the component answers false.
+    /// (as opposed to no choice at all).
     fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool;
 
     /// Records that `person` opted out of marketing from `business`.

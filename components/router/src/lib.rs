@@ -114,11 +114,8 @@ mod component {
         fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool {
             imported::marketing_opt_in(person, business)
         }
-        /// The `directory` interface cannot tell an opt-out from no opt-in, so
-        /// the component reports every refused marketing message as
-        /// `marketing-without-opt-in`.
-        fn marketing_opted_out(&self, _person: &Address, _business: &Address) -> bool {
-            false
+        fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool {
+            imported::marketing_opted_out(person, business)
         }
         fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
             imported::opt_out_of_marketing(person, business)
