@@ -1,6 +1,7 @@
 //! Webhook bodies to canonical envelopes (see the crate docs for the mapping).
 
 use crate::{Flavor, MAX_WEBHOOK_BYTES};
+use switchboard_model::armor;
 use switchboard_model::json::{self, Node};
 use switchboard_model::types::{
     Address, Choice, ChoiceOrigin, Content, Conversation, ConversationKind, DecodeError, Edit,
@@ -97,31 +98,20 @@ fn decode_change(
         Some(from) => from.opt_str("id")?,
         None => None,
     };
-    let sender = from.or(context.id).unwrap_or_default().to_string();
-    let recipient = context.id.unwrap_or_default().to_string();
+    let base = Base {
+        flavor,
+        sender: from.or(context.id).unwrap_or_default(),
+        recipient: context.id.unwrap_or_default(),
+        timestamp: context.time.map(to_millis),
+    };
     let native = value.opt_str("id")?;
-    let timestamp = context.time.map(to_millis).unwrap_or_default();
     let id = match native {
-        Some(native) => format!("{}:{field}:{native}", flavor.platform),
-        None => format!("{}:{field}:{sender}:{timestamp}", flavor.platform),
+        Some(native) => base.id(&[field, native]),
+        None => base.id(&[field, base.sender, &base.time_id()]),
     };
     let mut extras = extras;
-    extras.push(ExtraField {
-        path: value.pointer(),
-        json: value.value().to_string(),
-    });
-    out.push(Envelope {
-        id,
-        platform: flavor.platform.to_string(),
-        native_id: native.map(str::to_string),
-        conversation: direct(&sender),
-        sender: participant(flavor, &sender),
-        recipient: address(flavor, &recipient),
-        timestamp_ms: timestamp,
-        event: Event::Message(message(unsupported(field, None), MessageCategory::Personal)),
-        echo: false,
-        extras,
-    });
+    extras.push(value.to_extra());
+    out.push(base.envelope(id, native, unsupported_event(field), extras));
     Ok(())
 }
 
@@ -180,15 +170,20 @@ fn unsupported(native_type: &str, description: Option<String>) -> Content {
     })
 }
 
-/// Text content, or sealed content when the text is Switchboard armor.
-fn text_content(text: &str, node: &Node<'_, '_>) -> Result<Content, DecodeError> {
-    match switchboard_model::armor::decode(text) {
-        None => Ok(Content::Text(FormattedText {
-            body: text.to_string(),
-            spans: Vec::new(),
-        })),
-        Some(Ok(sealed)) => Ok(Content::Sealed(sealed)),
-        Some(Err(error)) => Err(node.invalid(&format!("plain text or valid armor ({error})"))),
+/// A personal message of unsupported content, for events and changes with
+/// no canonical home (kept whole in the extras).
+fn unsupported_event(native_type: &str) -> Event {
+    Event::Message(message(
+        unsupported(native_type, None),
+        MessageCategory::Personal,
+    ))
+}
+
+/// Text without formatting (the Messenger Platform has no markup).
+fn plain(text: &str) -> FormattedText {
+    FormattedText {
+        body: text.to_string(),
+        spans: Vec::new(),
     }
 }
 
@@ -228,54 +223,35 @@ fn decode_event(
         recipient,
         timestamp: timestamp.or(context.time).map(to_millis),
     };
-    match event_key {
-        Some("message") => decode_message(&base, &item.field("message")?, extras, out),
-        Some("reaction") => {
-            out.push(decode_reaction(&base, &item.field("reaction")?, extras)?);
-            Ok(())
-        }
-        Some("postback") => {
-            out.push(decode_postback(&base, &item.field("postback")?, extras)?);
-            Ok(())
-        }
-        Some("read") => {
-            out.push(decode_read(&base, &item.field("read")?, extras)?);
-            Ok(())
-        }
-        Some("delivery") => {
-            out.push(decode_delivery(&base, &item.field("delivery")?, extras)?);
-            Ok(())
-        }
-        Some("message_edit") => {
-            out.push(decode_edit(&base, &item.field("message_edit")?, extras)?);
-            Ok(())
-        }
-        _ => {
-            // referral, optin, account_linking, game_play, pass_thread_control…:
-            // no canonical home, so reported as unsupported with the event in
-            // the extras (already there, as unknown keys of the item).
-            let kind = item
-                .value()
-                .as_object()
-                .and_then(|object| object.keys().find(|key| !known.contains(&key.as_str())))
-                .map_or("unknown", String::as_str);
-            let id = format!(
-                "{}:{kind}:{sender}:{}",
-                flavor.platform,
-                base.timestamp.unwrap_or_default()
-            );
-            out.push(base.envelope(
-                id,
-                None,
-                Event::Message(message(unsupported(kind, None), MessageCategory::Personal)),
-                extras,
-            ));
-            Ok(())
-        }
-    }
+    let Some(key) = event_key else {
+        // referral, optin, account_linking, game_play, pass_thread_control…:
+        // no canonical home, so reported as unsupported with the event in
+        // the extras (already there, as unknown keys of the item).
+        let kind = item
+            .value()
+            .as_object()
+            .and_then(|object| object.keys().find(|key| !known.contains(&key.as_str())))
+            .map_or("unknown", String::as_str);
+        let id = base.id(&[kind, sender, &base.time_id()]);
+        out.push(base.envelope(id, None, unsupported_event(kind), extras));
+        return Ok(());
+    };
+    let node = item.field(key)?;
+    let envelope = match key {
+        "message" => return decode_message(&base, &node, extras, out),
+        "reaction" => decode_reaction(&base, &node, extras)?,
+        "postback" => decode_postback(&base, &node, extras)?,
+        "read" => decode_read(&base, &node, extras)?,
+        "delivery" => decode_delivery(&base, &node, extras)?,
+        // The last of `EVENT_KEYS`: "message_edit".
+        _ => decode_edit(&base, &node, extras)?,
+    };
+    out.push(envelope);
+    Ok(())
 }
 
 /// The parts of an envelope every event shares.
+#[derive(Clone, Copy)]
 struct Base<'a> {
     flavor: &'a Flavor,
     sender: &'a str,
@@ -305,6 +281,7 @@ impl Base<'_> {
         }
     }
 
+    /// An envelope id: the platform and `parts`, joined by `:`.
     fn id(&self, parts: &[&str]) -> String {
         let mut id = self.flavor.platform.to_string();
         for part in parts {
@@ -312,6 +289,11 @@ impl Base<'_> {
             id.push_str(part);
         }
         id
+    }
+
+    /// The timestamp as a part of an id, for events without an id of their own.
+    fn time_id(&self) -> String {
+        self.timestamp.unwrap_or_default().to_string()
     }
 }
 
@@ -403,22 +385,13 @@ fn decode_message(
         if let Some(text) = text {
             match contents.first_mut() {
                 Some(Content::Media(media)) if media.caption.is_none() => {
-                    media.caption = Some(FormattedText {
-                        body: text.to_string(),
-                        spans: Vec::new(),
-                    });
+                    media.caption = Some(plain(text));
                 }
-                _ => contents.insert(
-                    0,
-                    Content::Text(FormattedText {
-                        body: text.to_string(),
-                        spans: Vec::new(),
-                    }),
-                ),
+                _ => contents.insert(0, Content::Text(plain(text))),
             }
         }
-    } else if let (Some(text), Some(text_node)) = (text, text_node) {
-        contents.push(text_content(text, &text_node)?);
+    } else if let Some(text_node) = text_node {
+        contents.push(armor::text_content(&text_node, plain)?);
     }
     if contents.is_empty() {
         contents.push(unsupported("empty", None));
@@ -528,18 +501,18 @@ fn decode_attachment(
         let story = StoryRef {
             relation: StoryRelation::Mention,
             story_id: None,
-            url: url.clone(),
+            url,
         };
         return Ok(Some((
             unsupported("story_mention", Some("mentioned you in their story".into())),
             Some(story),
         )));
     }
-    let description = match (&payload, url) {
-        (Some(payload), url) => payload.opt_string("title")?.or(url),
-        (None, url) => url,
-    }
-    .or(attachment.opt_string("title")?);
+    let title = match &payload {
+        Some(payload) => payload.opt_string("title")?,
+        None => None,
+    };
+    let description = title.or(url).or(attachment.opt_string("title")?);
     Ok(Some((unsupported(kind, description), None)))
 }
 
@@ -561,8 +534,7 @@ fn decode_reaction(
         ReactionAction::Add => "react",
         ReactionAction::Remove => "unreact",
     };
-    let time = base.timestamp.unwrap_or_default().to_string();
-    let id = base.id(&["reaction", base.sender, mid, verb, &time]);
+    let id = base.id(&["reaction", base.sender, mid, verb, &base.time_id()]);
     let event = Event::Reaction(Reaction {
         target: message_ref(base.flavor, mid),
         action,
@@ -585,16 +557,13 @@ fn decode_postback(
     extras.extend(node.extras(&["mid", "payload", "title"]));
     let id = match mid {
         Some(mid) => base.id(&[mid]),
-        None => base.id(&[
-            "postback",
-            base.sender,
-            &base.timestamp.unwrap_or_default().to_string(),
-        ]),
+        None => base.id(&["postback", base.sender, &base.time_id()]),
     };
     let event = Event::Message(message(Content::Choice(choice), MessageCategory::Personal));
     Ok(base.envelope(id, mid, event, extras))
 }
 
+/// A `read` event: up to a `watermark`, or of one `mid` on Instagram.
 fn decode_read(
     base: &Base<'_>,
     node: &Node<'_, '_>,
@@ -603,34 +572,20 @@ fn decode_read(
     let mid = node.opt_str("mid")?;
     let watermark = node.opt_u64("watermark")?;
     extras.extend(node.extras(&["mid", "watermark"]));
-    let target = match (mid, watermark) {
-        (Some(mid), _) => mid.to_string(),
-        (None, Some(watermark)) => watermark.to_string(),
-        (None, None) => {
-            let path = json::Path::Key(node.path(), "watermark");
-            return Err(DecodeError::MissingField(json::field_error(
-                &path,
-                "watermark or mid",
-                None,
-            )));
-        }
-    };
-    let id = base.id(&["read", base.sender, &target]);
-    let event = Event::Receipt(Receipt {
+    let receipt = Receipt {
         status: ReceiptStatus::Read,
         targets: mid
-            .map(|mid| vec![message_ref(base.flavor, mid)])
-            .unwrap_or_default(),
+            .map(|mid| message_ref(base.flavor, mid))
+            .into_iter()
+            .collect(),
         watermark_ms: watermark,
         failure: None,
-    });
-    let mut envelope = base.envelope(id, None, event, extras);
-    if base.timestamp.is_none() {
-        envelope.timestamp_ms = watermark.unwrap_or_default();
-    }
-    Ok(envelope)
+    };
+    let target = mid.map(str::to_string).or(watermark.map(|w| w.to_string()));
+    receipt_envelope(base, node, receipt, target, "watermark or mid", extras)
 }
 
+/// A `delivery` event: of its `mids`, up to its `watermark`.
 fn decode_delivery(
     base: &Base<'_>,
     node: &Node<'_, '_>,
@@ -645,30 +600,46 @@ fn decode_delivery(
     }
     extras.extend(node.extras(&["mids", "watermark"]));
     let target = match (watermark, targets.first()) {
-        (Some(watermark), _) => watermark.to_string(),
-        (None, Some(first)) => first.native_id.clone(),
-        (None, None) => {
-            let path = json::Path::Key(node.path(), "watermark");
-            return Err(DecodeError::MissingField(json::field_error(
-                &path,
-                "watermark or mids",
-                None,
-            )));
-        }
+        (Some(watermark), _) => Some(watermark.to_string()),
+        (None, first) => first.map(|first| first.native_id.clone()),
     };
-    let id = base.id(&["delivered", base.sender, &target]);
-    let event = Event::Receipt(Receipt {
+    let receipt = Receipt {
         status: ReceiptStatus::Delivered,
         targets,
         watermark_ms: watermark,
         failure: None,
-    });
-    let mut envelope = base.envelope(id, None, event, extras);
-    // Meta's own example has no timestamp: the watermark is the best time.
-    if base.timestamp.is_none() {
-        envelope.timestamp_ms = watermark.unwrap_or_default();
-    }
-    Ok(envelope)
+    };
+    receipt_envelope(base, node, receipt, target, "watermark or mids", extras)
+}
+
+/// The envelope of a receipt whose id names `target` (a message id or the
+/// watermark); without a target, the event's `watermark` is reported missing.
+fn receipt_envelope(
+    base: &Base<'_>,
+    node: &Node<'_, '_>,
+    receipt: Receipt,
+    target: Option<String>,
+    expected: &str,
+    extras: Vec<ExtraField>,
+) -> Result<Envelope, DecodeError> {
+    let Some(target) = target else {
+        let path = json::Path::Key(node.path(), "watermark");
+        return Err(DecodeError::MissingField(json::field_error(
+            &path, expected, None,
+        )));
+    };
+    let verb = match receipt.status {
+        ReceiptStatus::Read => "read",
+        _ => "delivered",
+    };
+    let id = base.id(&[verb, base.sender, &target]);
+    // Meta's own delivery example has no timestamp: the watermark is the
+    // best time.
+    let base = Base {
+        timestamp: base.timestamp.or(receipt.watermark_ms),
+        ..*base
+    };
+    Ok(base.envelope(id, None, Event::Receipt(receipt), extras))
 }
 
 fn decode_edit(
@@ -677,14 +648,11 @@ fn decode_edit(
     mut extras: Vec<ExtraField>,
 ) -> Result<Envelope, DecodeError> {
     let mid = node.str("mid")?;
-    let text_node = node.field("text")?;
-    let content = text_content(text_node.as_str()?, &text_node)?;
+    let content = armor::text_content(&node.field("text")?, plain)?;
     let count = node.opt_u64("num_edit")?;
     extras.extend(node.extras(&["mid", "text"]));
-    let id = match count {
-        Some(count) => base.id(&[mid, "edit", &count.to_string()]),
-        None => base.id(&[mid, "edit", &base.timestamp.unwrap_or_default().to_string()]),
-    };
+    let count = count.map_or_else(|| base.time_id(), |count| count.to_string());
+    let id = base.id(&[mid, "edit", &count]);
     let event = Event::Edit(Edit {
         target: message_ref(base.flavor, mid),
         content,

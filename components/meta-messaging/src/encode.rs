@@ -6,12 +6,13 @@ use crate::{
     MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_TEXT_CHARS,
 };
 use serde_json::{Map, Value, json};
-use switchboard_model::text::{char_len, split_at_word, truncate_at_word};
+use std::fmt::Write;
+use switchboard_model::text::{char_len, chunks_within, truncate_at_word};
 use switchboard_model::types::{
     Address, Button, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, ListMenu, Location, Media, MediaKind,
-    MediaSource, Message, MessageCategory, QuickReply, Reaction, ReactionAction, ReceiptStatus,
-    SpanStyle, StoryRelation, TypingState,
+    MediaSource, Message, MessageCategory, Reaction, ReactionAction, ReceiptStatus, SpanStyle,
+    StoryRelation, TypingState,
 };
 
 /// The `Content-Type` header every request carries.
@@ -137,30 +138,11 @@ fn check_id(id: &str, path: &str) -> Result<(), EncodeError> {
 /// Splits `text` into chunks within the flavor's character and byte limits,
 /// on word boundaries where possible.
 pub fn split_text<'t>(flavor: &Flavor, text: &'t str) -> Vec<&'t str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut max = flavor.max_text_chars;
-        if let Some(bytes) = flavor.max_text_bytes {
-            let fit = rest
-                .char_indices()
-                .take_while(|(offset, c)| offset + c.len_utf8() <= bytes)
-                .count();
-            max = max.min(fit);
-        }
-        if max == 0 {
-            break;
-        }
-        let (head, tail) = split_at_word(rest, max);
-        if !head.is_empty() {
-            out.push(head);
-        }
-        if tail.len() == rest.len() {
-            break;
-        }
-        rest = tail;
-    }
-    out
+    chunks_within(
+        text,
+        flavor.max_text_chars,
+        flavor.max_text_bytes.unwrap_or(usize::MAX),
+    )
 }
 
 /// Whether `text` fits one message of the flavor.
@@ -451,6 +433,12 @@ impl Builder<'_> {
     }
 
     fn formatted(&mut self, text: &FormattedText) -> Vec<Value> {
+        let text = self.unformatted(text);
+        self.texts(&text)
+    }
+
+    /// The text without its formatting, which the Send API cannot show.
+    fn unformatted(&mut self, text: &FormattedText) -> String {
         if !text.spans.is_empty() {
             self.degrade(
                 "formatting-dropped",
@@ -460,7 +448,7 @@ impl Builder<'_> {
                 ),
             );
         }
-        self.texts(&plain(text))
+        plain(text)
     }
 
     fn media(&mut self, media: &Media) -> Vec<Value> {
@@ -535,18 +523,7 @@ impl Builder<'_> {
     }
 
     fn interactive(&mut self, interactive: &Interactive) -> Vec<Value> {
-        let mut text = if interactive.body.spans.is_empty() {
-            interactive.body.body.clone()
-        } else {
-            self.degrade(
-                "formatting-dropped",
-                format!(
-                    "{} formatting span(s) rendered as plain text",
-                    interactive.body.spans.len()
-                ),
-            );
-            plain(&interactive.body)
-        };
+        let mut text = self.unformatted(&interactive.body);
         if interactive.header.is_some() || interactive.footer.is_some() {
             self.degrade(
                 "header-footer-as-text",
@@ -570,7 +547,14 @@ impl Builder<'_> {
                 if replies.len() <= MAX_QUICK_REPLIES
                     && replies.iter().all(|reply| payload_ok(&reply.payload))
                 {
-                    self.quick_replies(&text, replies)
+                    let items = replies.iter().map(|reply| {
+                        (
+                            reply.title.as_str(),
+                            reply.payload.as_str(),
+                            reply.image_url.as_deref(),
+                        )
+                    });
+                    self.quick_replies(&text, items)
                 } else {
                     self.degrade(
                         "quick-replies-to-numbered-text",
@@ -594,17 +578,21 @@ impl Builder<'_> {
         cut
     }
 
-    /// Text messages whose last one carries the quick replies.
-    fn quick_replies(&mut self, text: &str, replies: &[QuickReply]) -> Vec<Value> {
+    /// Text messages whose last one carries the quick replies, given as
+    /// (title, payload, image URL).
+    fn quick_replies<'r>(
+        &mut self,
+        text: &str,
+        replies: impl Iterator<Item = (&'r str, &'r str, Option<&'r str>)>,
+    ) -> Vec<Value> {
         let items: Vec<Value> = replies
-            .iter()
-            .map(|reply| {
+            .map(|(title, payload, image_url)| {
                 let mut item = json!({
                     "content_type": "text",
-                    "title": self.title(&reply.title),
-                    "payload": reply.payload,
+                    "title": self.title(title),
+                    "payload": payload,
                 });
-                if let Some(image) = &reply.image_url {
+                if let Some(image) = image_url {
                     item["image_url"] = json!(image);
                 }
                 item
@@ -666,19 +654,13 @@ impl Builder<'_> {
                 "buttons-to-quick-replies",
                 format!("{} reply buttons sent as quick replies", buttons.len()),
             );
-            let replies: Vec<QuickReply> = buttons
-                .iter()
-                .map(|button| QuickReply {
-                    title: button.title.clone(),
-                    payload: match &button.action {
-                        ButtonAction::Reply(payload)
-                        | ButtonAction::OpenUrl(payload)
-                        | ButtonAction::Call(payload) => payload.clone(),
-                    },
-                    image_url: None,
-                })
-                .collect();
-            return self.quick_replies(&text, &replies);
+            let replies = buttons.iter().map(|button| {
+                let (ButtonAction::Reply(payload)
+                | ButtonAction::OpenUrl(payload)
+                | ButtonAction::Call(payload)) = &button.action;
+                (button.title.as_str(), payload.as_str(), None)
+            });
+            return self.quick_replies(&text, replies);
         }
         self.degrade(
             "buttons-to-numbered-text",
@@ -705,15 +687,10 @@ impl Builder<'_> {
                 "list-to-quick-replies",
                 format!("list of {} rows sent as quick replies", rows.len()),
             );
-            let replies: Vec<QuickReply> = rows
+            let replies = rows
                 .iter()
-                .map(|row| QuickReply {
-                    title: row.title.clone(),
-                    payload: row.id.clone(),
-                    image_url: None,
-                })
-                .collect();
-            return self.quick_replies(&text, &replies);
+                .map(|row| (row.title.as_str(), row.id.as_str(), None));
+            return self.quick_replies(&text, replies);
         }
         self.degrade(
             "list-to-numbered-text",
@@ -723,13 +700,13 @@ impl Builder<'_> {
         let mut number = 0;
         for section in &menu.sections {
             if let Some(title) = &section.title {
-                body.push_str(&format!("\n\n{title}"));
+                let _ = write!(body, "\n\n{title}");
             }
             for row in &section.rows {
                 number += 1;
-                body.push_str(&format!("\n{number}. {}", row.title));
+                let _ = write!(body, "\n{number}. {}", row.title);
                 if let Some(description) = &row.description {
-                    body.push_str(&format!(" – {description}"));
+                    let _ = write!(body, " – {description}");
                 }
             }
         }
@@ -747,7 +724,7 @@ fn numbered(text: &str, lines: &[String]) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&format!("{}. {line}", index + 1));
+        let _ = write!(out, "{}. {line}", index + 1);
     }
     out
 }

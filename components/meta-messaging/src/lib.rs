@@ -8,10 +8,11 @@
 //! small and lives in a [`Flavor`]: the platform and object names, the text
 //! limit (Messenger counts 2,000 characters, Instagram 1,000 bytes of UTF-8),
 //! whether button templates and file attachments can be sent, and which
-//! message tag fits transactional traffic. Each translator crate is a thin
-//! component over [`decode::decode`], [`encode::encode`] and
+//! message tag fits transactional traffic. Each translator crate is one
+//! [`translator!`] call with its flavor: the macro defines the crate's native
+//! functions over [`decode::decode`], [`encode::encode`] and
 //! [`sent_message_id`], converting the plain mirror structs of this crate into
-//! its generated WIT types.
+//! the crate's generated WIT types, and exports them as the component.
 //!
 //! # Decoding
 //!
@@ -165,6 +166,108 @@ pub const MAX_TEMPLATE_TEXT_CHARS: usize = 640;
 pub const MAX_PAYLOAD_CHARS: usize = 1000;
 /// The Graph API version the requests are written for.
 pub const API_VERSION: &str = "v21.0";
+
+/// Makes the calling crate the translator component of a flavor: defines its
+/// native `describe`, `decode`, `encode` and `sent_message_id` (what the host's
+/// benchmarks and the integration tests call) over this crate, and exports
+/// them with [`switchboard_model::translator_component!`]. The caller depends
+/// on `wit-bindgen`, `switchboard-model` and this crate.
+///
+/// ```ignore
+/// meta_messaging::translator!(meta_messaging::MESSENGER);
+/// ```
+#[macro_export]
+macro_rules! translator {
+    ($flavor:path) => {
+        switchboard_model::translator_component!();
+
+        /// What this translator handles and the limits `encode` keeps to.
+        pub fn describe() -> Capabilities {
+            let flavor = &$flavor;
+            let mut native = vec![
+                ContentKind::Text,
+                ContentKind::Image,
+                ContentKind::Video,
+                ContentKind::Audio,
+            ];
+            if flavor.file_attachments {
+                native.push(ContentKind::Document);
+            }
+            if flavor.button_template {
+                native.push(ContentKind::Buttons);
+            }
+            native.extend([
+                ContentKind::QuickReplies,
+                ContentKind::Reaction,
+                ContentKind::Receipt,
+                ContentKind::Typing,
+            ]);
+            Capabilities {
+                platform: flavor.platform.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                native,
+                limits: Limits {
+                    max_text_chars: flavor.max_text_chars as u32,
+                    // Attachments take no caption: captions go as text messages.
+                    max_caption_chars: flavor.max_text_chars as u32,
+                    max_buttons: if flavor.button_template {
+                        $crate::MAX_TEMPLATE_BUTTONS as u32
+                    } else {
+                        0
+                    },
+                    max_button_title_chars: $crate::MAX_BUTTON_TITLE_CHARS as u32,
+                    max_list_rows: $crate::MAX_QUICK_REPLIES as u32,
+                    max_quick_replies: $crate::MAX_QUICK_REPLIES as u32,
+                    max_webhook_bytes: $crate::MAX_WEBHOOK_BYTES,
+                },
+                webhook_signature: WebhookSignature::HubSignatureSha256,
+            }
+        }
+
+        /// Decodes one webhook body into canonical envelopes.
+        pub fn decode(
+            body: &[u8],
+        ) -> Result<Vec<switchboard_model::types::Envelope>, switchboard_model::types::DecodeError>
+        {
+            $crate::decode::decode(&$flavor, body)
+        }
+
+        /// Renders an envelope as Send API requests from `sender` to `recipient`.
+        pub fn encode(
+            envelope: &switchboard_model::types::Envelope,
+            sender: &switchboard_model::types::Address,
+            recipient: &switchboard_model::types::Address,
+        ) -> Result<Encoded, switchboard_model::types::EncodeError> {
+            let encoded = $crate::encode::encode(&$flavor, envelope, sender, recipient)?;
+            let (name, value) = $crate::encode::CONTENT_TYPE;
+            Ok(Encoded {
+                requests: encoded
+                    .requests
+                    .into_iter()
+                    .map(|request| SendRequest {
+                        method: HttpMethod::Post,
+                        path: request.path,
+                        headers: vec![(name.to_string(), value.to_string())],
+                        body: request.body.to_string().into_bytes(),
+                    })
+                    .collect(),
+                degradations: encoded
+                    .degradations
+                    .into_iter()
+                    .map(|degradation| Degradation {
+                        rule: degradation.rule.to_string(),
+                        detail: degradation.detail,
+                    })
+                    .collect(),
+            })
+        }
+
+        /// Reads the sent message's id from a Send API response body.
+        pub fn sent_message_id(body: &[u8]) -> Option<String> {
+            $crate::sent_message_id(body)
+        }
+    };
+}
 
 /// Reads the platform's message id (`message_id`) from a Send API response.
 pub fn sent_message_id(body: &[u8]) -> Option<String> {

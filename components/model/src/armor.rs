@@ -14,7 +14,8 @@
 //! big-endian `u32` length followed by that many bytes: sender key id (UTF-8),
 //! ephemeral public key, session header, ciphertext.
 
-use crate::types::{SealedContent, SealingScheme};
+use crate::json::Node;
+use crate::types::{Content, DecodeError, FormattedText, SealedContent, SealingScheme};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -94,6 +95,23 @@ pub fn decode(text: &str) -> Option<Result<SealedContent, ArmorError>> {
     )
 }
 
+/// The content of a received text message at `node`: sealed content when the
+/// text is armor, otherwise the text as `plain` reads it (with the platform's
+/// markup). Damaged armor is an invalid value at `node`, not plain text.
+pub fn text_content(
+    node: &Node<'_, '_>,
+    plain: impl FnOnce(&str) -> FormattedText,
+) -> Result<Content, DecodeError> {
+    let text = node.as_str()?;
+    match decode(text) {
+        None => Ok(Content::Text(plain(text))),
+        Some(Ok(sealed)) => Ok(Content::Sealed(sealed)),
+        Some(Err(error)) => Err(node.invalid(&format!(
+            "plain text or intact sealed-message armor ({error})"
+        ))),
+    }
+}
+
 fn parse_layout(bytes: &[u8]) -> Result<SealedContent, ArmorError> {
     let rest = bytes
         .strip_prefix(MAGIC)
@@ -171,5 +189,33 @@ mod tests {
             decode(&truncated),
             Some(Err(ArmorError::Layout("sender key id")))
         );
+    }
+
+    #[test]
+    fn reads_text_nodes_as_text_or_sealed_content() -> Result<(), DecodeError> {
+        let plain = |text: &str| FormattedText {
+            body: text.to_uppercase(),
+            spans: Vec::new(),
+        };
+        let value = serde_json::json!({
+            "plain": "hi",
+            "sealed": encode(&sample()),
+            "damaged": format!("{BEGIN}\n!!!\n{END}"),
+        });
+        let root = Node::root(&value);
+        assert_eq!(
+            text_content(&root.field("plain")?, plain)?,
+            Content::Text(plain("hi"))
+        );
+        assert_eq!(
+            text_content(&root.field("sealed")?, plain)?,
+            Content::Sealed(sample())
+        );
+        let Err(DecodeError::InvalidValue(error)) = text_content(&root.field("damaged")?, plain)
+        else {
+            unreachable!("damaged armor decoded")
+        };
+        assert_eq!(error.path, "/damaged");
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::types::{DecodeError, ExtraField, FieldError, SyntaxError};
 use serde_json::Value;
+use std::fmt::Write;
 
 /// Deepest nesting a webhook may have. Real webhooks nest about ten levels; the
 /// limit keeps a hostile body from exhausting the stack (serde_json's own
@@ -87,12 +88,19 @@ impl Path<'_> {
             Path::Key(parent, key) => {
                 parent.write_pointer(out);
                 out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                // Extras name every unknown member by its pointer: escape
+                // without allocating, character by character.
+                for c in key.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
             }
             Path::Index(parent, index) => {
                 parent.write_pointer(out);
-                out.push('/');
-                out.push_str(&index.to_string());
+                let _ = write!(out, "/{index}");
             }
         }
     }
@@ -279,6 +287,14 @@ impl<'v, 'p> Node<'v, 'p> {
         }))
     }
 
+    /// The whole node kept as one extra, under its pointer.
+    pub fn to_extra(self) -> ExtraField {
+        ExtraField {
+            path: self.pointer(),
+            json: self.value.to_string(),
+        }
+    }
+
     /// The members of an object that are not in `known`, kept as extras so that
     /// nothing the platform sent is silently lost.
     pub fn extras(&self, known: &[&str]) -> Vec<ExtraField> {
@@ -288,9 +304,12 @@ impl<'v, 'p> Node<'v, 'p> {
         object
             .iter()
             .filter(|(key, _)| !known.contains(&key.as_str()))
-            .map(|(key, value)| ExtraField {
-                path: Path::Key(&self.path, key).pointer(),
-                json: value.to_string(),
+            .map(|(key, value)| {
+                Node {
+                    value,
+                    path: Path::Key(&self.path, key),
+                }
+                .to_extra()
             })
             .collect()
     }
@@ -319,7 +338,10 @@ mod tests {
         assert_eq!(fails_with(deep.as_bytes()), DecodeError::TooDeep(MAX_DEPTH));
         // Brackets inside strings do not count.
         let quoted = format!("{{\"a\":\"{}\"}}", "[".repeat(1000));
-        assert!(parse(quoted.as_bytes(), 1 << 20).is_ok());
+        assert_eq!(
+            parse(quoted.as_bytes(), 1 << 20),
+            Ok(serde_json::json!({"a": "[".repeat(1000)}))
+        );
     }
 
     #[test]
@@ -343,6 +365,19 @@ mod tests {
         assert_eq!(extras.len(), 1);
         assert_eq!(extras[0].path, "/entry/0/time");
         assert_eq!(extras[0].json, "\"12\"");
+        Ok(())
+    }
+
+    #[test]
+    fn escapes_pointers_and_keeps_whole_nodes() -> Result<(), DecodeError> {
+        let value = parse(br#"{"a/b~c":[{"x":1}]}"#, 1 << 20)?;
+        let root = Node::root(&value);
+        let odd = root.field("a/b~c")?;
+        let item = odd.items()?.next().ok_or(DecodeError::TooDeep(0))?;
+        assert_eq!(item.pointer(), "/a~1b~0c/0");
+        let extra = item.to_extra();
+        assert_eq!(extra.path, "/a~1b~0c/0");
+        assert_eq!(extra.json, r#"{"x":1}"#);
         Ok(())
     }
 }

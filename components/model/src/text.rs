@@ -34,13 +34,31 @@ pub fn split_at_word(text: &str, max_chars: usize) -> (&str, &str) {
 }
 
 /// Splits `text` into chunks of at most `max_chars` characters on word
-/// boundaries. Empty text gives no chunk.
+/// boundaries. Empty text gives no chunk, and no chunk is empty.
 pub fn chunks(text: &str, max_chars: usize) -> Vec<&str> {
+    chunks_within(text, max_chars, usize::MAX)
+}
+
+/// Like [`chunks`], with each chunk also at most `max_bytes` bytes of UTF-8,
+/// for platforms that count their limit in bytes.
+pub fn chunks_within(text: &str, max_chars: usize, max_bytes: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
-    while !rest.is_empty() && max_chars > 0 {
-        let (head, tail) = split_at_word(rest, max_chars);
-        out.push(head);
+    while !rest.is_empty() {
+        // The characters of `rest` that fit both limits.
+        let max = rest
+            .char_indices()
+            .take(max_chars)
+            .take_while(|(offset, c)| offset + c.len_utf8() <= max_bytes)
+            .count();
+        if max == 0 {
+            break;
+        }
+        let (head, tail) = split_at_word(rest, max);
+        // A cut after leading white space leaves nothing to send.
+        if !head.is_empty() {
+            out.push(head);
+        }
         rest = tail;
     }
     out
@@ -73,6 +91,12 @@ mod tests {
         assert_eq!(split_at_word("abcdefghij", 4), ("abcd", "efghij"));
         assert_eq!(chunks("ééé ééé ééé", 7), vec!["ééé ééé", "ééé"]);
         assert!(chunks("", 5).is_empty());
+        assert!(chunks("abc", 0).is_empty());
+        // Leading white space before a long word gives no empty chunk.
+        assert_eq!(chunks("  abcdefgh", 4), vec!["abcd", "efgh"]);
+        // Two-byte characters: four fit in 9 bytes.
+        assert_eq!(chunks_within("éééééé", 5, 9), vec!["éééé", "éé"]);
+        assert_eq!(chunks_within("ab cd", 10, 3), vec!["ab", "cd"]);
         let (cut, was_cut) = truncate_at_word("one two three", 9);
         assert_eq!((cut.as_str(), was_cut), ("one two…", true));
         assert!(char_len(&cut) <= 9);

@@ -2,75 +2,29 @@
 //! checks the canonical values field by field, round-trips them through
 //! `encode`, and feeds `decode` malformed input.
 
-use serde_json::{Value, json};
-use std::path::PathBuf;
-use switchboard_model::types::{
-    Address, ChoiceOrigin, Content, DecodeError, Envelope, Event, MediaKind, MediaSource,
-    ReactionAction, ReceiptStatus, StoryRelation,
-};
-use translator_instagram::{ContentKind, HttpMethod, WebhookSignature, decode, describe, encode};
+#[path = "../../meta-messaging/tests/support/translator.rs"]
+mod support;
 
-const ACCOUNT: &str = "17841405309211844";
+use serde_json::json;
+use support::{address, bodies, decode_err, fixture, fixture_names, one, raw};
+use switchboard_model::types::{
+    ChoiceOrigin, Content, DecodeError, Event, MediaKind, MediaSource, ReactionAction,
+    ReceiptStatus, StoryRelation,
+};
+use translator_instagram as translator;
+use translator_instagram::{ContentKind, WebhookSignature, decode, describe};
+
+const PLATFORM: &str = "instagram";
+/// The professional account.
+const OWN: &str = "17841405309211844";
 const USER: &str = "6459112574138410";
 const MID: &str = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDA1MzA5MjExODQ0OjM0MDI4MjM2Njg0MTcxMDMwMTI0NDI3NjAxNDQyNDc2MjY5NTAzMzozMTY2NjQ2NzU1NjQ1NjU3NjU4NjI2MjI0NjM0MjU2ODAwMAZDZD";
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/instagram")
-}
-
-fn fixture(name: &str) -> Vec<Envelope> {
-    let body = std::fs::read(fixture_dir().join(name)).unwrap_or_default();
-    match decode(&body) {
-        Ok(envelopes) => envelopes,
-        Err(error) => unreachable!("{name}: {error:?}"),
-    }
-}
-
-fn one(name: &str) -> Envelope {
-    let mut envelopes = fixture(name);
-    assert_eq!(envelopes.len(), 1, "{name}");
-    envelopes.remove(0)
-}
-
-fn address(id: &str) -> Address {
-    Address {
-        platform: "instagram".into(),
-        id: id.into(),
-    }
-}
-
-fn bodies(envelope: &Envelope) -> (Vec<Value>, Vec<String>) {
-    let encoded = match encode(envelope, &address(ACCOUNT), &address(USER)) {
-        Ok(encoded) => encoded,
-        Err(error) => unreachable!("{error:?}"),
-    };
-    let mut out = Vec::new();
-    for request in &encoded.requests {
-        assert_eq!(request.method, HttpMethod::Post);
-        assert_eq!(request.path, format!("/v21.0/{ACCOUNT}/messages"));
-        assert_eq!(
-            request.headers,
-            vec![("Content-Type".to_string(), "application/json".to_string())]
-        );
-        out.push(serde_json::from_slice(&request.body).unwrap_or(Value::Null));
-    }
-    let rules = encoded.degradations.into_iter().map(|d| d.rule).collect();
-    (out, rules)
-}
-
 #[test]
 fn every_fixture_decodes_and_encodes_within_limits() {
-    let mut count = 0;
-    for entry in std::fs::read_dir(fixture_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.ends_with(".json") {
-            continue;
-        }
-        count += 1;
+    let names = fixture_names();
+    let count = names.len();
+    for name in names {
         for envelope in fixture(&name) {
             assert_eq!(envelope.platform, "instagram");
             assert!(envelope.id.starts_with("instagram:"), "{name}");
@@ -91,7 +45,7 @@ fn text_message_round_trips() {
     assert_eq!(envelope.id, format!("instagram:{MID}"));
     assert_eq!(envelope.native_id.as_deref(), Some(MID));
     assert_eq!(envelope.sender.address, address(USER));
-    assert_eq!(envelope.recipient, address(ACCOUNT));
+    assert_eq!(envelope.recipient, address(OWN));
     assert_eq!(envelope.conversation.id, USER);
     assert_eq!(envelope.timestamp_ms, 1_569_262_485_349);
     assert!(envelope.extras.is_empty());
@@ -252,7 +206,7 @@ fn seen_is_a_read_receipt_of_one_message() {
 fn echo_is_the_accounts_own_message() {
     let envelope = one("echo.json");
     assert!(envelope.echo);
-    assert_eq!(envelope.sender.address.id, ACCOUNT);
+    assert_eq!(envelope.sender.address.id, OWN);
     assert_eq!(envelope.conversation.id, USER);
 }
 
@@ -286,7 +240,7 @@ fn unknown_attachment_is_unsupported() {
 
 #[test]
 fn the_documented_array_wrapper_is_accepted() {
-    let body = std::fs::read(fixture_dir().join("text.json")).unwrap_or_default();
+    let body = raw("text.json");
     let wrapped = format!("[{}]", String::from_utf8_lossy(&body));
     let envelopes = decode(wrapped.as_bytes());
     assert_eq!(envelopes.map(|e| e.len()), Ok(1));
@@ -317,16 +271,9 @@ fn sent_message_id_reads_the_send_api_response() {
     );
 }
 
-fn decode_err(body: &[u8]) -> DecodeError {
-    match decode(body) {
-        Ok(envelopes) => unreachable!("{envelopes:?}"),
-        Err(error) => error,
-    }
-}
-
 #[test]
 fn malformed_input_gives_typed_errors() {
-    let body = std::fs::read(fixture_dir().join("reaction.json")).unwrap_or_default();
+    let body = raw("reaction.json");
     assert!(matches!(
         decode_err(&body[..body.len() - 20]),
         DecodeError::Syntax(_)

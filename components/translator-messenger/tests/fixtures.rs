@@ -2,83 +2,28 @@
 //! checks the canonical values field by field, round-trips them through
 //! `encode`, and feeds `decode` malformed input.
 
-use serde_json::{Value, json};
-use std::path::PathBuf;
+#[path = "../../meta-messaging/tests/support/translator.rs"]
+mod support;
+
+use serde_json::json;
+use support::{address, bodies, decode_err, extra, fixture, fixture_names, one, raw};
 use switchboard_model::types::{
-    Address, ChoiceOrigin, Content, ConversationKind, DecodeError, Envelope, Event, MediaKind,
-    MediaSource, MessageCategory, ReactionAction, ReceiptStatus,
+    ChoiceOrigin, Content, ConversationKind, DecodeError, Event, MediaKind, MediaSource,
+    MessageCategory, ReactionAction, ReceiptStatus,
 };
-use translator_messenger::{ContentKind, HttpMethod, WebhookSignature, decode, describe, encode};
+use translator_messenger as translator;
+use translator_messenger::{ContentKind, WebhookSignature, describe};
 
-const PAGE: &str = "682498302938465";
+const PLATFORM: &str = "messenger";
+/// The page.
+const OWN: &str = "682498302938465";
 const USER: &str = "1254459154682919";
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/messenger")
-}
-
-fn fixture(name: &str) -> Vec<Envelope> {
-    let body = std::fs::read(fixture_dir().join(name)).unwrap_or_default();
-    match decode(&body) {
-        Ok(envelopes) => envelopes,
-        Err(error) => unreachable!("{name}: {error:?}"),
-    }
-}
-
-fn one(name: &str) -> Envelope {
-    let mut envelopes = fixture(name);
-    assert_eq!(envelopes.len(), 1, "{name}");
-    envelopes.remove(0)
-}
-
-fn extra<'e>(envelope: &'e Envelope, path: &str) -> Option<&'e str> {
-    envelope
-        .extras
-        .iter()
-        .find(|extra| extra.path == path)
-        .map(|extra| extra.json.as_str())
-}
-
-fn address(id: &str) -> Address {
-    Address {
-        platform: "messenger".into(),
-        id: id.into(),
-    }
-}
-
-/// Encodes as the page answering the user and returns the JSON bodies.
-fn bodies(envelope: &Envelope) -> (Vec<Value>, Vec<String>) {
-    let encoded = match encode(envelope, &address(PAGE), &address(USER)) {
-        Ok(encoded) => encoded,
-        Err(error) => unreachable!("{error:?}"),
-    };
-    let mut out = Vec::new();
-    for request in &encoded.requests {
-        assert_eq!(request.method, HttpMethod::Post);
-        assert_eq!(request.path, format!("/v21.0/{PAGE}/messages"));
-        assert_eq!(
-            request.headers,
-            vec![("Content-Type".to_string(), "application/json".to_string())]
-        );
-        out.push(serde_json::from_slice(&request.body).unwrap_or(Value::Null));
-    }
-    let rules = encoded.degradations.into_iter().map(|d| d.rule).collect();
-    (out, rules)
-}
 
 #[test]
 fn every_fixture_decodes_and_encodes_within_limits() {
-    let mut count = 0;
-    for entry in std::fs::read_dir(fixture_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.ends_with(".json") {
-            continue;
-        }
-        count += 1;
+    let names = fixture_names();
+    let count = names.len();
+    for name in names {
         for envelope in fixture(&name) {
             assert_eq!(envelope.platform, "messenger");
             assert!(envelope.id.starts_with("messenger:"), "{name}");
@@ -106,7 +51,7 @@ fn text_with_quick_reply_is_a_choice() {
         Some("mid.1457764197618:41d102a3e1ae206a38")
     );
     assert_eq!(envelope.sender.address, address(USER));
-    assert_eq!(envelope.recipient, address(PAGE));
+    assert_eq!(envelope.recipient, address(OWN));
     assert_eq!(envelope.conversation.kind, ConversationKind::Direct);
     assert_eq!(envelope.conversation.id, USER);
     assert_eq!(envelope.timestamp_ms, 1_458_692_752_478);
@@ -183,7 +128,7 @@ fn image_attachment_is_media_by_url_and_round_trips() {
 fn echo_is_marked_and_keeps_app_id_and_metadata() {
     let envelope = one("echo.json");
     assert!(envelope.echo);
-    assert_eq!(envelope.sender.address, address(PAGE));
+    assert_eq!(envelope.sender.address, address(OWN));
     assert_eq!(envelope.recipient, address(USER));
     assert_eq!(envelope.conversation.id, USER);
     assert_eq!(
@@ -421,16 +366,9 @@ fn sent_message_id_reads_the_send_api_response() {
     assert_eq!(translator_messenger::sent_message_id(b"{}"), None);
 }
 
-fn decode_err(body: &[u8]) -> DecodeError {
-    match decode(body) {
-        Ok(envelopes) => unreachable!("{envelopes:?}"),
-        Err(error) => error,
-    }
-}
-
 #[test]
 fn malformed_input_gives_typed_errors() {
-    let body = std::fs::read(fixture_dir().join("text_quick_reply.json")).unwrap_or_default();
+    let body = raw("text_quick_reply.json");
     // Truncated JSON.
     assert!(matches!(
         decode_err(&body[..body.len() / 2]),

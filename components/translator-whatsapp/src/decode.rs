@@ -12,6 +12,7 @@
 
 use crate::markup;
 use crate::{MAX_WEBHOOK_BYTES, PLATFORM};
+use switchboard_model::armor;
 use switchboard_model::json::{self, Node};
 use switchboard_model::types::{
     Address, ChoiceOrigin, ContactCard, Content, Conversation, ConversationKind, DecodeError,
@@ -39,7 +40,8 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
     let mut out = Vec::new();
     let entries = root.field("entry")?;
     for entry in entries.items()? {
-        let account = entry.str("id")?;
+        let account_node = entry.field("id")?;
+        let account = account_node.as_str()?;
         let time_ms = entry
             .opt_u64("time")?
             .map(|seconds| seconds.saturating_mul(1000));
@@ -49,10 +51,7 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
             let value = change.field("value")?;
             if field == "messages" {
                 // The business account id has no canonical home.
-                let account_extra = ExtraField {
-                    path: format!("{}/id", entry.pointer()),
-                    json: serde_json::Value::from(account).to_string(),
-                };
+                let account_extra = account_node.to_extra();
                 decode_messages_value(&value, account, account_extra, &mut out)?;
             } else {
                 out.push(other_change(account, field, index, time_ms, &value));
@@ -70,27 +69,17 @@ fn other_change(
     time_ms: Option<u64>,
     value: &Node<'_, '_>,
 ) -> Envelope {
-    let business = address(account);
     Envelope {
         id: format!("{PLATFORM}:change:{account}:{field}:{index}"),
         platform: PLATFORM.to_string(),
         native_id: None,
-        conversation: Conversation {
-            kind: ConversationKind::Direct,
-            id: account.to_string(),
-        },
-        sender: Participant {
-            address: business.clone(),
-            attributes: Vec::new(),
-        },
-        recipient: business,
+        conversation: direct(account),
+        sender: anonymous(account),
+        recipient: address(account),
         timestamp_ms: time_ms.unwrap_or(0),
         event: message_event(unsupported(field, None)),
         echo: false,
-        extras: vec![ExtraField {
-            path: value.pointer(),
-            json: value.value().to_string(),
-        }],
+        extras: vec![value.to_extra()],
     }
 }
 
@@ -128,26 +117,25 @@ fn decode_messages_value(
             profiles.push((contact.opt_str("wa_id")?.unwrap_or(""), name));
         }
     }
+    let first = out.len();
     if let Some(messages) = value.get("messages")? {
         for message in messages.items()? {
-            let mut envelope = decode_message(&message, business, &profiles)?;
-            envelope.extras.extend(shared.iter().cloned());
-            out.push(envelope);
+            out.push(decode_message(&message, business, &profiles)?);
         }
     }
     if let Some(statuses) = value.get("statuses")? {
         for status in statuses.items()? {
-            let mut envelope = decode_status(&status, business)?;
-            envelope.extras.extend(shared.iter().cloned());
-            out.push(envelope);
+            out.push(decode_status(&status, business)?);
         }
     }
     if let Some(errors) = value.get("errors")? {
         for (index, error) in errors.items()?.enumerate() {
-            let mut envelope = system_error(&error, account, business, index)?;
-            envelope.extras.extend(shared.iter().cloned());
-            out.push(envelope);
+            out.push(system_error(&error, account, business, index)?);
         }
+    }
+    // What the value says besides its events belongs to each of them.
+    for envelope in &mut out[first..] {
+        envelope.extras.extend(shared.iter().cloned());
     }
     Ok(())
 }
@@ -157,6 +145,30 @@ fn address(id: &str) -> Address {
     Address {
         platform: PLATFORM.to_string(),
         id: id.to_string(),
+    }
+}
+
+/// A participant known only by their WhatsApp id.
+fn anonymous(id: &str) -> Participant {
+    Participant {
+        address: address(id),
+        attributes: Vec::new(),
+    }
+}
+
+/// The direct conversation with `id`.
+fn direct(id: &str) -> Conversation {
+    Conversation {
+        kind: ConversationKind::Direct,
+        id: id.to_string(),
+    }
+}
+
+/// A reference to a WhatsApp message.
+fn message_ref(wamid: &str) -> MessageRef {
+    MessageRef {
+        platform: PLATFORM.to_string(),
+        native_id: wamid.to_string(),
     }
 }
 
@@ -227,10 +239,7 @@ fn decode_message(
     let event = match event {
         Event::Message(mut inner) => {
             if let Some(context) = message.get("context")? {
-                inner.reply_to = context.opt_str("id")?.map(|id| MessageRef {
-                    platform: PLATFORM.to_string(),
-                    native_id: id.to_string(),
-                });
+                inner.reply_to = context.opt_str("id")?.map(message_ref);
                 let forwarded = context.opt_bool("forwarded")?.unwrap_or(false);
                 let frequently = context.opt_bool("frequently_forwarded")?.unwrap_or(false);
                 if forwarded || frequently {
@@ -244,10 +253,7 @@ fn decode_message(
         }
         other => {
             if let Some(context) = message.get("context")? {
-                extras.push(ExtraField {
-                    path: context.pointer(),
-                    json: context.value().to_string(),
-                });
+                extras.push(context.to_extra());
             }
             other
         }
@@ -263,10 +269,7 @@ fn decode_message(
             kind: ConversationKind::Group,
             id: group.to_string(),
         },
-        None => Conversation {
-            kind: ConversationKind::Direct,
-            id: from.to_string(),
-        },
+        None => direct(from),
     };
     Ok(Envelope {
         id: format!("{PLATFORM}:{wamid}"),
@@ -304,10 +307,7 @@ fn decode_event(
             extras.extend(reaction.extras(&["message_id", "emoji"]));
             let emoji = reaction.opt_str("emoji")?.unwrap_or("");
             Event::Reaction(Reaction {
-                target: MessageRef {
-                    platform: PLATFORM.to_string(),
-                    native_id: reaction.str("message_id")?.to_string(),
-                },
+                target: message_ref(reaction.str("message_id")?),
                 action: if emoji.is_empty() {
                     ReactionAction::Remove
                 } else {
@@ -332,20 +332,14 @@ fn decode_event(
                 None => unsupported(inner_kind, None),
             };
             Event::Edit(Edit {
-                target: MessageRef {
-                    platform: PLATFORM.to_string(),
-                    native_id: target.to_string(),
-                },
+                target: message_ref(target),
                 content,
             })
         }
         "revoke" => {
             let revoke = message.field("revoke")?;
             extras.extend(revoke.extras(&["original_message_id"]));
-            Event::Deletion(MessageRef {
-                platform: PLATFORM.to_string(),
-                native_id: revoke.str("original_message_id")?.to_string(),
-            })
+            Event::Deletion(message_ref(revoke.str("original_message_id")?))
         }
         _ => match decode_content(message, kind, extras)? {
             Some(content) => message_event(content),
@@ -382,19 +376,7 @@ fn decode_content(
         "text" => {
             let text = message.field("text")?;
             extras.extend(text.extras(&["body"]));
-            let body = text.field("body")?;
-            let raw = body.as_str()?;
-            match switchboard_model::armor::decode(raw) {
-                None => Content::Text(markup::parse(raw)),
-                Some(Ok(sealed)) => Content::Sealed(sealed),
-                Some(Err(error)) => {
-                    return Err(DecodeError::InvalidValue(json::field_error(
-                        body.path(),
-                        &format!("intact sealed-message armor ({error})"),
-                        None,
-                    )));
-                }
-            }
+            armor::text_content(&text.field("body")?, markup::parse)?
         }
         "image" | "video" | "audio" | "document" | "sticker" => {
             Content::Media(decode_media(message, kind, extras)?)
@@ -586,10 +568,7 @@ fn decode_status(status: &Node<'_, '_>, business: &str) -> Result<Envelope, Deco
                 failure = Some(delivery_failure(&error)?);
                 extras.extend(error.extras(&["code", "title", "error_data"]));
             } else {
-                extras.push(ExtraField {
-                    path: error.pointer(),
-                    json: error.value().to_string(),
-                });
+                extras.push(error.to_extra());
             }
         }
     }
@@ -597,22 +576,13 @@ fn decode_status(status: &Node<'_, '_>, business: &str) -> Result<Envelope, Deco
         id: format!("{PLATFORM}:status:{wamid}:{name}"),
         platform: PLATFORM.to_string(),
         native_id: Some(wamid.to_string()),
-        conversation: Conversation {
-            kind: ConversationKind::Direct,
-            id: recipient.to_string(),
-        },
-        sender: Participant {
-            address: address(recipient),
-            attributes: Vec::new(),
-        },
+        conversation: direct(recipient),
+        sender: anonymous(recipient),
         recipient: address(business),
         timestamp_ms,
         event: Event::Receipt(Receipt {
             status: receipt_status,
-            targets: vec![MessageRef {
-                platform: PLATFORM.to_string(),
-                native_id: wamid.to_string(),
-            }],
+            targets: vec![message_ref(wamid)],
             watermark_ms: None,
             failure,
         }),
@@ -656,22 +626,13 @@ fn system_error(
         id: format!("{PLATFORM}:error:{account}:{business}:{code}:{index}"),
         platform: PLATFORM.to_string(),
         native_id: None,
-        conversation: Conversation {
-            kind: ConversationKind::Direct,
-            id: business.to_string(),
-        },
-        sender: Participant {
-            address: address(business),
-            attributes: Vec::new(),
-        },
+        conversation: direct(business),
+        sender: anonymous(business),
         recipient: address(business),
         timestamp_ms: 0,
         event: message_event(unsupported("error", Some(failure.title))),
         echo: false,
-        extras: vec![ExtraField {
-            path: error.pointer(),
-            json: error.value().to_string(),
-        }],
+        extras: vec![error.to_extra()],
     })
 }
 

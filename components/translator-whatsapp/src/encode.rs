@@ -14,7 +14,7 @@ use crate::{
     MAX_LIST_ROWS, MAX_TEXT_CHARS, PLATFORM, SendRequest,
 };
 use serde_json::{Map, Value, json};
-use switchboard_model::text::{chunks, truncate_at_word};
+use switchboard_model::text::{char_len, chunks, truncate_at_word};
 use switchboard_model::types::{
     Address, Button, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     Interactive, InteractiveAction, ListMenu, Location, Media, MediaKind, MediaSource, Message,
@@ -44,7 +44,8 @@ pub const EDIT_PREFIX: &str = "✏️ Edited: ";
 
 /// Requests and degradations collected while rendering one envelope.
 struct Output<'a> {
-    sender: &'a Address,
+    /// The send path, `/v21.0/{sender}/messages`.
+    path: String,
     recipient: &'a Address,
     /// WhatsApp message id to quote (`context.message_id`) on the first message.
     context: Option<String>,
@@ -81,7 +82,7 @@ impl Output<'_> {
     fn push(&mut self, body: Value) {
         self.requests.push(SendRequest {
             method: HttpMethod::Post,
-            path: format!("/{API_VERSION}/{}/messages", self.sender.id),
+            path: self.path.clone(),
             headers: vec![("Content-Type".to_string(), "application/json".to_string())],
             body: body.to_string().into_bytes(),
         });
@@ -96,7 +97,7 @@ impl Output<'_> {
                 "text-split",
                 format!(
                     "{} characters sent as {} messages of at most {MAX_TEXT_CHARS}",
-                    text.chars().count(),
+                    char_len(text),
                     parts.len()
                 ),
             );
@@ -137,7 +138,7 @@ pub fn encode(
         }
     }
     let mut out = Output {
-        sender,
+        path: format!("/{API_VERSION}/{}/messages", sender.id),
         recipient,
         context: None,
         requests: Vec::new(),
@@ -177,7 +178,7 @@ pub fn encode(
             match &edit.content {
                 Content::Text(text) => {
                     let mut text = text.clone();
-                    let shift = EDIT_PREFIX.chars().count() as u32;
+                    let shift = char_len(EDIT_PREFIX) as u32;
                     for span in &mut text.spans {
                         span.start += shift;
                         span.end += shift;
@@ -489,11 +490,11 @@ fn encode_interactive(out: &mut Output<'_>, interactive: &Interactive) {
     let footer = interactive.footer.as_deref();
     match &interactive.action {
         InteractiveAction::Buttons(buttons) => {
-            let mut replies: Vec<(String, String)> = Vec::new();
+            let mut replies: Vec<(&str, &str)> = Vec::new();
             let mut links = Vec::new();
             for Button { title, action } in buttons {
                 match action {
-                    ButtonAction::Reply(payload) => replies.push((payload.clone(), title.clone())),
+                    ButtonAction::Reply(payload) => replies.push((payload, title)),
                     ButtonAction::OpenUrl(url) => links.push(format!("{title}: {url}")),
                     ButtonAction::Call(number) => links.push(format!("{title}: {number}")),
                 }
@@ -524,7 +525,7 @@ fn encode_interactive(out: &mut Output<'_>, interactive: &Interactive) {
                 );
                 let rows = replies
                     .iter()
-                    .map(|(id, title)| (id.clone(), title.clone(), None))
+                    .map(|&(id, title)| (id, title, None))
                     .collect();
                 list(out, header, &body, footer, "Options", vec![(None, rows)]);
             } else {
@@ -535,7 +536,10 @@ fn encode_interactive(out: &mut Output<'_>, interactive: &Interactive) {
                         replies.len()
                     ),
                 );
-                let titles: Vec<String> = replies.into_iter().map(|(_, title)| title).collect();
+                let titles: Vec<String> = replies
+                    .into_iter()
+                    .map(|(_, title)| title.to_string())
+                    .collect();
                 out.text(&numbered(header, &body, &titles, footer));
             }
         }
@@ -578,11 +582,17 @@ fn encode_list(
         .filter(|section| !section.rows.is_empty())
         .map(|section| {
             (
-                section.title.clone(),
+                section.title.as_deref(),
                 section
                     .rows
                     .iter()
-                    .map(|row| (row.id.clone(), row.title.clone(), row.description.clone()))
+                    .map(|row| {
+                        (
+                            row.id.as_str(),
+                            row.title.as_str(),
+                            row.description.as_deref(),
+                        )
+                    })
                     .collect(),
             )
         })
@@ -603,9 +613,9 @@ fn encode_quick_replies(
             "quick-replies-to-buttons",
             "WhatsApp has no quick replies; sent as reply buttons",
         );
-        let buttons: Vec<(String, String)> = replies
+        let buttons: Vec<(&str, &str)> = replies
             .iter()
-            .map(|reply| (reply.payload.clone(), reply.title.clone()))
+            .map(|reply| (reply.payload.as_str(), reply.title.as_str()))
             .collect();
         reply_buttons(out, header, body, footer, &buttons);
     } else {
@@ -665,7 +675,7 @@ fn reply_buttons(
     header: Option<&str>,
     body: &str,
     footer: Option<&str>,
-    buttons: &[(String, String)],
+    buttons: &[(&str, &str)],
 ) {
     let mut object = frame(out, header, body, footer);
     let buttons: Vec<Value> = buttons
@@ -687,7 +697,7 @@ fn reply_buttons(
 }
 
 /// A list section: title and rows of (id, title, description).
-type Section = (Option<String>, Vec<(String, String, Option<String>)>);
+type Section<'a> = (Option<&'a str>, Vec<(&'a str, &'a str, Option<&'a str>)>);
 
 /// An interactive list message (at most 10 rows in all).
 fn list(
@@ -696,7 +706,7 @@ fn list(
     body: &str,
     footer: Option<&str>,
     label: &str,
-    sections: Vec<Section>,
+    sections: Vec<Section<'_>>,
 ) {
     let mut object = frame(out, header, body, footer);
     let label = if label.trim().is_empty() {
@@ -721,12 +731,12 @@ fn list(
                     let mut row = Map::new();
                     row.insert(
                         "id".into(),
-                        json!(out.fit(&id, MAX_ROW_ID_CHARS, "list-text-truncated", "row id")),
+                        json!(out.fit(id, MAX_ROW_ID_CHARS, "list-text-truncated", "row id")),
                     );
                     row.insert(
                         "title".into(),
                         json!(out.fit(
-                            &title,
+                            title,
                             MAX_ROW_TITLE_CHARS,
                             "list-text-truncated",
                             "row title"
@@ -736,7 +746,7 @@ fn list(
                         row.insert(
                             "description".into(),
                             json!(out.fit(
-                                &description,
+                                description,
                                 MAX_ROW_DESCRIPTION_CHARS,
                                 "list-text-truncated",
                                 "row description"
@@ -748,7 +758,10 @@ fn list(
                 .collect();
             let mut section = Map::new();
             // A title is required when there are several sections.
-            let title = title.or_else(|| several.then(|| format!("Part {}", index + 1)));
+            let title = match title {
+                Some(title) => Some(title.to_string()),
+                None => several.then(|| format!("Part {}", index + 1)),
+            };
             if let Some(title) = title {
                 section.insert(
                     "title".into(),
@@ -829,7 +842,7 @@ fn encode_template(out: &mut Output<'_>, template: &Template) {
 /// message cannot be split without breaking it.
 fn encode_sealed(out: &mut Output<'_>, sealed: &SealedContent) -> Result<(), EncodeError> {
     let armored = switchboard_model::armor::encode(sealed);
-    let length = armored.chars().count();
+    let length = char_len(&armored);
     if length > MAX_TEXT_CHARS as usize {
         return Err(EncodeError::Unsupported(format!(
             "sealed content armors to {length} characters, more than one WhatsApp text message ({MAX_TEXT_CHARS})"

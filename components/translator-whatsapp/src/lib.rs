@@ -1,11 +1,12 @@
 //! The WhatsApp translator: WhatsApp Cloud API webhooks to canonical envelopes
-//! ([`decode`]) and canonical envelopes to Cloud API send requests
-//! ([`encode`]), as a `translator-plugin` component.
+//! ([`decode`](fn@decode)) and canonical envelopes to Cloud API send requests
+//! ([`encode`](fn@encode)), as a `translator-plugin` component.
 //!
 //! The logic lives in plain modules ([`decode`](mod@decode),
 //! [`encode`](mod@encode), [`markup`]) with the native functions below as
 //! their public face: the host's benchmarks and the integration tests call
-//! them directly, and the component's `Guest` impl only forwards to them.
+//! them directly, and the component
+//! ([`switchboard_model::translator_component!`]) only forwards to them.
 //!
 //! # Decoding
 //!
@@ -74,20 +75,8 @@ pub mod decode;
 pub mod encode;
 pub mod markup;
 
-/// The generated bindings of the `translator-plugin` world.
-#[allow(missing_docs, clippy::all)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "translator-plugin",
-        path: "../../wit",
-        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
-    });
-}
+switchboard_model::translator_component!();
 
-pub use bindings::exports::switchboard::messaging::translator::{
-    Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits, SendRequest,
-    WebhookSignature,
-};
 use switchboard_model::json::{self, Node};
 use switchboard_model::types::{Address, DecodeError, EncodeError, Envelope};
 
@@ -165,31 +154,3 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
     let first = messages.items().ok()?.next()?;
     first.opt_string("id").ok()?
 }
-
-/// The component: forwards to the native functions.
-struct Component;
-
-impl bindings::exports::switchboard::messaging::translator::Guest for Component {
-    fn describe() -> Capabilities {
-        describe()
-    }
-
-    fn decode(body: Vec<u8>) -> Result<Vec<Envelope>, DecodeError> {
-        decode(&body)
-    }
-
-    fn encode(
-        envelope: Envelope,
-        sender: Address,
-        recipient: Address,
-    ) -> Result<Encoded, EncodeError> {
-        encode(&envelope, &sender, &recipient)
-    }
-
-    fn sent_message_id(response_body: Vec<u8>) -> Option<String> {
-        sent_message_id(&response_body)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-bindings::export!(Component with_types_in bindings);

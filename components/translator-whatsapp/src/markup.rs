@@ -17,11 +17,15 @@ const MONO: &str = "```";
 /// Parses WhatsApp markup into plain text plus spans (offsets in characters).
 pub fn parse(input: &str) -> FormattedText {
     let chars: Vec<char> = input.chars().collect();
-    let mut body = String::with_capacity(input.len());
+    // The body as characters while parsing, so that span offsets are its length.
+    let mut body = Vec::with_capacity(chars.len());
     let mut spans = Vec::new();
     parse_into(&chars, &mut body, &mut spans);
     spans.sort_by_key(|span| (span.start, std::cmp::Reverse(span.end)));
-    FormattedText { body, spans }
+    FormattedText {
+        body: body.into_iter().collect(),
+        spans,
+    }
 }
 
 /// The style a single-character marker stands for.
@@ -41,7 +45,7 @@ fn is_mono(chars: &[char], at: usize) -> bool {
 
 /// Appends the plain text of `chars` to `body` and the spans found in it,
 /// offset by the characters already in `body`.
-fn parse_into(chars: &[char], body: &mut String, spans: &mut Vec<Span>) {
+fn parse_into(chars: &[char], body: &mut Vec<char>, spans: &mut Vec<Span>) {
     let mut index = 0;
     while index < chars.len() {
         let before = index.checked_sub(1).map(|at| chars[at]);
@@ -50,11 +54,11 @@ fn parse_into(chars: &[char], body: &mut String, spans: &mut Vec<Span>) {
             && is_mono(chars, index)
             && let Some(close) = find_mono_close(chars, index + 3)
         {
-            let start = char_count(body);
-            body.extend(&chars[index + 3..close]);
+            let start = offset(body);
+            body.extend_from_slice(&chars[index + 3..close]);
             spans.push(Span {
                 start,
-                end: char_count(body),
+                end: offset(body),
                 style: SpanStyle::Monospace,
             });
             index = close + 3;
@@ -64,7 +68,7 @@ fn parse_into(chars: &[char], body: &mut String, spans: &mut Vec<Span>) {
         if let Some(style) = marker_style(current).filter(|_| !glued)
             && let Some(close) = find_close(chars, index, current)
         {
-            let start = char_count(body);
+            let start = offset(body);
             // The outer span goes before the spans found inside it.
             let slot = spans.len();
             parse_into(&chars[index + 1..close], body, spans);
@@ -72,7 +76,7 @@ fn parse_into(chars: &[char], body: &mut String, spans: &mut Vec<Span>) {
                 slot,
                 Span {
                     start,
-                    end: char_count(body),
+                    end: offset(body),
                     style,
                 },
             );
@@ -104,9 +108,9 @@ fn find_mono_close(chars: &[char], from: usize) -> Option<usize> {
     (from + 1..chars.len()).find(|&at| is_mono(chars, at))
 }
 
-/// Number of characters in `text`, as a span offset.
-fn char_count(text: &str) -> u32 {
-    u32::try_from(text.chars().count()).unwrap_or(u32::MAX)
+/// The end of the body so far, as a span offset.
+fn offset(body: &[char]) -> u32 {
+    u32::try_from(body.len()).unwrap_or(u32::MAX)
 }
 
 /// The marker WhatsApp uses for a style, when it has one.
@@ -124,6 +128,10 @@ fn marker(style: &SpanStyle) -> Option<&'static str> {
 /// for are rendered as text: a link whose URL is not already the linked text
 /// gets the URL after it in parentheses; a mention keeps its text.
 pub fn render(text: &FormattedText) -> String {
+    // Most text has no formatting: nothing to walk.
+    if text.spans.is_empty() {
+        return text.body.clone();
+    }
     let chars: Vec<char> = text.body.chars().collect();
     let len = chars.len();
     // Marker spans, shrunk so that markers touch non-space characters (the
@@ -159,6 +167,8 @@ pub fn render(text: &FormattedText) -> String {
         .collect();
     let mut out = String::with_capacity(text.body.len() + 8 * marked.len());
     let mut open: Vec<(usize, &'static str)> = Vec::new();
+    // `marked` is sorted by start: the next ones to open are at its front.
+    let mut to_open = marked.iter().peekable();
     for position in 0..=len {
         // Close what ends here, innermost first.
         while let Some(&(end, symbol)) = open.last() {
@@ -173,11 +183,9 @@ pub fn render(text: &FormattedText) -> String {
                 out.push_str(suffix);
             }
         }
-        for &(start, end, symbol) in &marked {
-            if start == position {
-                out.push_str(symbol);
-                open.push((end, symbol));
-            }
+        while let Some(&(_, end, symbol)) = to_open.next_if(|(start, ..)| *start == position) {
+            out.push_str(symbol);
+            open.push((end, symbol));
         }
         if let Some(&c) = chars.get(position) {
             out.push(c);

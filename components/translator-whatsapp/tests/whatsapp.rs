@@ -92,6 +92,11 @@ fn every_fixture_decodes_and_has_a_source() -> TestResult {
         let envelopes = translator_whatsapp::decode(&fixture(&name))
             .map_err(|error| format!("{name}: {error:?}"))?;
         assert!(!envelopes.is_empty(), "{name}");
+        // Same webhook, same envelopes: ids are deterministic.
+        assert_eq!(
+            translator_whatsapp::decode(&fixture(&name)),
+            Ok(envelopes.clone())
+        );
         for envelope in &envelopes {
             assert_eq!(envelope.platform, "whatsapp");
             assert!(envelope.id.starts_with("whatsapp:"), "{name}");
@@ -101,11 +106,6 @@ fn every_fixture_decodes_and_has_a_source() -> TestResult {
                 extra(envelope, &format!("{VALUE}/metadata/display_phone_number")),
                 Some("\"15550783881\""),
                 "{name}"
-            );
-            // Same webhook, same envelopes: ids are deterministic.
-            assert_eq!(
-                translator_whatsapp::decode(&fixture(&name)),
-                Ok(envelopes.clone())
             );
             assert_eq!(
                 extra(envelope, "/entry/0/id"),
@@ -434,14 +434,27 @@ fn with_message(message: &str) -> String {
     )
 }
 
-fn field_error(error: DecodeError) -> (String, String) {
-    match error {
+/// A webhook with one text message from the user.
+fn with_text(body: &str) -> String {
+    with_message(
+        &serde_json::json!({
+            "from": USER, "id": "wamid.S", "timestamp": "1", "type": "text",
+            "text": { "body": body },
+        })
+        .to_string(),
+    )
+}
+
+/// The kind and path of the error decoding `body`, which must fail.
+fn field_error(body: &[u8]) -> Result<(String, String), Box<dyn std::error::Error>> {
+    let error = translator_whatsapp::decode(body).err().ok_or("decoded")?;
+    Ok(match error {
         DecodeError::MissingField(field) => ("missing".to_string(), field.path),
         DecodeError::WrongType(field) => ("type".to_string(), field.path),
         DecodeError::InvalidValue(field) => ("value".to_string(), field.path),
         DecodeError::WrongPlatform(field) => ("platform".to_string(), field.path),
         other => ("other".to_string(), format!("{other:?}")),
-    }
+    })
 }
 
 #[test]
@@ -455,20 +468,14 @@ fn malformed_input_is_a_typed_error() -> TestResult {
 
     let wrong =
         with_message(r#"{"from":123,"id":"w","timestamp":"1","type":"text","text":{"body":"x"}}"#);
-    let error = translator_whatsapp::decode(wrong.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(wrong.as_bytes())?,
         ("type".to_string(), format!("{VALUE}/messages/0/from"))
     );
 
     let missing = with_message(r#"{"from":"1","id":"w","timestamp":"1","type":"text","text":{}}"#);
-    let error = translator_whatsapp::decode(missing.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(missing.as_bytes())?,
         (
             "missing".to_string(),
             format!("{VALUE}/messages/0/text/body")
@@ -476,39 +483,29 @@ fn malformed_input_is_a_typed_error() -> TestResult {
     );
 
     let no_id = with_message(r#"{"from":"1","timestamp":"1","type":"text","text":{"body":"x"}}"#);
-    let error = translator_whatsapp::decode(no_id.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(no_id.as_bytes())?,
         ("missing".to_string(), format!("{VALUE}/messages/0/id"))
     );
 
     let bad_time = with_message(
         r#"{"from":"1","id":"w","timestamp":"soon","type":"text","text":{"body":"x"}}"#,
     );
-    let error = translator_whatsapp::decode(bad_time.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(bad_time.as_bytes())?,
         ("value".to_string(), format!("{VALUE}/messages/0/timestamp"))
     );
 
     let page = br#"{"object":"page","entry":[]}"#;
-    let error = translator_whatsapp::decode(page).err().ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(page)?,
         ("platform".to_string(), "/object".to_string())
     );
 
     let bad_status =
         String::from_utf8(fixture("status-sent.json"))?.replace("\"sent\"", "\"lost\"");
-    let error = translator_whatsapp::decode(bad_status.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(bad_status.as_bytes())?,
         ("value".to_string(), format!("{VALUE}/statuses/0/status"))
     );
     Ok(())
@@ -597,6 +594,14 @@ fn rules(encoded: &Encoded) -> Vec<&str> {
         .iter()
         .map(|degradation| degradation.rule.as_str())
         .collect()
+}
+
+/// The body of the first request's text message.
+fn first_text(encoded: &Encoded) -> String {
+    bodies(encoded)[0]["text"]["body"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 fn chars(value: &Value) -> usize {
@@ -833,20 +838,33 @@ fn location_and_contacts() -> TestResult {
     Ok(())
 }
 
-fn buttons(count: usize, title: &str) -> Content {
+fn interactive(
+    header: Option<&str>,
+    body: &str,
+    footer: Option<&str>,
+    action: InteractiveAction,
+) -> Content {
     Content::Interactive(Interactive {
-        header: Some("Pick".to_string()),
-        body: plain("Which one?"),
-        footer: None,
-        action: InteractiveAction::Buttons(
-            (0..count)
-                .map(|index| Button {
-                    title: format!("{title} {index}"),
-                    action: ButtonAction::Reply(format!("id-{index}")),
-                })
-                .collect(),
-        ),
+        header: header.map(str::to_string),
+        body: plain(body),
+        footer: footer.map(str::to_string),
+        action,
     })
+}
+
+fn buttons(count: usize, title: &str) -> Content {
+    let buttons = (0..count)
+        .map(|index| Button {
+            title: format!("{title} {index}"),
+            action: ButtonAction::Reply(format!("id-{index}")),
+        })
+        .collect();
+    interactive(
+        Some("Pick"),
+        "Which one?",
+        None,
+        InteractiveAction::Buttons(buttons),
+    )
 }
 
 #[test]
@@ -877,10 +895,7 @@ fn buttons_fit_degrade_to_list_or_text() -> TestResult {
     let twelve = send(message(buttons(12, "Option")))?;
     assert_within_limits(&twelve);
     assert_eq!(rules(&twelve), vec!["buttons-to-numbered-text"]);
-    let text = bodies(&twelve)[0]["text"]["body"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let text = first_text(&twelve);
     assert!(
         text.starts_with("*Pick*\nWhich one?\n1. Option 0\n"),
         "{text}"
@@ -891,11 +906,11 @@ fn buttons_fit_degrade_to_list_or_text() -> TestResult {
 
 #[test]
 fn url_and_call_buttons_become_text_lines() -> TestResult {
-    let content = Content::Interactive(Interactive {
-        header: None,
-        body: plain("Contact us"),
-        footer: Some("Thanks".to_string()),
-        action: InteractiveAction::Buttons(vec![
+    let content = interactive(
+        None,
+        "Contact us",
+        Some("Thanks"),
+        InteractiveAction::Buttons(vec![
             Button {
                 title: "Site".to_string(),
                 action: ButtonAction::OpenUrl("https://example.com".to_string()),
@@ -909,7 +924,7 @@ fn url_and_call_buttons_become_text_lines() -> TestResult {
                 action: ButtonAction::Reply("yes".to_string()),
             },
         ]),
-    });
+    );
     let encoded = send(message(content))?;
     assert_within_limits(&encoded);
     assert_eq!(rules(&encoded), vec!["link-buttons-to-text"]);
@@ -924,36 +939,32 @@ fn url_and_call_buttons_become_text_lines() -> TestResult {
 }
 
 fn list(rows: usize) -> Content {
-    Content::Interactive(Interactive {
-        header: None,
-        body: plain("Menu"),
-        footer: None,
-        action: InteractiveAction::List(ListMenu {
-            button_label: "See the whole menu today".to_string(),
-            sections: vec![
-                ListSection {
-                    title: Some("Mains".to_string()),
-                    rows: (0..rows.min(5))
-                        .map(|index| ListRow {
-                            id: format!("m{index}"),
-                            title: format!("Main course with a long name {index}"),
-                            description: Some("d".repeat(100)),
-                        })
-                        .collect(),
-                },
-                ListSection {
-                    title: None,
-                    rows: (5..rows)
-                        .map(|index| ListRow {
-                            id: format!("d{index}"),
-                            title: format!("Dessert {index}"),
-                            description: None,
-                        })
-                        .collect(),
-                },
-            ],
-        }),
-    })
+    let menu = ListMenu {
+        button_label: "See the whole menu today".to_string(),
+        sections: vec![
+            ListSection {
+                title: Some("Mains".to_string()),
+                rows: (0..rows.min(5))
+                    .map(|index| ListRow {
+                        id: format!("m{index}"),
+                        title: format!("Main course with a long name {index}"),
+                        description: Some("d".repeat(100)),
+                    })
+                    .collect(),
+            },
+            ListSection {
+                title: None,
+                rows: (5..rows)
+                    .map(|index| ListRow {
+                        id: format!("d{index}"),
+                        title: format!("Dessert {index}"),
+                        description: None,
+                    })
+                    .collect(),
+            },
+        ],
+    };
+    interactive(None, "Menu", None, InteractiveAction::List(menu))
 }
 
 #[test]
@@ -974,29 +985,25 @@ fn lists_fit_or_become_numbered_text() -> TestResult {
     let eleven = send(message(list(11)))?;
     assert_within_limits(&eleven);
     assert_eq!(rules(&eleven), vec!["list-to-numbered-text"]);
-    let text = bodies(&eleven)[0]["text"]["body"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let text = first_text(&eleven);
     assert!(text.contains("\n11. Dessert 10"), "{text}");
     Ok(())
 }
 
 fn quick_replies(count: usize) -> Content {
-    Content::Interactive(Interactive {
-        header: None,
-        body: plain("Rate us"),
-        footer: None,
-        action: InteractiveAction::QuickReplies(
-            (0..count)
-                .map(|index| QuickReply {
-                    title: format!("{} stars", index + 1),
-                    payload: format!("STARS_{}", index + 1),
-                    image_url: None,
-                })
-                .collect(),
-        ),
-    })
+    let replies = (0..count)
+        .map(|index| QuickReply {
+            title: format!("{} stars", index + 1),
+            payload: format!("STARS_{}", index + 1),
+            image_url: None,
+        })
+        .collect();
+    interactive(
+        None,
+        "Rate us",
+        None,
+        InteractiveAction::QuickReplies(replies),
+    )
 }
 
 #[test]
@@ -1209,36 +1216,16 @@ fn sealed_content_round_trips_byte_for_byte() -> TestResult {
     let encoded = send(message(Content::Sealed(original.clone())))?;
     assert_within_limits(&encoded);
     assert_eq!(rules(&encoded), vec!["sealed-as-armored-text"]);
-    let armored = bodies(&encoded)[0]["text"]["body"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let webhook = with_message(
-        &serde_json::json!({
-            "from": USER, "id": "wamid.S", "timestamp": "1", "type": "text",
-            "text": { "body": armored },
-        })
-        .to_string(),
-    );
-    let decoded = translator_whatsapp::decode(webhook.as_bytes())?;
+    let armored = first_text(&encoded);
+    let decoded = translator_whatsapp::decode(with_text(&armored).as_bytes())?;
     assert_eq!(message_of(&decoded[0]).content, Content::Sealed(original));
 
     // Markers intact, base64 broken: damaged armor, not plain text.
     let mut lines: Vec<&str> = armored.lines().collect();
     lines[1] = "!!!!";
     let damaged = lines.join("\n");
-    let webhook = with_message(
-        &serde_json::json!({
-            "from": USER, "id": "wamid.S", "timestamp": "1", "type": "text",
-            "text": { "body": damaged },
-        })
-        .to_string(),
-    );
-    let error = translator_whatsapp::decode(webhook.as_bytes())
-        .err()
-        .ok_or("decoded")?;
     assert_eq!(
-        field_error(error),
+        field_error(with_text(&damaged).as_bytes())?,
         ("value".to_string(), format!("{VALUE}/messages/0/text/body"))
     );
     assert!(matches!(
@@ -1250,15 +1237,15 @@ fn sealed_content_round_trips_byte_for_byte() -> TestResult {
 
 #[test]
 fn interactive_texts_and_ids_are_cut_to_their_limits() -> TestResult {
-    let content = Content::Interactive(Interactive {
-        header: Some("header ".repeat(20)),
-        body: plain(&"body ".repeat(300)),
-        footer: Some("footer ".repeat(20)),
-        action: InteractiveAction::Buttons(vec![Button {
+    let content = interactive(
+        Some(&"header ".repeat(20)),
+        &"body ".repeat(300),
+        Some(&"footer ".repeat(20)),
+        InteractiveAction::Buttons(vec![Button {
             title: "Go".to_string(),
             action: ButtonAction::Reply("x".repeat(300)),
         }]),
-    });
+    );
     let encoded = send(message(content))?;
     assert_within_limits(&encoded);
     assert_eq!(
