@@ -2,8 +2,9 @@
 //! `switchboard up`, consent and routing in the router component, the
 //! Messenger translator, and a local HTTP server playing the platforms' send
 //! APIs (down at first, then back). Refusals reach the sender as a notice on
-//! their own app; a reaction on Messenger reaches the original on WhatsApp
-//! after a restart, through the message-id map on disk.
+//! their own app, and a block by one recipient leaves the others served; a
+//! reaction on Messenger reaches the original on WhatsApp after a restart,
+//! through the message-id map on disk.
 
 use crate::fixtures::webhook;
 use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, post, state_dir};
@@ -334,6 +335,53 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         let consent = json!({ "account": account("messenger", BOB_PSID),
                               "scope": "cross-app-messaging", "granted": true });
         admin(&host, "POST", "/admin/consents", consent);
+
+        // A link over three apps where one recipient blocked the sender: the
+        // other still gets the message, and the sender is told about the block.
+        let (erin, frank, gina) = ("15550001111", "6000000002", "17840000000000001");
+        for (platform, id) in [
+            ("whatsapp", erin),
+            ("messenger", frank),
+            ("instagram", gina),
+        ] {
+            let link = json!({ "person": "erin-frank-gina", "account": account(platform, id) });
+            assert_eq!(admin(&host, "POST", "/admin/links", link), 201);
+            let consent = json!({ "account": account(platform, id),
+                                  "scope": "cross-app-messaging", "granted": true });
+            admin(&host, "POST", "/admin/consents", consent);
+        }
+        let block = json!({ "blocker": account("instagram", gina),
+                            "blocked": account("whatsapp", erin) });
+        assert_eq!(admin(&host, "POST", "/admin/blocks", block), 200);
+        let body = whatsapp_text(erin, "wamid.erin1", "hello both");
+        post_signed(&host, "whatsapp", SECRET, &body);
+        sink.wait_for("Frank's copy", |request| {
+            request.body["recipient"]["id"] == frank
+        });
+        let notice = sink.wait_for("block notice", |request| request.body["to"] == erin);
+        assert!(
+            notice.body["text"]["body"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Not delivered"),
+            "{:?}",
+            notice.body
+        );
+        assert_eq!(
+            metric(&host, "switchboard_rejections_total{reason=\"blocked\"}"),
+            1.0
+        );
+        let to_gina = sink
+            .received
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|request| request.body["recipient"]["id"] == gina)
+            .count();
+        assert_eq!(
+            to_gina, 0,
+            "a message reached someone who blocked its sender"
+        );
     }
 
     // After a restart, Bob's reaction on Messenger to the message he got
