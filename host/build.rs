@@ -20,6 +20,7 @@ const COMPONENTS: &[&str] = &[
     "sealing",
     "gateway",
     "admin",
+    "business",
     "directory",
     "router",
     // Guests that misbehave on purpose, for the sandbox tests.

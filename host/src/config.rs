@@ -21,6 +21,15 @@
 //!
 //! [pipeline]
 //! router = "router"    # the manifest component that exports policy and router
+//!
+//! [stories]
+//! graph_version = "v21.0"          # the Graph API version in publishing paths
+//! profiles = "story-profiles.json" # overrides merged over the built-in profiles
+//! # A service that serves one segment of a video, for videos longer than a
+//! # target's story segments ({url} percent-encoded, {start_ms}, {end_ms}).
+//! segment_url = "https://media.example.com/cut?src={url}&start_ms={start_ms}&end_ms={end_ms}"
+//! [stories.reply_platforms]
+//! facebook = "messenger"           # where replies to a story platform's stories arrive
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -41,6 +50,50 @@ pub struct HostConfig {
     /// Which components make up the pipeline.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// Story cross-posting.
+    #[serde(default)]
+    pub stories: StoriesConfig,
+}
+
+/// How stories are published.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoriesConfig {
+    /// The Graph API version that publishing and deletion paths start with.
+    pub graph_version: String,
+    /// A JSON file of story profiles merged over the built-in ones (relative
+    /// paths are relative to the working directory).
+    pub profiles: Option<std::path::PathBuf>,
+    /// A URL template for one segment of a video (`{url}`, percent-encoded,
+    /// `{start_ms}`, `{end_ms}`): the platforms fetch story media by URL and
+    /// the host does not cut video, so a video longer than a target's segment
+    /// limit is refused for that target unless this is set.
+    pub segment_url: Option<String>,
+    /// The messaging platform that replies to a story platform's stories
+    /// arrive on, where it is not the same name (Facebook Page stories are
+    /// answered on Messenger).
+    pub reply_platforms: BTreeMap<String, String>,
+}
+
+impl Default for StoriesConfig {
+    fn default() -> Self {
+        StoriesConfig {
+            graph_version: "v21.0".into(),
+            profiles: None,
+            segment_url: None,
+            reply_platforms: BTreeMap::from([("facebook".to_string(), "messenger".to_string())]),
+        }
+    }
+}
+
+impl StoriesConfig {
+    /// The messaging platform replies to `story_platform`'s stories arrive on.
+    pub fn reply_platform(&self, story_platform: &str) -> String {
+        self.reply_platforms
+            .get(story_platform)
+            .cloned()
+            .unwrap_or_else(|| story_platform.to_string())
+    }
 }
 
 /// Where and as whom the pipeline sends on one platform.

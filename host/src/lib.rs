@@ -17,6 +17,11 @@
 //!   policy and durable delivery behind the ingress, its settings
 //!   (`switchboard.toml`) and its Prometheus metrics; [`sink`], a stand-in
 //!   for the platforms' send APIs when trying it on one machine.
+//! * [`native`] — the seam through which the load benchmark runs the same
+//!   pipeline with its component stages built natively, for comparison.
+//! * [`stories`], [`story_service`] — the story planner component, and the
+//!   stories API of `switchboard up`: publishing cross-posts through the
+//!   outbox, deleting them with the original, story webhooks.
 
 #![deny(missing_docs)]
 
@@ -24,13 +29,17 @@ pub mod builtin;
 pub mod compose;
 pub mod config;
 pub mod io;
+pub mod keydir;
 pub mod kv;
+pub mod load;
 pub mod manifest;
 pub mod metrics;
+pub mod native;
 pub mod pipeline;
 pub mod runtime;
 pub mod serve;
 pub mod sink;
 pub mod stories;
+pub mod story_service;
 pub mod translator;
 pub mod variables;

@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3001")]
         listen: std::net::SocketAddr,
     },
+    /// Load the whole pipeline with signed webhooks and a counting sink:
+    /// throughput and latency from webhook to delivery.
+    Load(switchboard::load::LoadArgs),
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode {
         /// The platform whose webhook it is.
@@ -197,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sink { listen } => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")?
             .block_on(switchboard::sink::run(listen)),
+        Command::Load(args) => switchboard::load::run(args),
         Command::Decode { platform, file } => {
             // Kept alive while the translator runs: it drives the deadlines.
             let runtime = runtime()?;
@@ -260,17 +264,7 @@ fn up(
     }
     let stores = KeyValueStores::open(runtime_config, &manifest.dir)?;
     let app = std::sync::Arc::new(App::load(&runtime, &manifest, &stores, config)?);
-    let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    tokio.block_on(async move {
-        let listener = serve::bind(listen).await?;
-        tokio::select! {
-            result = app.serve(listener) => result,
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("stopping");
-                Ok(())
-            }
-        }
-    })
+    serve::run_until_stopped(app, listen)
 }
 
 /// Runs every component's `build.command` once, in the manifest's directory, as

@@ -51,8 +51,9 @@ mod bindings {
     });
 }
 
-use bindings::exports::switchboard::messaging::policy::{RejectionReason, Verdict};
-use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
+use crate::native::NativeStages;
+pub use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
+pub use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
 use bindings::{PipelineRouter, PipelineRouterPre};
 
 /// How often an envelope waiting for an earlier message is tried again, and
@@ -87,11 +88,20 @@ pub struct OutboxEntry {
     pub created_ms: u64,
     /// Why the last try failed.
     pub last_error: Option<String>,
+    /// For a story publish or deletion: what the story service checks and
+    /// fills in at send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<crate::story_service::StoryDelivery>,
 }
 
 impl OutboxEntry {
     /// A delivery of `encoded` to `recipient`, due at once.
-    fn new(envelope_id: &str, recipient: &Address, encoded: Encoded, now: u64) -> OutboxEntry {
+    pub(crate) fn new(
+        envelope_id: &str,
+        recipient: &Address,
+        encoded: Encoded,
+        now: u64,
+    ) -> OutboxEntry {
         OutboxEntry {
             envelope_id: envelope_id.to_string(),
             platform: recipient.platform.clone(),
@@ -103,11 +113,12 @@ impl OutboxEntry {
             next_at_ms: now,
             created_ms: now,
             last_error: None,
+            story: None,
         }
     }
 
     /// Its key in the store: one per envelope, platform and recipient.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!(
             "outbox:{}:{}:{}",
             self.envelope_id, self.platform, self.recipient
@@ -116,9 +127,9 @@ impl OutboxEntry {
 }
 
 /// An outbox entry on its way to a sender, with its key.
-struct Queued {
-    key: String,
-    entry: OutboxEntry,
+pub(crate) struct Queued {
+    pub(crate) key: String,
+    pub(crate) entry: OutboxEntry,
 }
 
 /// Why one delivery of an envelope did not go out.
@@ -186,6 +197,9 @@ pub struct Pipeline {
     outbox: mpsc::UnboundedSender<Queued>,
     outbox_receiver: Mutex<Option<mpsc::UnboundedReceiver<Queued>>>,
     agent: ureq::Agent,
+    /// Native builds of the router and translators, for the comparison
+    /// benchmark only ([`crate::native`]); `None` runs the components.
+    native: Option<Arc<dyn NativeStages>>,
 }
 
 /// The composed router component, ready to instantiate.
@@ -196,30 +210,51 @@ struct RouterComponent {
     deadline_ticks: u64,
 }
 
-/// One router instance with its store.
-struct RouterInstance {
-    store: Store<HttpState>,
-    bindings: PipelineRouter,
-    deadline_ticks: u64,
+/// One router instance with its store (or the native build of the router).
+enum RouterInstance {
+    Component {
+        store: Box<Store<HttpState>>,
+        bindings: PipelineRouter,
+        deadline_ticks: u64,
+    },
+    Native(Arc<dyn NativeStages>),
 }
 
 impl RouterInstance {
     async fn route(&mut self, envelope: &Envelope) -> Result<Result<Vec<Delivery>, RouteError>> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        self.bindings
-            .switchboard_messaging_router()
-            .call_route(&mut self.store, envelope)
-            .await
-            .map_err(anyhow::Error::from)
+        match self {
+            RouterInstance::Component {
+                store,
+                bindings,
+                deadline_ticks,
+            } => {
+                store.set_epoch_deadline(*deadline_ticks);
+                bindings
+                    .switchboard_messaging_router()
+                    .call_route(store.as_mut(), envelope)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            RouterInstance::Native(stages) => Ok(stages.route(envelope)),
+        }
     }
 
     async fn check(&mut self, envelope: &Envelope, recipient: &Address) -> Result<Verdict> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        self.bindings
-            .switchboard_messaging_policy()
-            .call_check(&mut self.store, envelope, recipient)
-            .await
-            .map_err(anyhow::Error::from)
+        match self {
+            RouterInstance::Component {
+                store,
+                bindings,
+                deadline_ticks,
+            } => {
+                store.set_epoch_deadline(*deadline_ticks);
+                bindings
+                    .switchboard_messaging_policy()
+                    .call_check(store.as_mut(), envelope, recipient)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            RouterInstance::Native(stages) => Ok(stages.check(envelope, recipient, now_ms())),
+        }
     }
 }
 
@@ -260,6 +295,7 @@ impl Pipeline {
         stores: &KeyValueStores,
         linker: &Linker<HttpState>,
         config: HostConfig,
+        native: Option<Arc<dyn NativeStages>>,
     ) -> Result<Option<Pipeline>> {
         let router_id = config.pipeline.router.clone();
         if !manifest.app.component.contains_key(&router_id) {
@@ -305,7 +341,10 @@ impl Pipeline {
             translators.insert(platform, translator);
         }
         let mut tokens = BTreeMap::new();
-        for platform in translators.keys() {
+        // Platforms without a translator (Facebook Stories) send with a token too.
+        let platforms: BTreeSet<&String> =
+            translators.keys().chain(config.platforms.keys()).collect();
+        for platform in platforms {
             let variable = config
                 .platform(platform)
                 .access_token_variable
@@ -336,6 +375,7 @@ impl Pipeline {
             outbox,
             outbox_receiver: Mutex::new(Some(outbox_receiver)),
             agent,
+            native,
         }))
     }
 
@@ -385,6 +425,41 @@ impl Pipeline {
         let _ = self.outbox.send(queued);
     }
 
+    /// Commits `changes` with `entries` in one transaction, then hands the
+    /// entries to the senders: how work that does not come through the
+    /// inbox (story publishing) joins the durable outbox.
+    pub(crate) fn enqueue(&self, mut changes: Vec<Change>, entries: Vec<Queued>) -> Result<()> {
+        for Queued { key, entry } in &entries {
+            changes.push(Change::Set(key.clone(), serde_json::to_vec(entry)?));
+        }
+        self.store.apply(&changes)?;
+        entries.into_iter().for_each(|entry| self.queue(entry));
+        Ok(())
+    }
+
+    /// The pipeline's store (the manifest's `default` key-value store).
+    pub(crate) fn store(&self) -> &Arc<EmbeddedStore> {
+        &self.store
+    }
+
+    /// The host settings the pipeline runs with.
+    pub(crate) fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Removes an entry that must not be sent any more (a story that expired
+    /// or was deleted), recording why under `dropped:…`.
+    fn drop_entry(&self, key: &str, entry: &OutboxEntry, reason: &str) -> Result<()> {
+        tracing::info!(%key, %reason, "dropped");
+        self.metrics.reject("story-dropped");
+        let record = serde_json::json!({ "reason": reason, "entry": entry, "at_ms": now_ms() });
+        let rest = key.strip_prefix("outbox:").unwrap_or(key);
+        self.store.apply(&[
+            Change::Delete(key.to_string()),
+            Change::Set(format!("dropped:{rest}"), record.to_string().into_bytes()),
+        ])
+    }
+
     async fn run_router(&self) {
         // Envelopes waiting for an earlier message: (tries, not before ms).
         let mut held: HashMap<String, (u32, u64)> = HashMap::new();
@@ -406,6 +481,9 @@ impl Pipeline {
     }
 
     async fn instantiate_router(&self) -> Result<RouterInstance> {
+        if let Some(native) = &self.native {
+            return Ok(RouterInstance::Native(native.clone()));
+        }
         let router = &self.router;
         let mut store = Store::new(
             router.pre.engine(),
@@ -414,8 +492,8 @@ impl Pipeline {
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(router.deadline_ticks);
         let bindings = router.pre.instantiate_async(&mut store).await?;
-        Ok(RouterInstance {
-            store,
+        Ok(RouterInstance::Component {
+            store: Box::new(store),
             bindings,
             deadline_ticks: router.deadline_ticks,
         })
@@ -441,7 +519,11 @@ impl Pipeline {
             }
         }
         envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
-        let mut settled = 0;
+        // Everything this pass settles is committed in one transaction (one
+        // fsync for the batch), then handed to the senders.
+        let mut changes = Vec::new();
+        let mut queued = Vec::new();
+        let mut settled = Vec::new();
         let mut router: Option<RouterInstance> = None;
         for (key, envelope) in envelopes {
             let instance = match router.as_mut() {
@@ -461,7 +543,7 @@ impl Pipeline {
                     Routed::Done(vec![status.change(&envelope.id)?], Vec::new())
                 }
             };
-            let (mut changes, queued) = match outcome {
+            let (envelope_changes, envelope_queued) = match outcome {
                 Routed::Done(changes, queued) => (changes, queued),
                 Routed::Hold(reason) => {
                     let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
@@ -476,18 +558,25 @@ impl Pipeline {
                     (vec![status.change(&envelope.id)?], Vec::new())
                 }
             };
+            changes.extend(envelope_changes);
             changes.push(Change::Delete(key));
             changes.push(Change::SetIfAbsent(
                 envelope_key(&envelope.id),
                 serde_json::to_vec(&envelope)?,
             ));
-            self.store.apply(&changes)?;
-            held.remove(&envelope.id);
-            queued.into_iter().for_each(|entry| self.queue(entry));
-            Metrics::platform(&self.metrics.messages_in, &envelope.platform).inc();
-            settled += 1;
+            queued.extend(envelope_queued);
+            settled.push(envelope);
         }
-        Ok(settled)
+        if settled.is_empty() {
+            return Ok(0);
+        }
+        self.store.apply(&changes)?;
+        queued.into_iter().for_each(|entry| self.queue(entry));
+        for envelope in &settled {
+            held.remove(&envelope.id);
+            Metrics::platform(&self.metrics.messages_in, &envelope.platform).inc();
+        }
+        Ok(settled.len())
     }
 
     /// Routes, judges and encodes one envelope: the changes to commit and the
@@ -562,19 +651,24 @@ impl Pipeline {
         recipient: &Address,
     ) -> Result<Option<Encoded>, (&'static str, String)> {
         let platform = &recipient.platform;
-        let translator = self
-            .translators
-            .get(platform)
-            .ok_or_else(|| ("no-translator", format!("{platform} is not connected")))?;
+        let not_connected = || ("no-translator", format!("{platform} is not connected"));
         let sender = Address {
             platform: platform.clone(),
             id: self.config.platform(platform).account,
         };
-        let encoded = translator
-            .instantiate()
-            .and_then(|mut instance| instance.encode(envelope, &sender, recipient))
-            .map_err(|error| ("translator-failed", error.to_string()))?
-            .map_err(|error| ("encode-failed", describe_encode_error(&error)))?;
+        let encoded = match &self.native {
+            Some(native) => native
+                .encode(envelope, &sender, recipient)
+                .ok_or_else(not_connected)?,
+            None => self
+                .translators
+                .get(platform)
+                .ok_or_else(not_connected)?
+                .instantiate()
+                .and_then(|mut instance| instance.encode(envelope, &sender, recipient))
+                .map_err(|error| ("translator-failed", error.to_string()))?,
+        }
+        .map_err(|error| ("encode-failed", describe_encode_error(&error)))?;
         Ok((!encoded.requests.is_empty()).then_some(encoded))
     }
 
@@ -612,9 +706,13 @@ impl Pipeline {
     }
 
     /// A "not delivered" message to the sender of `envelope` on their own app.
-    /// Only people's messages get one: not echoes, reactions or receipts.
+    /// Only people's messages get one: not echoes, reactions or receipts, and
+    /// not what the business API sent (its status says why).
     fn notice(&self, envelope: &Envelope, detail: &str, now: u64) -> Option<Queued> {
-        if envelope.echo || !matches!(envelope.event, Event::Message(_)) {
+        if envelope.echo
+            || !matches!(envelope.event, Event::Message(_))
+            || directory_schema::is_api_envelope(&envelope.id)
+        {
             return None;
         }
         let notice = Envelope {
@@ -719,12 +817,37 @@ impl Pipeline {
         let platform = self.config.platform(&entry.platform);
         while entry.sent < entry.encoded.requests.len() {
             let index = entry.sent;
-            let request = &entry.encoded.requests[index];
-            let url = format!(
-                "{}{}",
-                platform.api_base.trim_end_matches('/'),
-                request.path
-            );
+            // A story entry is checked (not expired, not deleted) and filled
+            // in with what earlier answers gave, at the moment it is sent.
+            let prepared = match &entry.story {
+                Some(story) => match crate::story_service::prepare(
+                    &self.store,
+                    story,
+                    &entry.encoded.requests[index],
+                    index,
+                    now_ms(),
+                ) {
+                    Ok(prepared) => Some(prepared),
+                    Err(reason) => {
+                        self.drop_entry(&key, &entry, &reason)?;
+                        return Ok(None);
+                    }
+                },
+                None => None,
+            };
+            let request = prepared
+                .as_ref()
+                .map_or(&entry.encoded.requests[index], |prepared| &prepared.request);
+            let url = if request.path.starts_with("https://") || request.path.starts_with("http://")
+            {
+                request.path.clone()
+            } else {
+                format!(
+                    "{}{}",
+                    platform.api_base.trim_end_matches('/'),
+                    request.path
+                )
+            };
             let method = match request.method {
                 HttpMethod::Get => "GET",
                 HttpMethod::Post => "POST",
@@ -739,7 +862,10 @@ impl Pipeline {
                 builder = builder.header(name, value);
             }
             if let Some(token) = self.tokens.get(&entry.platform).filter(|t| !t.is_empty()) {
-                builder = builder.header("Authorization", format!("Bearer {token}"));
+                let scheme = prepared
+                    .as_ref()
+                    .map_or("Bearer", |prepared| prepared.auth_scheme);
+                builder = builder.header("Authorization", format!("{scheme} {token}"));
             }
             let outcome = builder
                 .body(request.body.clone())
@@ -757,8 +883,19 @@ impl Pipeline {
                         .limit(1 << 20)
                         .read_to_vec()
                         .unwrap_or_default();
-                    self.accepted(&key, &mut entry, &body)?;
-                    continue;
+                    match entry
+                        .story
+                        .as_ref()
+                        .and_then(|story| crate::story_service::not_ready(story, index, &body))
+                    {
+                        // Accepted, but what it made is not ready to go on
+                        // (a video still processing): try again later.
+                        Some(reason) => (format!("{url}: {reason}"), true),
+                        None => {
+                            self.accepted(&key, &mut entry, &body)?;
+                            continue;
+                        }
+                    }
                 }
                 Ok(mut response) => {
                     let status = response.status().as_u16();
@@ -802,13 +939,24 @@ impl Pipeline {
     /// message-id map) and the entry's progress, or the delivery when it was
     /// the last request — all in one transaction.
     fn accepted(&self, key: &str, entry: &mut OutboxEntry, response_body: &[u8]) -> Result<()> {
-        let native_id = self
-            .translators
-            .get(&entry.platform)
-            .and_then(|translator| {
-                let mut instance = translator.instantiate().ok()?;
-                instance.sent_message_id(response_body).ok().flatten()
-            });
+        if entry.story.is_some() {
+            // A story step: the ids it got are the story service's records
+            // (cross-post ids for deletion and replies), not message ids.
+            let index = entry.sent;
+            let (native_id, changes) = crate::story_service::accepted(entry, index, response_body)?;
+            entry.native_ids.extend(native_id);
+            return self.progress(key, entry, changes);
+        }
+        let native_id = match &self.native {
+            Some(native) => native.sent_message_id(&entry.platform, response_body),
+            None => self
+                .translators
+                .get(&entry.platform)
+                .and_then(|translator| {
+                    let mut instance = translator.instantiate().ok()?;
+                    instance.sent_message_id(response_body).ok().flatten()
+                }),
+        };
         let mut changes = Vec::new();
         if let Some(native_id) = native_id {
             changes.push(Change::Set(
@@ -822,6 +970,12 @@ impl Pipeline {
             ));
             entry.native_ids.push(native_id);
         }
+        self.progress(key, entry, changes)
+    }
+
+    /// Commits one accepted request with `changes`: the entry's progress, or
+    /// its delivery when it was the last request.
+    fn progress(&self, key: &str, entry: &mut OutboxEntry, mut changes: Vec<Change>) -> Result<()> {
         entry.sent += 1;
         entry.last_error = None;
         if entry.sent < entry.encoded.requests.len() {

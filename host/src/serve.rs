@@ -232,7 +232,12 @@ struct RouteHandler {
 /// The running application: its routes and limits.
 pub struct App {
     routes: Vec<RouteHandler>,
+    /// Native builds of the ingress stages, for the comparison benchmark only.
+    native: Option<Arc<dyn crate::native::NativeStages>>,
     pipeline: Option<Arc<crate::pipeline::Pipeline>>,
+    keys: Arc<crate::keydir::KeyDirectory>,
+    /// The stories API (`/stories/…`), when the app has a pipeline.
+    stories: Option<Arc<crate::story_service::StoryService>>,
     limits: Limits,
     deadline_ticks: u64,
 }
@@ -246,9 +251,29 @@ impl App {
         stores: &KeyValueStores,
         config: crate::config::HostConfig,
     ) -> Result<App> {
+        App::load_with(runtime, manifest, stores, config, None)
+    }
+
+    /// [`App::load`], with the ingress, router and translator stages run by
+    /// `native` instead of their components: the native build of the same
+    /// pipeline that the load benchmark compares against ([`crate::native`]).
+    pub fn load_with(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        config: crate::config::HostConfig,
+        native: Option<Arc<dyn crate::native::NativeStages>>,
+    ) -> Result<App> {
         let linker = capability_linker(runtime)?;
-        let pipeline = crate::pipeline::Pipeline::load(runtime, manifest, stores, &linker, config)?
-            .map(Arc::new);
+        let pipeline = crate::pipeline::Pipeline::load(
+            runtime,
+            manifest,
+            stores,
+            &linker,
+            config,
+            native.clone(),
+        )?
+        .map(Arc::new);
         let mut routes = Vec::new();
         for trigger in &manifest.app.trigger.http {
             let Route::Path(route) = &trigger.route else {
@@ -273,9 +298,19 @@ impl App {
                 grants,
             });
         }
+        let stories = pipeline
+            .as_ref()
+            .map(|pipeline| {
+                crate::story_service::StoryService::load(runtime, manifest, pipeline.clone())
+            })
+            .transpose()?
+            .map(Arc::new);
         Ok(App {
             routes,
+            native,
+            stories,
             pipeline,
+            keys: crate::keydir::KeyDirectory::load(manifest, stores)?,
             limits: runtime.limits().clone(),
             deadline_ticks: runtime.deadline_ticks(),
         })
@@ -337,6 +372,20 @@ impl App {
             };
             return plain(200, &text);
         }
+        if path == "/keys" || path.starts_with("/keys/") {
+            return self.keys.handle(request).await;
+        }
+        if path == "/stories" || path.starts_with("/stories/") {
+            return match &self.stories {
+                Some(stories) => stories.handle(request).await,
+                None => plain(503, "stories need the pipeline (a router component)\n"),
+            };
+        }
+        if let Some(native) = &self.native
+            && request.method() == hyper::Method::POST
+        {
+            return self.ingest_natively(native.as_ref(), request).await;
+        }
         let Some(route) = self.route(&path) else {
             return plain(404, "no route\n");
         };
@@ -346,7 +395,7 @@ impl App {
             Ok(response) => {
                 if let Some(pipeline) = &self.pipeline
                     && response.status().is_success()
-                    && path.starts_with("/ingress/")
+                    && (path.starts_with("/ingress/") || path.starts_with("/business/"))
                 {
                     pipeline.wake();
                 }
@@ -367,6 +416,40 @@ impl App {
                     &format!("component `{}` failed: {reason}\n", route.component),
                 )
             }
+        }
+    }
+
+    /// A `POST` for the native build of the pipeline ([`crate::native`]).
+    async fn ingest_natively(
+        &self,
+        native: &dyn crate::native::NativeStages,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let path = request.uri().path().to_string();
+        let signature = request
+            .headers()
+            .get("x-hub-signature-256")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        // Well over any translator's webhook limit, so that the stage itself
+        // answers 413 with its own limit.
+        let body = match http_body_util::Limited::new(request.into_body(), 16 << 20)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return plain(413, "body too large\n"),
+        };
+        match native.ingest(&path, signature.as_deref(), &body) {
+            Some((status, answer)) => {
+                if let Some(pipeline) = &self.pipeline
+                    && (200..300).contains(&status)
+                {
+                    pipeline.wake();
+                }
+                plain(status, &answer)
+            }
+            None => plain(404, "no native route\n"),
         }
     }
 
@@ -423,6 +506,22 @@ fn plain(status: u16, text: &str) -> hyper::Response<HyperOutgoingBody> {
     *response.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response
+}
+
+/// Serves `app` on `listen` until the process is interrupted: `switchboard
+/// up` once its app is loaded.
+pub fn run_until_stopped(app: Arc<App>, listen: SocketAddr) -> Result<()> {
+    let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    tokio.block_on(async move {
+        let listener = bind(listen).await?;
+        tokio::select! {
+            result = app.serve(listener) => result,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("stopping");
+                Ok(())
+            }
+        }
+    })
 }
 
 /// Binds `listen` and prints where it listens (tests read this line).

@@ -2,7 +2,8 @@
 //! pipeline on one machine. It prints each request it receives as one JSON
 //! line (method, path, idempotency key, body) and answers as the Graph API
 //! answers a send, with a fresh message id, so the pipeline's message-id map
-//! works as in production.
+//! works as in production. Story publishing steps get the ids the Graph API
+//! gives (containers, photos, videos, posts), so stories publish too.
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -45,6 +46,12 @@ async fn answer(
 ) -> hyper::Response<Full<Bytes>> {
     let method = request.method().to_string();
     let path = request.uri().to_string();
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("127.0.0.1:3001")
+        .to_string();
     let idempotency_key = request
         .headers()
         .get("idempotency-key")
@@ -67,7 +74,9 @@ async fn answer(
             "body": json,
         })
     );
-    let reply = if json["messaging_product"] == "whatsapp" {
+    let reply = if let Some(reply) = story_reply(&method, &path, &json, &host, number) {
+        reply
+    } else if json["messaging_product"] == "whatsapp" {
         serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": json["to"], "wa_id": json["to"] }],
@@ -85,4 +94,35 @@ async fn answer(
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The Graph API's answer to a story publishing or deletion step, as the
+/// story cross-poster expects it (ids to go on with), or `None` for a send.
+fn story_reply(
+    method: &str,
+    path: &str,
+    body: &serde_json::Value,
+    host: &str,
+    number: u64,
+) -> Option<serde_json::Value> {
+    let path = path.split('?').next().unwrap_or_default();
+    let id = format!("1790000{number:08}");
+    Some(
+        if method == "DELETE" || path.starts_with("/video-upload/") {
+            serde_json::json!({ "success": true })
+        } else if method == "GET" {
+            serde_json::json!({ "id": path.rsplit('/').next(), "status_code": "FINISHED" })
+        } else if path.ends_with("/media")
+            || path.ends_with("/media_publish")
+            || path.ends_with("/photos")
+        {
+            serde_json::json!({ "id": id })
+        } else if body["upload_phase"] == "start" {
+            serde_json::json!({ "video_id": id, "upload_url": format!("http://{host}/video-upload/v21.0/{id}") })
+        } else if path.ends_with("/photo_stories") || body["upload_phase"] == "finish" {
+            serde_json::json!({ "success": true, "post_id": id })
+        } else {
+            return None;
+        },
+    )
 }

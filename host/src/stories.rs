@@ -13,12 +13,15 @@ mod bindings {
         world: "story-planner",
         path: "../wit",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        // One set of canonical types in the host: a story's author is the
+        // same `Address` the pipeline delivers to.
+        with: { "switchboard:messaging/types": crate::translator::types },
     });
 }
 
 use bindings::StoryPlannerPre;
 pub use bindings::exports::switchboard::messaging::stories::{
-    CrossPostSettings, Story, StoryProfile, TargetOutcome,
+    Audience, CrossPostSettings, PlannedPost, Story, StoryProfile, TargetOutcome, TargetPlan,
 };
 
 /// The story profiles shipped with Switchboard (Instagram Stories, Facebook

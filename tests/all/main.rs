@@ -8,12 +8,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod conversation;
+mod crash;
 mod crypto_cli;
 mod fixtures;
+mod keys;
 mod malformed;
 mod pipeline;
 mod sandbox;
+mod sealed;
 mod stories;
+mod story_service;
 mod translate;
 mod up;
 

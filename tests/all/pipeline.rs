@@ -3,8 +3,8 @@
 //! Messenger translator, and a local HTTP server playing the platforms' send
 //! APIs (down at first, then back). Refusals reach the sender as a notice on
 //! their own app, and a block by one recipient leaves the others served; a
-//! reaction on Messenger reaches the original on WhatsApp after a restart,
-//! through the message-id map on disk.
+//! reaction and an edit on Messenger reach the original on WhatsApp after a
+//! restart, through the message-id map on disk.
 
 use crate::fixtures::webhook;
 use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, post, state_dir};
@@ -17,31 +17,31 @@ use std::time::{Duration, Instant};
 use switchboard::kv::KeyValueStores;
 
 /// The sample Messenger app secret from `spin.toml` (not overridden here).
-const MESSENGER_SECRET: &str = "sample-messenger-app-secret";
+pub const MESSENGER_SECRET: &str = "sample-messenger-app-secret";
 const ALICE_WA: &str = "16505551234";
 const BOB_PSID: &str = "6000000001";
 
 /// One request the sink received.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    idempotency_key: String,
-    authorization: Option<String>,
-    body: Value,
-    answered: u16,
-    answer: Value,
+pub struct Received {
+    pub path: String,
+    pub idempotency_key: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    pub answered: u16,
+    pub answer: Value,
 }
 
 /// A local HTTP server standing in for every platform's send API. It answers
 /// 503 while `failures` is above zero, then as Meta's APIs answer a send.
-struct Sink {
-    base: String,
-    received: Arc<Mutex<Vec<Received>>>,
-    failures: Arc<AtomicU32>,
+pub struct Sink {
+    pub base: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub failures: Arc<AtomicU32>,
 }
 
 impl Sink {
-    fn start() -> Sink {
+    pub fn start() -> Sink {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("sink listens");
         let base = format!(
             "http://{}",
@@ -110,7 +110,7 @@ impl Sink {
     }
 
     /// Waits until a request matching `wanted` was answered 200.
-    fn wait_for(&self, what: &str, wanted: impl Fn(&Received) -> bool) -> Received {
+    pub fn wait_for(&self, what: &str, wanted: impl Fn(&Received) -> bool) -> Received {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(found) = self
@@ -132,7 +132,7 @@ impl Sink {
     }
 }
 
-fn write_config(dir: &Path, sink: &Sink) -> std::path::PathBuf {
+pub fn write_config(dir: &Path, sink: &Sink) -> std::path::PathBuf {
     let path = dir.join("switchboard.toml");
     let mut text = String::new();
     for platform in ["whatsapp", "messenger", "instagram"] {
@@ -150,7 +150,7 @@ fn write_config(dir: &Path, sink: &Sink) -> std::path::PathBuf {
     path
 }
 
-fn admin(host: &Host, method: &str, path: &str, body: Value) -> u16 {
+pub fn admin(host: &Host, method: &str, path: &str, body: Value) -> u16 {
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", host.base))
@@ -165,12 +165,12 @@ fn admin(host: &Host, method: &str, path: &str, body: Value) -> u16 {
         .as_u16()
 }
 
-fn account(platform: &str, id: &str) -> Value {
+pub fn account(platform: &str, id: &str) -> Value {
     json!({ "platform": platform, "id": id })
 }
 
 /// The WhatsApp text fixture as sent by `from`, with its own message id.
-fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
+pub fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
     let body = webhook("whatsapp", "text.json");
     let mut value: Value = serde_json::from_slice(&body).expect("json");
     let change = &mut value["entry"][0]["changes"][0]["value"];
@@ -182,7 +182,7 @@ fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
 }
 
 /// Posts `body` to a platform's ingress, signed with `secret` as Meta signs.
-fn post_signed(host: &Host, platform: &str, secret: &str, body: &[u8]) -> (u16, Value) {
+pub fn post_signed(host: &Host, platform: &str, secret: &str, body: &[u8]) -> (u16, Value) {
     let signature = hub_signature(secret, body);
     post(
         &host.base,
@@ -192,7 +192,7 @@ fn post_signed(host: &Host, platform: &str, secret: &str, body: &[u8]) -> (u16, 
     )
 }
 
-fn metric(host: &Host, line_start: &str) -> f64 {
+pub fn metric(host: &Host, line_start: &str) -> f64 {
     let text = agent()
         .get(format!("{}/metrics", host.base))
         .call()
@@ -208,7 +208,7 @@ fn metric(host: &Host, line_start: &str) -> f64 {
 }
 
 /// Waits until the metric reaches `value`, and fails if it goes past it.
-fn wait_for_metric(host: &Host, line_start: &str, value: f64) {
+pub fn wait_for_metric(host: &Host, line_start: &str, value: f64) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = metric(host, line_start);
@@ -227,6 +227,7 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
     let sink = Sink::start();
     let config = write_config(&dir, &sink);
     let first_sink_id;
+    let alice_copy_of_bob;
     {
         let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
         for (person, platform, id) in [
@@ -286,6 +287,28 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         );
         first_sink_id = delivered.answer["message_id"].clone();
 
+        // Bob answers on Messenger, quoting what he got: Alice's copy quotes
+        // her original.
+        let mut answer: Value =
+            serde_json::from_slice(&webhook("messenger", "reply.json")).expect("json");
+        let event = &mut answer["entry"][0]["messaging"][0];
+        event["sender"]["id"] = json!(BOB_PSID);
+        event["message"]["mid"] = json!("m_bob_blue");
+        event["message"]["text"] = json!("Blue, please");
+        event["message"]["reply_to"]["mid"] = first_sink_id.clone();
+        let (status, reply) = post_signed(
+            &host,
+            "messenger",
+            MESSENGER_SECRET,
+            answer.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{reply}");
+        let answered = sink.wait_for("Bob's answer on WhatsApp", |request| {
+            request.body["to"] == ALICE_WA && request.body["text"]["body"] == "Blue, please"
+        });
+        assert_eq!(answered.body["context"]["message_id"], "wamid.alice1");
+        alice_copy_of_bob = answered.answer["messages"][0]["id"].clone();
+
         // Someone with no link gets a notice on WhatsApp, and nothing crosses.
         let stranger = "15550009999";
         let body = whatsapp_text(stranger, "wamid.stranger1", "hello?");
@@ -319,6 +342,9 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         post_signed(&host, "whatsapp", SECRET, &body);
         sink.wait_for("no-consent notice", |request| {
             request.body["to"] == ALICE_WA
+                && request.body["text"]["body"]
+                    .as_str()
+                    .is_some_and(|text| text.starts_with("Not delivered"))
         });
         assert_eq!(
             metric(&host, "switchboard_rejections_total{reason=\"no-consent\"}"),
@@ -400,11 +426,34 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
     });
     assert_eq!(reacted.body["to"], ALICE_WA);
     assert_eq!(reacted.body["reaction"]["message_id"], "wamid.alice1");
-    // The sink answered; the host counts the delivery once it is committed.
+
+    // Bob edits his answer after the restart: WhatsApp cannot edit, so Alice
+    // gets the new text quoting her copy of the old one.
+    let mut edit: Value =
+        serde_json::from_slice(&webhook("messenger", "message_edit.json")).expect("json");
+    let event = &mut edit["entry"][0]["messaging"][0];
+    event["sender"]["id"] = json!(BOB_PSID);
+    event["message_edit"]["mid"] = json!("m_bob_blue");
+    event["message_edit"]["text"] = json!("Green, please");
+    let (status, reply) = post_signed(
+        &host,
+        "messenger",
+        MESSENGER_SECRET,
+        edit.to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let edited = sink.wait_for("Bob's edit on WhatsApp", |request| {
+        request.body["to"] == ALICE_WA
+            && request.body["text"]["body"]
+                .as_str()
+                .is_some_and(|text| text.ends_with("Green, please"))
+    });
+    assert_eq!(edited.body["context"]["message_id"], alice_copy_of_bob);
+    // The sink answered; the host counts the deliveries once committed.
     wait_for_metric(
         &host,
         "switchboard_messages_out_total{platform=\"whatsapp\"}",
-        1.0,
+        2.0,
     );
     drop(host);
 

@@ -11,6 +11,7 @@ use switchboard::kv::KeyValueStores;
 
 pub const SECRET: &str = "test-whatsapp-secret";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const BUSINESS_TOKEN: &str = "test-business-token";
 
 /// A running `switchboard up`, killed when dropped.
 pub struct Host {
@@ -39,6 +40,7 @@ impl Host {
             .env("SPIN_VARIABLE_WHATSAPP_APP_SECRET", SECRET)
             .env("SPIN_VARIABLE_VERIFY_TOKEN", "test-verify-token")
             .env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SPIN_VARIABLE_BUSINESS_API_TOKEN", BUSINESS_TOKEN)
             .env(
                 "SPIN_VARIABLE_MESSENGER_ACCESS_TOKEN",
                 "test-messenger-token",

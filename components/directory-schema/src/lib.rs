@@ -16,6 +16,12 @@
 //! | `rate:<platform>:<id>:<minute>` | how many messages the account sent in that minute since the epoch (decimal) |
 //! | `inbox:<canonical id>` | an envelope the gateway accepted and the pipeline has not routed yet (JSON) |
 //! | `envelope:<canonical id>` | every envelope ever accepted, so a webhook delivered twice is stored once (JSON) |
+//! | `keys:<platform>:<id>` | the identity key and signed prekey the account published in the key directory (JSON, the host's `keydir` module) |
+//! | `prekey:<platform>:<id>:<public key, hex>` | one of the account's one-time prekeys, removed when handed out |
+//! | `story:<platform>:<story id>` | a story the cross-poster accepted: the story, the author's choice and the plan (JSON, written by the host) |
+//! | `storypost:<platform>:<story id>:<target platform>:<segment>` | the native id a cross-post got on the target (UTF-8): what deleting the original deletes |
+//! | `storyorigin:<platform>:<native id>` | [`StoryOrigin`]: the original of a cross-post known on `platform` by `native id`, so a reply to it reaches the author |
+//! | `storyauthor:<platform>:<id>` | the [`Account`] on the stories' original app of the author who cross-posts to this account, so a mention of it reaches them |
 //!
 //! Values are JSON. Ids and platforms are used verbatim: platform names are
 //! lower-case ASCII, and ids never contain `:` on the supported platforms; an
@@ -156,6 +162,16 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+/// `storyorigin:<platform>:<native id>`: where a cross-posted story came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoryOrigin {
+    /// The original story's id on the author's app.
+    pub story_id: String,
+    /// The author's account on the app the story was first posted on, as
+    /// the pipeline messages it.
+    pub author: Account,
+}
+
 /// Key of an account's link record.
 pub fn account_key(account: &Account) -> String {
     format!("account:{}", account.key_part())
@@ -227,6 +243,39 @@ pub fn audit_key(at_ms: u64, sequence: u32) -> String {
     format!("{AUDIT_PREFIX}{at_ms:013}:{sequence:06}")
 }
 
+/// Prefix of every story record.
+pub const STORY_PREFIX: &str = "story:";
+
+/// Key of a story the cross-poster accepted, by its original app and id.
+pub fn story_key(platform: &str, story_id: &str) -> String {
+    format!("{STORY_PREFIX}{platform}:{story_id}")
+}
+
+/// Prefix of the cross-posts of one original story.
+pub fn story_posts_prefix(platform: &str, story_id: &str) -> String {
+    format!("storypost:{platform}:{story_id}:")
+}
+
+/// Key of the native id that segment `segment` of a story got on `target`.
+pub fn story_post_key(platform: &str, story_id: &str, target: &str, segment: usize) -> String {
+    format!(
+        "{}{target}:{segment}",
+        story_posts_prefix(platform, story_id)
+    )
+}
+
+/// Key of the [`StoryOrigin`] of the cross-post known as `native_id` on
+/// `platform` (the app its replies arrive on).
+pub fn story_origin_key(platform: &str, native_id: &str) -> String {
+    format!("storyorigin:{platform}:{native_id}")
+}
+
+/// Key of the author's original-app account for an account the cross-poster
+/// publishes to.
+pub fn story_author_key(account: &Account) -> String {
+    format!("storyauthor:{}", account.key_part())
+}
+
 /// The pseudonymous handle of `person` on `platform`: stable, unguessable from
 /// outside without the person id, and free of any phone number or name.
 pub fn handle_for(person: &str, platform: &str) -> String {
@@ -238,6 +287,46 @@ pub fn handle_for(person: &str, platform: &str) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect();
     format!("sb-{hex}")
+}
+
+/// Key of what an account published in the key directory: its identity key
+/// (bound on first publish) and its current signed prekey.
+pub fn published_keys_key(account: &Account) -> String {
+    format!("keys:{}", account.key_part())
+}
+
+/// Prefix of an account's one-time prekeys. The trailing `:` keeps one
+/// account's prefix from matching another whose id merely starts the same.
+pub fn one_time_prekey_prefix(account: &Account) -> String {
+    format!("prekey:{}:", account.key_part())
+}
+
+/// Key of one one-time prekey (its public key in hex): a key uploaded twice is
+/// stored once.
+pub fn one_time_prekey_key(account: &Account, public_key_hex: &str) -> String {
+    format!("{}{public_key_hex}", one_time_prekey_prefix(account))
+}
+
+/// Key of the routing outcome of an envelope (the host's pipeline writes it
+/// once the envelope is judged): what was queued, what was refused and why.
+pub fn status_key(canonical_id: &str) -> String {
+    format!("status:{canonical_id}")
+}
+
+/// The canonical id of a message a business sent through the business API,
+/// from the business's own id for it: `<platform>:api:<client id>`, so it
+/// follows the `<platform>:<native id>` rule and cannot collide with a
+/// webhook's id.
+pub fn api_envelope_id(platform: &str, client_id: &str) -> String {
+    format!("{platform}:api:{client_id}")
+}
+
+/// Whether a canonical id is one the business API made: its sender learns the
+/// outcome from the API's status, not from a notice on an app.
+pub fn is_api_envelope(canonical_id: &str) -> bool {
+    canonical_id
+        .split_once(':')
+        .is_some_and(|(_, rest)| rest.starts_with("api:"))
 }
 
 #[cfg(test)]
@@ -272,6 +361,24 @@ mod tests {
         assert_eq!(
             envelope_key("whatsapp:wamid.1"),
             "envelope:whatsapp:wamid.1"
+        );
+        let page = account("messenger", "109876543210987");
+        assert_eq!(
+            story_post_key("instagram", "179", "facebook", 1),
+            "storypost:instagram:179:facebook:1"
+        );
+        assert!(
+            story_post_key("instagram", "179", "facebook", 1)
+                .starts_with(&story_posts_prefix("instagram", "179"))
+        );
+        assert_eq!(story_key("instagram", "179"), "story:instagram:179");
+        assert_eq!(
+            story_origin_key("messenger", "p1"),
+            "storyorigin:messenger:p1"
+        );
+        assert_eq!(
+            story_author_key(&page),
+            "storyauthor:messenger:109876543210987"
         );
         assert_eq!(
             audit_key(1_700_000_000_000, 7),

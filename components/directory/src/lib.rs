@@ -8,8 +8,8 @@
 
 use directory_schema::{
     Account, AccountRecord, ConsentRecord, ConsentScope, OptInRecord, OptInState, PersonRecord,
-    account_key, block_key, canonical_id_key, consent_key, handle_key, marketing_key,
-    native_id_key, person_key, rate_key,
+    StoryOrigin, account_key, block_key, canonical_id_key, consent_key, handle_key, marketing_key,
+    native_id_key, person_key, rate_key, story_author_key, story_origin_key,
 };
 
 /// Messages one sender may send per minute unless configured otherwise.
@@ -163,6 +163,18 @@ impl<S: KeyValue> Directory<S> {
     pub fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
         self.string(&canonical_id_key(canonical_id, platform))
     }
+
+    /// The original of the story the cross-poster published as `native_id`
+    /// (on `platform`, the app its replies arrive on).
+    pub fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
+        self.read(&story_origin_key(platform, native_id))
+    }
+
+    /// The author's account on their stories' original app, for an account
+    /// the cross-poster publishes to.
+    pub fn story_author(&self, account: &Account) -> Option<Account> {
+        self.read(&story_author_key(account))
+    }
 }
 
 #[allow(missing_docs, clippy::all)]
@@ -177,7 +189,7 @@ mod bindings {
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::bindings::exports::switchboard::messaging::directory::{
-        ConsentScope as WitScope, Guest, LinkedAccount,
+        ConsentScope as WitScope, Guest, LinkedAccount, StoryOrigin,
     };
     use super::{DEFAULT_RATE_PER_MINUTE, Directory, KeyValue};
     use directory_schema::{Account, ConsentScope};
@@ -303,6 +315,17 @@ mod component {
         }
         fn native_id(canonical_id: String, platform: String) -> Option<String> {
             directory().native_id(&canonical_id, &platform)
+        }
+        fn cross_post_origin(platform: String, native_id: String) -> Option<StoryOrigin> {
+            directory()
+                .cross_post_origin(&platform, &native_id)
+                .map(|origin| StoryOrigin {
+                    story_id: origin.story_id,
+                    author: address(origin.author),
+                })
+        }
+        fn story_author(account_: Address) -> Option<Address> {
+            directory().story_author(&account(account_)).map(address)
         }
     }
 
@@ -455,5 +478,38 @@ mod tests {
             Some("m_1")
         );
         assert_eq!(directory.native_id("whatsapp:wamid.A", "instagram"), None);
+    }
+
+    #[test]
+    fn reads_the_story_records_the_host_writes() {
+        let memory = Memory::default();
+        let directory = Directory::new(&memory, 2);
+        let author = account("instagram", "17841405822304914");
+        let page = account("messenger", "109876543210987");
+        assert_eq!(directory.cross_post_origin("messenger", "post_1"), None);
+        put(
+            &memory,
+            directory_schema::story_origin_key("messenger", "post_1"),
+            serde_json::json!({ "story_id": "17887498072083520", "author": author }),
+        );
+        put(
+            &memory,
+            story_author_key(&page),
+            serde_json::to_value(&author).unwrap(),
+        );
+        assert_eq!(
+            directory.cross_post_origin("messenger", "post_1"),
+            Some(StoryOrigin {
+                story_id: "17887498072083520".into(),
+                author: author.clone()
+            })
+        );
+        assert_eq!(
+            directory.cross_post_origin("instagram", "post_1"),
+            None,
+            "ids are per platform"
+        );
+        assert_eq!(directory.story_author(&page), Some(author));
+        assert_eq!(directory.story_author(&account("messenger", "1")), None);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! One method per function of the `directory` interface.
 
-use crate::{ConsentScope, LinkedAccount};
+use crate::{ConsentScope, LinkedAccount, StoryOrigin};
 use switchboard_model::types::Address;
 
 /// What policy and routing read from (and record in) the directory.
@@ -44,4 +44,12 @@ pub trait Facts {
 
     /// The native id of a canonical message on `platform`.
     fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String>;
+
+    /// The original of the story the cross-poster published as `native_id`,
+    /// `platform` being the app its replies arrive on.
+    fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin>;
+
+    /// The author's account on their stories' original app, for an account
+    /// the cross-poster publishes to.
+    fn story_author(&self, account: &Address) -> Option<Address>;
 }

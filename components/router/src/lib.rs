@@ -31,10 +31,38 @@
 //! | extras | dropped when the JSON pointer or any key of the value names a party (`from`, `sender`, `recipient`, `contacts`, `profile`, `metadata`, `wa_id`, `phone_number`…); others kept |
 //! | everything else | kept (timestamps, content, category, forwarded flag, `platform` = A as the app of origin) |
 //!
+//! ## Stories
+//!
+//! A message about a story published by the story cross-poster goes to the
+//! story's author on the app the story was first posted on, not to the
+//! sender's link (the replier usually has none):
+//!
+//! | rule | what happens |
+//! |---|---|
+//! | a reply whose story id is a cross-post (`cross-post-origin(A, story id)`, the author on another app) | one delivery to the author's account on the original app |
+//! | a mention (`story: mention`) of an account the cross-poster publishes to (`story-author(recipient)`, on another app) | one delivery to the author's account on the original app |
+//! | sender | `{original app, sb-…}`: a pseudonym derived from the sender's app and id (`handle-for("story:<A>:<id>", original app)`), never their id; attributes only with their consent, as above |
+//! | conversation | direct, the sender's pseudonym |
+//! | story reference | the original story's id for a reply, none for a mention; A's media URL is dropped |
+//! | content, mentions, extras | as for any delivery |
+//! | anything else about stories (a reply to a story that is not a cross-post, a mention of an unknown account) | routed like any message |
+//!
+//! Policy for such a delivery: the recipient must be the story's author
+//! (`not-linked` otherwise), the author must not have blocked the sender
+//! (`blocked`), and the sender must be within the rate (`rate-limited`). No
+//! link or consent of the sender is needed: a story reply is meant for the
+//! author, and nothing of the sender's identity crosses without consent. The
+//! author agreed by asking for the cross-post.
+//!
 //! Receipts, reactions and replies from B about messages delivered to B are
 //! events from a linked account like any other: the same rules send them to the
 //! original sender on A, with their references mapped from B's ids to A's (the
-//! delivery worker records the B native id of each message it sends).
+//! delivery worker records the B native id of each message it sends). An
+//! envelope already addressed to an account on another app (a business API
+//! message) goes to that account alone, if it is linked. A
+//! receipt that names messages goes only to the app they were written on (the
+//! prefix of their canonical ids): in a link over three apps, a read receipt
+//! is the author's news, not the third member's.
 //!
 //! # Policy: [`check`]
 //!
@@ -82,17 +110,17 @@ mod bindings {
 
 pub use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
 pub use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
-pub use bindings::switchboard::messaging::directory::{ConsentScope, LinkedAccount};
+pub use bindings::switchboard::messaging::directory::{ConsentScope, LinkedAccount, StoryOrigin};
 pub use facts::Facts;
 pub use policy::{check, is_stop_request};
-pub use route::route;
+pub use route::{StoryTarget, route, story_target};
 
 /// The component: [`Facts`] over the imported `directory`, the clock from WASI.
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::bindings::exports::switchboard::messaging::{policy, router};
     use super::bindings::switchboard::messaging::directory as imported;
-    use super::{ConsentScope, Delivery, Facts, LinkedAccount, RouteError, Verdict};
+    use super::{ConsentScope, Delivery, Facts, LinkedAccount, RouteError, StoryOrigin, Verdict};
     use switchboard_model::types::{Address, Envelope};
 
     /// The imported `directory` interface as [`Facts`].
@@ -131,6 +159,12 @@ mod component {
         }
         fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
             imported::native_id(canonical_id, platform)
+        }
+        fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
+            imported::cross_post_origin(platform, native_id)
+        }
+        fn story_author(&self, account: &Address) -> Option<Address> {
+            imported::story_author(account)
         }
     }
 

@@ -20,6 +20,10 @@ pub fn check<F: Facts + ?Sized>(
 ) -> Verdict {
     let sender = &envelope.sender.address;
 
+    if let Some(story) = crate::story_target(facts, envelope) {
+        return check_story(facts, envelope, recipient, &story.author, now_ms);
+    }
+
     let linked = facts
         .linked_accounts(sender)
         .iter()
@@ -122,4 +126,36 @@ fn counts_toward_rate(event: &Event) -> bool {
 
 fn reject(reason: RejectionReason, detail: String) -> Verdict {
     Verdict::Reject(Rejection { reason, detail })
+}
+
+/// Judges a reply to a cross-posted story, or a mention of its author, bound
+/// for `recipient`: only the author may get it, unless they blocked the
+/// sender or the sender is over the rate.
+fn check_story<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+    recipient: &Address,
+    author: &Address,
+    now_ms: u64,
+) -> Verdict {
+    let sender = &envelope.sender.address;
+    if recipient != author {
+        return reject(
+            RejectionReason::NotLinked,
+            "a story reply or mention goes only to the story's author".to_string(),
+        );
+    }
+    if facts.is_blocked(author, sender) {
+        return reject(
+            RejectionReason::Blocked,
+            "the person whose story this is has blocked messages from you".to_string(),
+        );
+    }
+    if !facts.within_rate(sender, now_ms) {
+        return reject(
+            RejectionReason::RateLimited,
+            "you are sending messages too fast; wait a minute and try again".to_string(),
+        );
+    }
+    Verdict::Deliver
 }

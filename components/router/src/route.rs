@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use switchboard_model::types::{
     Address, Content, Conversation, ConversationKind, Edit, Envelope, Event, ExtraField,
     FormattedText, IdentityAttribute, Message, MessageRef, Participant, Reaction, Receipt, Span,
-    SpanStyle, StoryRef,
+    SpanStyle, StoryRef, StoryRelation,
 };
 
 /// The deliveries for `envelope`: none for an echo, otherwise one per linked
@@ -27,15 +27,29 @@ pub fn route<F: Facts + ?Sized>(
         facts.record_native_id(&envelope.id, &envelope.platform, native_id);
     }
 
+    if let Some(target) = story_target(facts, envelope) {
+        return Ok(vec![story_delivery(facts, envelope, target)]);
+    }
+
     let sender = &envelope.sender.address;
     let lookups = Lookups::new(facts);
-    let targets: Vec<LinkedAccount> = lookups
+    let mut targets: Vec<LinkedAccount> = lookups
         .linked_accounts(sender)
         .into_iter()
         .filter(|linked| linked.account.platform != envelope.platform)
         .collect();
+    // An envelope addressed to an account on another app (the business API
+    // makes these) goes to that account only, and only if it is linked.
+    if envelope.recipient.platform != envelope.platform {
+        targets.retain(|target| target.account == envelope.recipient);
+    }
     if targets.is_empty() {
         return Err(RouteError::NotLinked(sender.clone()));
+    }
+    if let Event::Receipt(receipt) = &envelope.event
+        && let Some(origins) = receipt_origins(&lookups, receipt)
+    {
+        targets.retain(|target| origins.contains(&target.account.platform));
     }
 
     let shared = Shared {
@@ -53,6 +67,121 @@ pub fn route<F: Facts + ?Sized>(
             })
         })
         .collect()
+}
+
+/// The apps the messages a receipt names were first written on (the prefix of
+/// their canonical ids, `<platform>:<native id>`): a receipt is news for the
+/// author only, not for everyone else in a group who got a copy. `None` when
+/// the receipt names no message it can map (a watermark-only receipt), which
+/// then goes to every linked app as before.
+fn receipt_origins<F: Facts + ?Sized>(
+    lookups: &Lookups<'_, F>,
+    receipt: &Receipt,
+) -> Option<Vec<String>> {
+    let origins: Vec<String> = receipt
+        .targets
+        .iter()
+        .filter_map(|target| lookups.canonical_id(target))
+        .filter_map(|canonical| {
+            canonical
+                .split_once(':')
+                .map(|(platform, _)| platform.to_string())
+        })
+        .collect();
+    (!origins.is_empty()).then_some(origins)
+}
+
+/// Where a message about a cross-posted story goes: its author on the app the
+/// story was first posted on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoryTarget {
+    /// The author's account on the original app.
+    pub author: Address,
+    /// The original story's id, for a reply.
+    pub story_id: Option<String>,
+}
+
+/// The author a story reply or mention is for, when the story is a
+/// cross-post (a reply) or the mentioned account is one the cross-poster
+/// publishes to (a mention), and the author is on another app.
+pub fn story_target<F: Facts + ?Sized>(facts: &F, envelope: &Envelope) -> Option<StoryTarget> {
+    let Event::Message(message) = &envelope.event else {
+        return None;
+    };
+    let story = message.story.as_ref()?;
+    let target = match story.relation {
+        StoryRelation::Reply => {
+            let id = story.story_id.as_deref().filter(|id| !id.is_empty())?;
+            let origin = facts.cross_post_origin(&envelope.platform, id)?;
+            StoryTarget {
+                author: origin.author,
+                story_id: Some(origin.story_id),
+            }
+        }
+        StoryRelation::Mention => StoryTarget {
+            author: facts.story_author(&envelope.recipient)?,
+            story_id: None,
+        },
+    };
+    (target.author.platform != envelope.platform).then_some(target)
+}
+
+/// The one delivery of a story reply or mention: to the author, from the
+/// sender's pseudonym on the author's app.
+fn story_delivery<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+    target: StoryTarget,
+) -> Delivery {
+    let sender = &envelope.sender.address;
+    let app = target.author.platform.clone();
+    let handle =
+        directory_schema::handle_for(&format!("story:{}:{}", sender.platform, sender.id), &app);
+    let lookups = Lookups::new(facts);
+    let mapper = Mapper {
+        lookups: &lookups,
+        origin: &envelope.platform,
+        target: &app,
+    };
+    let event = match &envelope.event {
+        Event::Message(message) => Event::Message(Message {
+            content: mapper.content(&message.content),
+            reply_to: None,
+            forwarded: message.forwarded,
+            story: message.story.as_ref().map(|story| StoryRef {
+                relation: story.relation,
+                story_id: target.story_id.clone(),
+                url: None,
+            }),
+            category: message.category,
+        }),
+        other => other.clone(),
+    };
+    Delivery {
+        platform: app.clone(),
+        recipient: target.author.clone(),
+        envelope: Envelope {
+            id: envelope.id.clone(),
+            platform: envelope.platform.clone(),
+            native_id: None,
+            conversation: Conversation {
+                kind: ConversationKind::Direct,
+                id: handle.clone(),
+            },
+            sender: Participant {
+                address: Address {
+                    platform: app,
+                    id: handle,
+                },
+                attributes: shareable_attributes(facts, sender, &envelope.sender.attributes),
+            },
+            recipient: target.author,
+            timestamp_ms: envelope.timestamp_ms,
+            event,
+            echo: false,
+            extras: shareable_extras(&envelope.extras),
+        },
+    }
 }
 
 /// What every delivery of one envelope carries or reads alike.

@@ -368,6 +368,81 @@ fn receipts_from_the_target_app_go_back_to_the_original_sender() {
 }
 
 #[test]
+fn a_receipt_in_a_three_app_link_goes_to_the_author_only() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    let carol = addr("instagram", "17841400000000001");
+    directory.link("alice-bob", &carol);
+    directory.consent(&carol, ConsentScope::CrossAppMessaging, true);
+    // Bob wrote m_b on Messenger; Alice got it as wamid.b, Carol as ig_b.
+    only_or_all(route(&directory, &text_from(&bob, "m_b", "hi both")));
+    directory.record_native_id("messenger:m_b", "whatsapp", "wamid.b");
+    directory.record_native_id("messenger:m_b", "instagram", "ig_b");
+
+    let read = envelope_from(
+        &alice,
+        "status.read",
+        Event::Receipt(Receipt {
+            status: ReceiptStatus::Read,
+            targets: vec![reference("whatsapp", "wamid.b")],
+            watermark_ms: None,
+            failure: None,
+        }),
+    );
+    let delivery = only(route(&directory, &read));
+    assert_eq!(
+        delivery.recipient, bob,
+        "Carol is not told Alice read Bob's message"
+    );
+    assert_eq!(
+        delivery.envelope.event,
+        Event::Receipt(Receipt {
+            status: ReceiptStatus::Read,
+            targets: vec![reference("messenger", "m_b")],
+            watermark_ms: None,
+            failure: None,
+        })
+    );
+
+    // A watermark-only receipt names no message: every linked app gets it.
+    let watermark = envelope_from(
+        &alice,
+        "status.watermark",
+        Event::Receipt(Receipt {
+            status: ReceiptStatus::Read,
+            targets: Vec::new(),
+            watermark_ms: Some(NOW_MS),
+            failure: None,
+        }),
+    );
+    assert_eq!(route(&directory, &watermark).unwrap().len(), 2);
+}
+
+/// Routes an envelope that must go somewhere, whatever the number of copies.
+fn only_or_all(deliveries: Result<Vec<Delivery>, RouteError>) -> Vec<Delivery> {
+    let deliveries = deliveries.expect("routed");
+    assert!(!deliveries.is_empty());
+    deliveries
+}
+
+#[test]
+fn an_envelope_addressed_across_apps_goes_to_that_account_alone() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let carol = addr("instagram", "17841400000000001");
+    directory.link("alice-bob", &carol);
+    let mut to_carol = text_from(&alice, "api:1", "your order shipped");
+    to_carol.recipient = carol.clone();
+    let delivery = only(route(&directory, &to_carol));
+    assert_eq!(delivery.recipient, carol);
+
+    let mut to_stranger = to_carol.clone();
+    to_stranger.recipient = addr("messenger", "999");
+    assert_eq!(
+        route(&directory, &to_stranger),
+        Err(RouteError::NotLinked(alice))
+    );
+}
+
+#[test]
 fn group_conversations_get_a_pseudonymous_id() {
     let (directory, alice, _, _, _) = alice_and_bob();
     let mut in_group = text_from(&alice, "wamid.1", "hi group");

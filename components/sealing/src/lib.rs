@@ -5,7 +5,11 @@
 //! binding the envelope header as associated data ([`aad::sealed_header_aad`]), and
 //! translators carry the sealed bytes unchanged. A first message uses HPKE base mode
 //! ([`hpke::seal_base`] / [`hpke::open_base`]); a conversation then continues in a
-//! [`session::Session`] (forward secrecy and post-compromise security).
+//! [`session::Session`] (forward secrecy and post-compromise security), whose
+//! messages travel as [`envelope::SealedMessage`]s bound to a header that
+//! survives routing. [`key_directory`] is the wire format of the key
+//! directory the host serves (`/keys/...`): how clients publish and fetch
+//! prekey bundles and sign their requests.
 //!
 //! All logic lives in plain modules with a native API, tested and benchmarked
 //! natively. The crate is also a component of world `sealer` (interface `sealing`
@@ -23,9 +27,11 @@
 
 pub mod aad;
 pub mod aead;
+pub mod envelope;
 pub mod error;
 pub mod hex;
 pub mod hpke;
+pub mod key_directory;
 pub mod keys;
 pub mod session;
 
@@ -41,8 +47,10 @@ mod bindings {
 }
 
 use bindings::exports::switchboard::messaging::sealing::{
-    Guest, HpkeSealed, KeyPair as WitKeyPair, SealingError as WitSealingError,
+    Guest, GuestSession, HpkeSealed, IdentitySecrets, KeyPair as WitKeyPair, PrekeyBundle,
+    RatchetMessage as WitRatchetMessage, SealingError as WitSealingError, Session as WitSession,
 };
+use std::cell::RefCell;
 
 impl From<SealingError> for WitSealingError {
     fn from(error: SealingError) -> Self {
@@ -55,10 +63,136 @@ impl From<SealingError> for WitSealingError {
     }
 }
 
-/// The component: a thin shell over [`keys`] and [`hpke`].
+/// The component: a thin shell over [`keys`], [`hpke`] and [`session`].
 struct Component;
 
+fn identity_from(secrets: &IdentitySecrets) -> Result<session::IdentityKeyPair, SealingError> {
+    Ok(session::IdentityKeyPair::from_secrets(
+        keys::key_from_slice("identity signing seed", &secrets.signing_seed)?,
+        keys::key_from_slice("identity dh secret", &secrets.dh_secret)?,
+    ))
+}
+
+fn key_pair_from(label: &str, secret: &[u8]) -> Result<keys::KeyPair, SealingError> {
+    Ok(keys::KeyPair::from_secret(keys::key_from_slice(
+        label, secret,
+    )?))
+}
+
+fn bundle_from(bundle: &PrekeyBundle) -> Result<session::PreKeyBundle, SealingError> {
+    Ok(session::PreKeyBundle {
+        identity: session::IdentityPublicKey {
+            signing_key: keys::key_from_slice(
+                "identity signing key",
+                &bundle.identity_signing_key,
+            )?,
+            dh_key: keys::key_from_slice("identity dh key", &bundle.identity_dh_key)?,
+        },
+        signed_prekey: keys::key_from_slice("signed prekey", &bundle.signed_prekey)?,
+        signed_prekey_signature: bundle.signed_prekey_signature.clone(),
+        one_time_prekey: bundle
+            .one_time_prekey
+            .as_deref()
+            .map(|key| keys::key_from_slice("one-time prekey", key))
+            .transpose()?,
+    })
+}
+
+/// A session as a component resource: the guest's methods take `&self`, so the
+/// state sits in a `RefCell` (a component instance is single-threaded).
+struct SessionResource(RefCell<session::Session>);
+
+impl GuestSession for SessionResource {
+    fn initiate(
+        identity: IdentitySecrets,
+        bundle: PrekeyBundle,
+    ) -> Result<(WitSession, Vec<u8>), WitSealingError> {
+        let (session, header) =
+            session::Session::initiate(&identity_from(&identity)?, &bundle_from(&bundle)?)?;
+        Ok((
+            WitSession::new(SessionResource(RefCell::new(session))),
+            header.to_bytes(),
+        ))
+    }
+
+    fn respond(
+        identity: IdentitySecrets,
+        signed_prekey_secret: Vec<u8>,
+        one_time_prekey_secret: Option<Vec<u8>>,
+        initial_header: Vec<u8>,
+    ) -> Result<WitSession, WitSealingError> {
+        let one_time = one_time_prekey_secret
+            .as_deref()
+            .map(|secret| key_pair_from("one-time prekey secret", secret))
+            .transpose()?;
+        let session = session::Session::respond(
+            &identity_from(&identity)?,
+            &key_pair_from("signed prekey secret", &signed_prekey_secret)?,
+            one_time.as_ref(),
+            &session::InitialHeader::from_bytes(&initial_header)?,
+        )?;
+        Ok(WitSession::new(SessionResource(RefCell::new(session))))
+    }
+
+    fn encrypt(
+        &self,
+        plaintext: Vec<u8>,
+        aad: Vec<u8>,
+    ) -> Result<WitRatchetMessage, WitSealingError> {
+        let message = self.0.borrow_mut().encrypt(&plaintext, &aad)?;
+        Ok(WitRatchetMessage {
+            header: message.header,
+            ciphertext: message.ciphertext,
+        })
+    }
+
+    fn decrypt(
+        &self,
+        message: WitRatchetMessage,
+        aad: Vec<u8>,
+    ) -> Result<Vec<u8>, WitSealingError> {
+        let message = session::RatchetMessage {
+            header: message.header,
+            ciphertext: message.ciphertext,
+        };
+        Ok(self.0.borrow_mut().decrypt(&message, &aad)?)
+    }
+
+    fn id(&self) -> Vec<u8> {
+        self.0.borrow().id().to_vec()
+    }
+}
+
 impl Guest for Component {
+    type Session = SessionResource;
+
+    fn x25519(secret_key: Vec<u8>, public_key: Vec<u8>) -> Result<Vec<u8>, WitSealingError> {
+        let secret = keys::key_from_slice("secret key", &secret_key)?;
+        let public = keys::key_from_slice("public key", &public_key)?;
+        Ok(keys::diffie_hellman(&secret, &public)?.to_vec())
+    }
+
+    fn prekey_bundle_for(
+        identity: IdentitySecrets,
+        signed_prekey_secret: Vec<u8>,
+        one_time_prekey_secret: Option<Vec<u8>>,
+    ) -> Result<PrekeyBundle, WitSealingError> {
+        let identity = identity_from(&identity)?;
+        let signed = key_pair_from("signed prekey secret", &signed_prekey_secret)?;
+        let one_time = one_time_prekey_secret
+            .as_deref()
+            .map(|secret| key_pair_from("one-time prekey secret", secret))
+            .transpose()?;
+        let bundle = identity.bundle(&signed, one_time.as_ref());
+        Ok(PrekeyBundle {
+            identity_signing_key: bundle.identity.signing_key.to_vec(),
+            identity_dh_key: bundle.identity.dh_key.to_vec(),
+            signed_prekey: bundle.signed_prekey.to_vec(),
+            signed_prekey_signature: bundle.signed_prekey_signature,
+            one_time_prekey: bundle.one_time_prekey.map(|key| key.to_vec()),
+        })
+    }
+
     fn generate_key_pair() -> WitKeyPair {
         match keys::generate_key_pair() {
             Ok(pair) => WitKeyPair {

@@ -52,6 +52,13 @@ const SIGNED_PREKEY_DOMAIN: &[u8] = b"switchboard/signed-prekey/v1";
 const X3DH_INFO: &[u8] = b"switchboard/x3dh/v1";
 const ROOT_INFO: &[u8] = b"switchboard/ratchet/root/v1";
 const MESSAGE_INFO: &[u8] = b"switchboard/ratchet/message/v1";
+const SESSION_ID_INFO: &[u8] = b"switchboard/session-id/v1";
+const KEY_ID_DOMAIN: &[u8] = b"switchboard/identity-key-id/v1";
+/// Length of a [`Session::id`].
+pub const SESSION_ID_LEN: usize = 16;
+/// Length of an encoded [`InitialHeader`] without a one-time prekey; one more
+/// key (32 bytes) when it names one.
+pub const INITIAL_HEADER_LEN: usize = 4 * KEY_LEN;
 
 /// A user's long-term identity: an Ed25519 signing key and an X25519 DH key.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -84,6 +91,19 @@ impl IdentityPublicKey {
         out[KEY_LEN..].copy_from_slice(&self.dh_key);
         out
     }
+
+    /// The identity's short public name: `ik-` and 32 hex digits of a SHA-256
+    /// over both keys. It names the identity in the key directory and in sealed
+    /// headers without revealing the account (no phone number, no app id).
+    /// Two identities share an id only if SHA-256 collides on 128 bits.
+    pub fn key_id(&self) -> String {
+        use sha2::Digest;
+        let digest = Sha256::new()
+            .chain_update(KEY_ID_DOMAIN)
+            .chain_update(self.to_bytes())
+            .finalize();
+        format!("ik-{}", crate::hex::to_hex(&digest[..16]))
+    }
 }
 
 impl IdentityKeyPair {
@@ -111,6 +131,11 @@ impl IdentityKeyPair {
                 .to_bytes(),
             dh_key: self.dh.public_key,
         }
+    }
+
+    /// The Ed25519 signing key (for request signatures in [`crate::key_directory`]).
+    pub(crate) fn signing_key(&self) -> SigningKey {
+        SigningKey::from_bytes(&self.signing_seed)
     }
 
     /// Signs a prekey: the signature covers a domain label, this identity's DH key
@@ -190,6 +215,48 @@ pub struct InitialHeader {
     pub signed_prekey: [u8; KEY_LEN],
     /// Which one-time prekey of the responder was used, if any.
     pub one_time_prekey: Option<[u8; KEY_LEN]>,
+}
+
+impl InitialHeader {
+    /// The wire form: identity signing key, identity DH key, ephemeral key,
+    /// signed prekey, then the one-time prekey when one was used
+    /// ([`INITIAL_HEADER_LEN`] or 32 bytes more).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(INITIAL_HEADER_LEN + KEY_LEN);
+        out.extend_from_slice(&self.identity.signing_key);
+        out.extend_from_slice(&self.identity.dh_key);
+        out.extend_from_slice(&self.ephemeral_key);
+        out.extend_from_slice(&self.signed_prekey);
+        if let Some(one_time) = &self.one_time_prekey {
+            out.extend_from_slice(one_time);
+        }
+        out
+    }
+
+    /// Parses the wire form, refusing any length but the two valid ones.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealingError> {
+        if bytes.len() != INITIAL_HEADER_LEN && bytes.len() != INITIAL_HEADER_LEN + KEY_LEN {
+            return Err(SealingError::InvalidInput(format!(
+                "initial header: expected {INITIAL_HEADER_LEN} or {} bytes, got {}",
+                INITIAL_HEADER_LEN + KEY_LEN,
+                bytes.len()
+            )));
+        }
+        let key = |index: usize| {
+            let mut out = [0u8; KEY_LEN];
+            out.copy_from_slice(&bytes[index * KEY_LEN..(index + 1) * KEY_LEN]);
+            out
+        };
+        Ok(Self {
+            identity: IdentityPublicKey {
+                signing_key: key(0),
+                dh_key: key(1),
+            },
+            ephemeral_key: key(2),
+            signed_prekey: key(3),
+            one_time_prekey: (bytes.len() > INITIAL_HEADER_LEN).then(|| key(4)),
+        })
+    }
 }
 
 /// The result of the agreement: the shared secret and the associated data
@@ -387,6 +454,9 @@ pub struct Session {
     ratchet: Ratchet,
     skipped: VecDeque<SkippedKey>,
     associated_data: Vec<u8>,
+    /// Derived from the agreed secret: the same on both sides, different for
+    /// every agreement, and revealing nothing about the secret.
+    id: [u8; SESSION_ID_LEN],
 }
 
 /// The ratchet keys and counters: all a decryption changes besides the skipped keys.
@@ -490,11 +560,11 @@ impl Session {
         header: &InitialHeader,
     ) -> Result<Self, SealingError> {
         let secret = x3dh_respond(identity, signed_prekey, one_time_prekey, header)?;
-        Ok(Self::new_responder(
+        Self::new_responder(
             &secret.shared_secret,
             signed_prekey.clone(),
             &secret.associated_data,
-        ))
+        )
     }
 
     /// RatchetInitAlice: the initiator's state from SK and the responder's ratchet key
@@ -510,7 +580,8 @@ impl Session {
             remote_ratchet_key,
         )?);
         let (root_key, send_chain) = kdf_rk(shared_secret, &dh_out)?;
-        Ok(Self::new(
+        Self::new(
+            shared_secret,
             Ratchet {
                 dh_self,
                 dh_remote: Some(*remote_ratchet_key),
@@ -522,7 +593,7 @@ impl Session {
                 previous_send_n: 0,
             },
             associated_data,
-        ))
+        )
     }
 
     /// RatchetInitBob: the responder's state from SK and its own ratchet key pair
@@ -531,8 +602,9 @@ impl Session {
         shared_secret: &[u8; KEY_LEN],
         ratchet_key_pair: KeyPair,
         associated_data: &[u8],
-    ) -> Self {
+    ) -> Result<Self, SealingError> {
         Self::new(
+            shared_secret,
             Ratchet {
                 dh_self: ratchet_key_pair,
                 dh_remote: None,
@@ -547,12 +619,30 @@ impl Session {
         )
     }
 
-    fn new(ratchet: Ratchet, associated_data: &[u8]) -> Self {
-        Self {
+    fn new(
+        shared_secret: &[u8; KEY_LEN],
+        ratchet: Ratchet,
+        associated_data: &[u8],
+    ) -> Result<Self, SealingError> {
+        let mut id = [0u8; SESSION_ID_LEN];
+        hkdf(
+            &[0u8; KEY_LEN],
+            [shared_secret.as_slice()],
+            SESSION_ID_INFO,
+            &mut id,
+        )?;
+        Ok(Self {
             ratchet,
             skipped: VecDeque::new(),
             associated_data: associated_data.to_vec(),
-        }
+            id,
+        })
+    }
+
+    /// The session's id, the same on both sides: what a sealed header names as
+    /// its conversation ([`crate::envelope`]).
+    pub fn id(&self) -> [u8; SESSION_ID_LEN] {
+        self.id
     }
 
     /// How many skipped-message keys the session holds (bounded by [`MAX_STORED_SKIPPED`]).

@@ -8,7 +8,7 @@ use directory_schema::{
     Account, AccountRecord, BlockRecord, ConsentRecord, OptInRecord, OptInState, PersonRecord,
     account_key, block_key, consent_key, handle_for, handle_key, marketing_key, person_key,
 };
-use router::{ConsentScope, Facts, LinkedAccount};
+use router::{ConsentScope, Facts, LinkedAccount, StoryOrigin};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -153,6 +153,30 @@ impl TestDirectory {
         );
     }
 
+    /// Records, as the story cross-poster does when a publish is accepted,
+    /// that `native_id` on `platform` is a cross-post of `story_id` by
+    /// `author`, and that `author` cross-posts to `target`.
+    pub fn cross_posted(
+        &self,
+        author: &Address,
+        story_id: &str,
+        platform: &str,
+        native_id: &str,
+        target: &Address,
+    ) {
+        self.memory.put(
+            directory_schema::story_origin_key(platform, native_id),
+            &directory_schema::StoryOrigin {
+                story_id: story_id.to_string(),
+                author: account(author),
+            },
+        );
+        self.memory.put(
+            directory_schema::story_author_key(&account(target)),
+            &account(author),
+        );
+    }
+
     /// `person` opts in to marketing from `business`.
     pub fn opt_in(&self, person: &Address, business: &Address) {
         self.memory.put(
@@ -217,6 +241,21 @@ impl Facts for TestDirectory {
     fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
         self.count("native_id");
         self.directory.native_id(canonical_id, platform)
+    }
+    fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
+        self.count("cross_post_origin");
+        self.directory
+            .cross_post_origin(platform, native_id)
+            .map(|origin| StoryOrigin {
+                story_id: origin.story_id,
+                author: address_of(origin.author),
+            })
+    }
+    fn story_author(&self, address: &Address) -> Option<Address> {
+        self.count("story_author");
+        self.directory
+            .story_author(&account(address))
+            .map(address_of)
     }
 }
 

@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions panic on purpose: here a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod envelope;
 mod hpke_vectors;
 mod session;
 mod wycheproof;
