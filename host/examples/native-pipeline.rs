@@ -26,7 +26,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard::config::HostConfig;
-use switchboard::kv::{EmbeddedStore, KeyValueStores};
+use switchboard::kv::{EmbeddedStore, KeyValueStores, KeyValueView};
 use switchboard::manifest::Manifest;
 use switchboard::native::{self as host_native, NativeStages};
 use switchboard::runtime::{Runtime, RuntimeOptions};
@@ -103,11 +103,8 @@ fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> U {
 type Decode = fn(&[u8]) -> Result<Vec<model::Envelope>, model::DecodeError>;
 
 impl Stages {
-    fn directory(&self) -> DirectoryFacts<'_> {
-        DirectoryFacts(Directory::new(
-            StoreKeyValue(&self.store),
-            self.rate_per_minute,
-        ))
+    fn directory<'a>(&self, store: &'a dyn KeyValueView) -> DirectoryFacts<'a> {
+        DirectoryFacts(Directory::new(StoreKeyValue(store), self.rate_per_minute))
     }
 
     /// What the gateway component does with one webhook.
@@ -183,10 +180,11 @@ impl NativeStages for Stages {
 
     fn route(
         &self,
+        store: &dyn KeyValueView,
         envelope: &host::Envelope,
     ) -> Result<Vec<host_native::Delivery>, host_native::RouteError> {
         let envelope: model::Envelope = convert(envelope);
-        match router::route(&self.directory(), &envelope) {
+        match router::route(&self.directory(store), &envelope) {
             Ok(deliveries) => Ok(deliveries
                 .iter()
                 .map(|delivery| host_native::Delivery {
@@ -209,13 +207,14 @@ impl NativeStages for Stages {
 
     fn check(
         &self,
+        store: &dyn KeyValueView,
         envelope: &host::Envelope,
         recipient: &host::Address,
         now_ms: u64,
     ) -> host_native::Verdict {
         let envelope: model::Envelope = convert(envelope);
         let recipient: model::Address = convert(recipient);
-        match router::check(&self.directory(), &envelope, &recipient, now_ms) {
+        match router::check(&self.directory(store), &envelope, &recipient, now_ms) {
             router::Verdict::Deliver => host_native::Verdict::Deliver,
             router::Verdict::Hold(reason) => host_native::Verdict::Hold(reason),
             router::Verdict::Reject(rejection) => {
@@ -302,7 +301,7 @@ impl NativeStages for Stages {
 }
 
 /// The host's store as the directory's key-value store.
-struct StoreKeyValue<'a>(&'a EmbeddedStore);
+struct StoreKeyValue<'a>(&'a dyn KeyValueView);
 
 impl KeyValue for StoreKeyValue<'_> {
     fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {

@@ -334,6 +334,104 @@ impl EmbeddedStore {
     }
 }
 
+/// What a component's key-value calls need from a store: the embedded store
+/// itself, or a [`WriteBuffer`] over it.
+pub trait KeyValueView: Send + Sync {
+    /// The value of `key`.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Sets `key`.
+    fn set(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Removes `key`.
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Every key.
+    fn keys(&self) -> Result<Vec<String>>;
+}
+
+impl KeyValueView for EmbeddedStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        EmbeddedStore::get(self, key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        EmbeddedStore::set(self, key, value)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        EmbeddedStore::delete(self, key)
+    }
+    fn keys(&self) -> Result<Vec<String>> {
+        EmbeddedStore::keys(self)
+    }
+}
+
+/// Writes held back to be committed with a larger transaction, over a store
+/// that reads see through: the pipeline gives one to the router for a pass
+/// over the inbox, so that the directory's writes (rate counters, the
+/// message-id map, opt-outs) are committed with the hand-over they belong to,
+/// in one flush, rather than one flush each.
+pub struct WriteBuffer {
+    base: Arc<EmbeddedStore>,
+    /// Pending writes by key: `None` is a deletion.
+    pending: Mutex<BTreeMap<String, Option<Vec<u8>>>>,
+}
+
+impl WriteBuffer {
+    /// An empty buffer over `base`.
+    pub fn new(base: Arc<EmbeddedStore>) -> WriteBuffer {
+        WriteBuffer {
+            base,
+            pending: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The store the buffer writes to.
+    pub fn base(&self) -> &Arc<EmbeddedStore> {
+        &self.base
+    }
+
+    fn pending(&self) -> MutexGuard<'_, BTreeMap<String, Option<Vec<u8>>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The buffered writes as changes to commit, leaving the buffer empty.
+    pub fn take_changes(&self) -> Vec<Change> {
+        std::mem::take(&mut *self.pending())
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => Change::Set(key, value),
+                None => Change::Delete(key),
+            })
+            .collect()
+    }
+}
+
+impl KeyValueView for WriteBuffer {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(value) = self.pending().get(key) {
+            return Ok(value.clone());
+        }
+        self.base.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.pending().insert(key.to_string(), Some(value.to_vec()));
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.pending().insert(key.to_string(), None);
+        Ok(())
+    }
+    fn keys(&self) -> Result<Vec<String>> {
+        let mut keys: std::collections::BTreeSet<String> = self.base.keys()?.into_iter().collect();
+        for (key, value) in self.pending().iter() {
+            match value {
+                Some(_) => keys.insert(key.clone()),
+                None => keys.remove(key),
+            };
+        }
+        Ok(keys.into_iter().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +488,33 @@ mod tests {
         // Each writer's last inbox key is the only one its deletes left.
         assert_eq!(keys.iter().filter(|k| k.starts_with("inbox:")).count(), 8);
         assert!(keys.contains(&"first".to_string()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_write_buffer_reads_its_own_writes_and_commits_them_at_once() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-kv-buffer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KeyValueStores::open(None, &dir).unwrap();
+        let store = stores.get("default").unwrap();
+        store.set("kept", b"0").unwrap();
+        store.set("gone", b"0").unwrap();
+        let buffer = WriteBuffer::new(store.clone());
+        buffer.set("new", b"1").unwrap();
+        buffer.delete("gone").unwrap();
+        assert_eq!(
+            KeyValueView::get(&buffer, "new").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(KeyValueView::get(&buffer, "gone").unwrap(), None);
+        assert_eq!(KeyValueView::keys(&buffer).unwrap(), vec!["kept", "new"]);
+        // Nothing reached the store until the changes are committed.
+        assert_eq!(store.get("new").unwrap(), None);
+        assert!(store.get("gone").unwrap().is_some());
+        store.apply(&buffer.take_changes()).unwrap();
+        assert_eq!(store.keys().unwrap(), vec!["kept", "new"]);
+        assert!(buffer.take_changes().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -9,6 +9,7 @@
 //! host changes between the two builds, so the difference is the components'.
 //! `switchboard up` never uses this: it knows no messaging app.
 
+use crate::kv::KeyValueView;
 use crate::translator::Encoded;
 use crate::translator::types::{Address, EncodeError, Envelope};
 
@@ -21,11 +22,22 @@ pub trait NativeStages: Send + Sync {
     /// ingress this build serves natively.
     fn ingest(&self, path: &str, signature: Option<&str>, body: &[u8]) -> Option<(u16, String)>;
 
-    /// The router component's `route`.
-    fn route(&self, envelope: &Envelope) -> Result<Vec<Delivery>, RouteError>;
+    /// The router component's `route`, with the directory over `store` (as
+    /// the component's directory reads and writes the default store).
+    fn route(
+        &self,
+        store: &dyn KeyValueView,
+        envelope: &Envelope,
+    ) -> Result<Vec<Delivery>, RouteError>;
 
     /// The router component's `check` (policy) for one recipient.
-    fn check(&self, envelope: &Envelope, recipient: &Address, now_ms: u64) -> Verdict;
+    fn check(
+        &self,
+        store: &dyn KeyValueView,
+        envelope: &Envelope,
+        recipient: &Address,
+        now_ms: u64,
+    ) -> Verdict;
 
     /// The target translator's `encode`, or `None` without a translator for
     /// the recipient's platform.

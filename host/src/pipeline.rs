@@ -18,7 +18,7 @@
 //! whose answer was lost in a crash is sent again with the same idempotency key.
 
 use crate::config::HostConfig;
-use crate::kv::{Change, EmbeddedStore, KeyValueStores};
+use crate::kv::{Change, EmbeddedStore, KeyValueStores, WriteBuffer};
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::runtime::{Limits, Runtime};
@@ -217,7 +217,7 @@ enum RouterInstance {
         bindings: PipelineRouter,
         deadline_ticks: u64,
     },
-    Native(Arc<dyn NativeStages>),
+    Native(Arc<dyn NativeStages>, Arc<WriteBuffer>),
 }
 
 impl RouterInstance {
@@ -235,7 +235,7 @@ impl RouterInstance {
                     .await
                     .map_err(anyhow::Error::from)
             }
-            RouterInstance::Native(stages) => Ok(stages.route(envelope)),
+            RouterInstance::Native(stages, buffer) => Ok(stages.route(buffer.as_ref(), envelope)),
         }
     }
 
@@ -253,7 +253,9 @@ impl RouterInstance {
                     .await
                     .map_err(anyhow::Error::from)
             }
-            RouterInstance::Native(stages) => Ok(stages.check(envelope, recipient, now_ms())),
+            RouterInstance::Native(stages, buffer) => {
+                Ok(stages.check(buffer.as_ref(), envelope, recipient, now_ms()))
+            }
         }
     }
 }
@@ -480,15 +482,15 @@ impl Pipeline {
         }
     }
 
-    async fn instantiate_router(&self) -> Result<RouterInstance> {
+    /// A router instance whose directory writes are held in `buffer`.
+    async fn instantiate_router(&self, buffer: &Arc<WriteBuffer>) -> Result<RouterInstance> {
         if let Some(native) = &self.native {
-            return Ok(RouterInstance::Native(native.clone()));
+            return Ok(RouterInstance::Native(native.clone(), buffer.clone()));
         }
         let router = &self.router;
-        let mut store = Store::new(
-            router.pre.engine(),
-            HttpState::new(router.grants.clone(), &router.limits),
-        );
+        let mut state = HttpState::new(router.grants.clone(), &router.limits);
+        state.buffer_writes(buffer.clone());
+        let mut store = Store::new(router.pre.engine(), state);
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(router.deadline_ticks);
         let bindings = router.pre.instantiate_async(&mut store).await?;
@@ -520,7 +522,9 @@ impl Pipeline {
         }
         envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
         // Everything this pass settles is committed in one transaction (one
-        // fsync for the batch), then handed to the senders.
+        // flush for the batch), then handed to the senders: the directory's
+        // writes (held in `buffer`) with the outbox entries they led to.
+        let buffer = Arc::new(WriteBuffer::new(self.store.clone()));
         let mut changes = Vec::new();
         let mut queued = Vec::new();
         let mut settled = Vec::new();
@@ -528,7 +532,7 @@ impl Pipeline {
         for (key, envelope) in envelopes {
             let instance = match router.as_mut() {
                 Some(instance) => instance,
-                None => router.insert(self.instantiate_router().await?),
+                None => router.insert(self.instantiate_router(&buffer).await?),
             };
             let outcome = match self.route_one(instance, &envelope, now).await {
                 Ok(outcome) => outcome,
@@ -567,10 +571,12 @@ impl Pipeline {
             queued.extend(envelope_queued);
             settled.push(envelope);
         }
-        if settled.is_empty() {
+        let mut writes = buffer.take_changes();
+        if settled.is_empty() && writes.is_empty() {
             return Ok(0);
         }
-        self.store.apply(&changes)?;
+        writes.extend(changes);
+        self.store.apply(&writes)?;
         queued.into_iter().for_each(|entry| self.queue(entry));
         for envelope in &settled {
             held.remove(&envelope.id);

@@ -8,7 +8,7 @@
 //! their variables and key-value labels.
 
 use crate::compose::compose;
-use crate::kv::{EmbeddedStore, KeyValueStores};
+use crate::kv::{KeyValueStores, KeyValueView, WriteBuffer};
 use crate::manifest::{Manifest, Route};
 use crate::runtime::{Limits, Runtime};
 use crate::variables::{self, ComponentVariables};
@@ -41,7 +41,7 @@ pub(crate) mod bindings {
 use bindings::fermyon::spin::{key_value, variables as spin_variables};
 
 /// A key-value store a guest has opened.
-pub struct OpenStore(Arc<EmbeddedStore>);
+pub struct OpenStore(Arc<dyn KeyValueView>);
 
 /// Per-request store data for an HTTP component.
 pub struct HttpState {
@@ -50,6 +50,9 @@ pub struct HttpState {
     table: ResourceTable,
     limits: StoreLimits,
     grants: Arc<Grants>,
+    /// When set, the guest's writes to the buffer's store are held in it, to
+    /// be committed by the host with a larger transaction.
+    write_buffer: Option<Arc<WriteBuffer>>,
 }
 
 /// What the manifest lets one component use.
@@ -72,7 +75,13 @@ impl HttpState {
                 .trap_on_grow_failure(true)
                 .build(),
             grants,
+            write_buffer: None,
         }
+    }
+
+    /// Holds the guest's writes to `buffer`'s store in `buffer`.
+    pub fn buffer_writes(&mut self, buffer: Arc<WriteBuffer>) {
+        self.write_buffer = Some(buffer);
     }
 
     /// The memory limiter, for `Store::limiter`.
@@ -160,6 +169,10 @@ impl key_value::HostStore for HttpState {
             .stores
             .get(&label)
             .ok_or(key_value::Error::NoSuchStore)?;
+        let store: Arc<dyn KeyValueView> = match &self.write_buffer {
+            Some(buffer) if Arc::ptr_eq(buffer.base(), &store) => buffer.clone(),
+            _ => store,
+        };
         self.table
             .push(OpenStore(store))
             .map_err(|_| key_value::Error::StoreTableFull)
@@ -201,7 +214,10 @@ impl key_value::HostStore for HttpState {
 }
 
 impl HttpState {
-    fn store(&self, handle: &Resource<OpenStore>) -> Result<Arc<EmbeddedStore>, key_value::Error> {
+    fn store(
+        &self,
+        handle: &Resource<OpenStore>,
+    ) -> Result<Arc<dyn KeyValueView>, key_value::Error> {
         self.table
             .get(handle)
             .map(|open| open.0.clone())
