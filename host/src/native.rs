@@ -17,9 +17,9 @@ pub use crate::pipeline::{Delivery, Rejection, RejectionReason, RouteError, Verd
 
 /// The component stages of the pipeline, as native code.
 pub trait NativeStages: Send + Sync {
-    /// Answers a `POST` to `path` as that route's gateway component would
-    /// (verify, decode, store in the inbox), or `None` when `path` is not an
-    /// ingress this build serves natively.
+    /// Answers a `POST` to an ingress `path` (`/ingress/…`) as that route's
+    /// gateway component would (verify, decode, store in the inbox), or
+    /// `None` when this build has no native gateway for it.
     fn ingest(&self, path: &str, signature: Option<&str>, body: &[u8]) -> Option<(u16, String)>;
 
     /// The router component's `route`, with the directory over `store` (as

@@ -576,7 +576,7 @@ impl Pipeline {
             return Ok(0);
         }
         writes.extend(changes);
-        self.store.apply(&writes)?;
+        crate::serve::durable_write(|| self.store.apply(&writes))?;
         queued.into_iter().for_each(|entry| self.queue(entry));
         for envelope in &settled {
             held.remove(&envelope.id);

@@ -82,6 +82,9 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
 }
 
+/// How much of a freed instance's memory and tables stays resident.
+const KEEP_RESIDENT_BYTES: usize = 64 << 10;
+
 impl Runtime {
     /// Builds the engine. Fails only on an unusable cache directory or a host
     /// that cannot reserve the pool's address space.
@@ -94,7 +97,14 @@ impl Runtime {
             .total_core_instances(1024)
             .total_memories(512)
             .total_tables(512)
-            .max_memory_size(options.limits.memory_bytes);
+            .max_memory_size(options.limits.memory_bytes)
+            // A freed slot's first pages are zeroed in place and stay
+            // resident instead of being returned to the kernel (`madvise`)
+            // and faulted back in by the next instance: every message takes
+            // fresh instances, and the component heaps are small. Costs at
+            // most this much resident memory per slot in use.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         if let Some(dir) = &options.cache_dir {
             let mut cache_config = wasmtime::CacheConfig::new();

@@ -153,6 +153,14 @@ impl WasiHttpView for HttpState {
     }
 }
 
+/// Runs a write that waits for its commit's flush without holding up the
+/// async worker it was called on: the worker's other requests move to
+/// another thread meanwhile, so that many requests can wait for the same
+/// (group) commit rather than one per worker.
+pub(crate) fn durable_write<T>(write: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(write)
+}
+
 fn kv_error(error: anyhow::Error) -> key_value::Error {
     key_value::Error::Other(format!("{error:#}"))
 }
@@ -192,11 +200,13 @@ impl key_value::HostStore for HttpState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
-        self.store(&this)?.set(&key, &value).map_err(kv_error)
+        let store = self.store(&this)?;
+        durable_write(|| store.set(&key, &value)).map_err(kv_error)
     }
 
     fn delete(&mut self, this: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
-        self.store(&this)?.delete(&key).map_err(kv_error)
+        let store = self.store(&this)?;
+        durable_write(|| store.delete(&key)).map_err(kv_error)
     }
 
     fn exists(&mut self, this: Resource<OpenStore>, key: String) -> Result<bool, key_value::Error> {
@@ -399,6 +409,7 @@ impl App {
         }
         if let Some(native) = &self.native
             && request.method() == hyper::Method::POST
+            && path.starts_with("/ingress/")
         {
             return self.ingest_natively(native.as_ref(), request).await;
         }
@@ -456,7 +467,7 @@ impl App {
             Ok(body) => body.to_bytes(),
             Err(_) => return plain(413, "body too large\n"),
         };
-        match native.ingest(&path, signature.as_deref(), &body) {
+        match durable_write(|| native.ingest(&path, signature.as_deref(), &body)) {
             Some((status, answer)) => {
                 if let Some(pipeline) = &self.pipeline
                     && (200..300).contains(&status)

@@ -13,9 +13,9 @@
 use crate::fixtures::webhook;
 use crate::pipeline::{
     MESSENGER_SECRET, Received, Sink, account, admin, metric, post_signed, wait_for_metric,
-    whatsapp_text, write_config,
+    whatsapp_text,
 };
-use crate::up::{BUSINESS_TOKEN, Host, SECRET, agent, state_dir};
+use crate::up::{BUSINESS_TOKEN, Host, SECRET, agent, host_config, state_dir};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use switchboard::kv::KeyValueStores;
@@ -159,7 +159,7 @@ fn link_consenting(host: &Host, person: &str, accounts: &[(&str, &str)]) {
 fn a_conversation_over_three_apps_keeps_its_references() {
     let dir = state_dir("conversation");
     let sink = Sink::start();
-    let config = write_config(&dir, &sink);
+    let config = host_config(&dir, &sink.base, 5, "");
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
     link_consenting(
         &host,

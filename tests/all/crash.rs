@@ -8,11 +8,10 @@
 //! message modulo that key; exact repeats are counted and reported.
 
 use crate::fixtures::webhook;
-use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, state_dir};
+use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, host_config, state_dir};
 use gateway::verify::hub_signature;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -165,20 +164,6 @@ impl Sink {
     }
 }
 
-fn write_config(dir: &Path, sink: &Sink) -> PathBuf {
-    let path = dir.join("switchboard.toml");
-    let mut text = String::new();
-    for platform in ["whatsapp", "messenger", "instagram"] {
-        text.push_str(&format!(
-            "[platforms.{platform}]\napi_base = \"{}\"\n",
-            sink.base
-        ));
-    }
-    text.push_str("[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 100\nmax_attempts = 50\n");
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
 fn admin(host: &Host, path: &str, body: Value) -> u16 {
     agent()
         .post(format!("{}/admin/{path}", host.base))
@@ -203,7 +188,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn a_host_killed_mid_stream_delivers_every_acknowledged_message_once() {
     let dir = state_dir("crash");
     let sink = Sink::start();
-    let config = write_config(&dir, &sink);
+    let config = host_config(&dir, &sink.base, 50, "");
     let start = || Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
 
     let mut host = start();

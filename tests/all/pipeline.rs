@@ -7,10 +7,9 @@
 //! restart, through the message-id map on disk.
 
 use crate::fixtures::webhook;
-use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, post, state_dir};
+use crate::up::{ADMIN_TOKEN, Host, SECRET, agent, host_config, post, state_dir};
 use gateway::verify::hub_signature;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -132,24 +131,6 @@ impl Sink {
     }
 }
 
-pub fn write_config(dir: &Path, sink: &Sink) -> std::path::PathBuf {
-    let path = dir.join("switchboard.toml");
-    let mut text = String::new();
-    for platform in ["whatsapp", "messenger", "instagram"] {
-        text.push_str(&format!(
-            "[platforms.{platform}]\napi_base = \"{}\"\n",
-            sink.base
-        ));
-        if platform == "whatsapp" {
-            // The business phone-number id of the WhatsApp fixtures.
-            text.push_str("account = \"106540352242922\"\n");
-        }
-    }
-    text.push_str("[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 50\nmax_attempts = 5\n");
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
 pub fn admin(host: &Host, method: &str, path: &str, body: Value) -> u16 {
     let request = ureq::http::Request::builder()
         .method(method)
@@ -225,7 +206,7 @@ pub fn wait_for_metric(host: &Host, line_start: &str, value: f64) {
 fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
     let dir = state_dir("pipeline");
     let sink = Sink::start();
-    let config = write_config(&dir, &sink);
+    let config = host_config(&dir, &sink.base, 5, "");
     let first_sink_id;
     let alice_copy_of_bob;
     {

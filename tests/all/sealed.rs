@@ -10,7 +10,7 @@
 //! not in what it sent.
 
 use crate::keys::{ALICE_WA, BOB_PSID, Client, link};
-use crate::up::{ADMIN_TOKEN, SECRET, post, state_dir};
+use crate::up::{ADMIN_TOKEN, SECRET, host_config, post, state_dir};
 use gateway::verify::hub_signature;
 use sealing::envelope::{self, SealedHeader, SealedMessage};
 use sealing::key_directory::BundleJson;
@@ -308,23 +308,6 @@ fn messenger_webhook(sender: &str, mid: &str, text: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn write_config(dir: &Path, sink: &Sink) -> std::path::PathBuf {
-    let path = dir.join("switchboard.toml");
-    let mut text = String::new();
-    for platform in ["whatsapp", "messenger", "instagram"] {
-        text.push_str(&format!(
-            "[platforms.{platform}]\napi_base = \"{}\"\n",
-            sink.base
-        ));
-        if platform == "whatsapp" {
-            text.push_str("account = \"106540352242922\"\n");
-        }
-    }
-    text.push_str("[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 50\nmax_attempts = 5\n");
-    std::fs::write(&path, text).expect("config");
-    path
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -335,7 +318,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 fn a_sealed_conversation_crosses_apps_and_no_plaintext_stays_behind() {
     let dir = state_dir("sealed");
     let sink = Sink::start();
-    let config = write_config(&dir, &sink);
+    let config = host_config(&dir, &sink.base, 5, "");
     let host = CapturedHost::start(&dir, &config);
     let base = host.base.clone();
     link(

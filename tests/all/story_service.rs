@@ -7,7 +7,7 @@
 
 use crate::fixtures::webhook;
 use crate::fixtures_dir;
-use crate::up::{ADMIN_TOKEN, Host, agent, post, state_dir};
+use crate::up::{ADMIN_TOKEN, Host, agent, host_config, post, state_dir};
 use gateway::verify::hub_signature;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -177,22 +177,12 @@ impl GraphSink {
 
 /// `switchboard.toml` pointing every platform at the sink, with a segment
 /// service on the sink and fast retries.
-fn write_config(dir: &Path, sink: &GraphSink, max_attempts: u32) -> PathBuf {
-    let mut text = String::new();
-    for platform in ["whatsapp", "messenger", "instagram", "facebook"] {
-        text.push_str(&format!(
-            "[platforms.{platform}]\napi_base = \"{}\"\n",
-            sink.base
-        ));
-    }
-    text.push_str(&format!(
-        "[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 50\nmax_attempts = {max_attempts}\n\
-         [stories]\nsegment_url = \"{}/media/cut?src={{url}}&start_ms={{start_ms}}&end_ms={{end_ms}}\"\n",
+fn stories_config(dir: &Path, sink: &GraphSink, max_attempts: u32) -> PathBuf {
+    let segments = format!(
+        "[stories]\nsegment_url = \"{}/media/cut?src={{url}}&start_ms={{start_ms}}&end_ms={{end_ms}}\"\n",
         sink.base
-    ));
-    let path = dir.join("switchboard.toml");
-    std::fs::write(&path, text).expect("config");
-    path
+    );
+    host_config(dir, &sink.base, max_attempts, &segments)
 }
 
 fn now_ms() -> u64 {
@@ -294,7 +284,7 @@ fn post_instagram_webhook(host: &Host, body: &Value) -> (u16, Value) {
 fn a_90_second_video_is_cross_posted_and_replies_reach_the_author_until_it_is_deleted() {
     let dir = state_dir("story-video");
     let sink = GraphSink::start();
-    let config = write_config(&dir, &sink, 8);
+    let config = stories_config(&dir, &sink, 8);
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
 
     // A 90 s public video of a Facebook Page, for Instagram and WhatsApp.
@@ -519,7 +509,7 @@ fn event_reply_again(host: &Host, reply: &Value, media_id: &str) {
 fn each_rule_of_the_plan_holds_through_the_api_and_nothing_is_widened() {
     let dir = state_dir("story-rules");
     let sink = GraphSink::start();
-    let config = write_config(&dir, &sink, 8);
+    let config = stories_config(&dir, &sink, 8);
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
     let profiles = ::stories::default_profiles();
 
@@ -609,7 +599,7 @@ fn each_rule_of_the_plan_holds_through_the_api_and_nothing_is_widened() {
 fn nothing_is_published_after_the_original_expired_or_was_deleted() {
     let dir = state_dir("story-expiry");
     let sink = GraphSink::start();
-    let config = write_config(&dir, &sink, 100_000);
+    let config = stories_config(&dir, &sink, 100_000);
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
     // The platform is down: everything waits in the outbox.
     sink.failures.store(1_000_000, Ordering::SeqCst);
@@ -666,7 +656,7 @@ fn nothing_is_published_after_the_original_expired_or_was_deleted() {
 fn instagram_story_insights_are_recorded_and_end_the_original() {
     let dir = state_dir("story-webhooks");
     let sink = GraphSink::start();
-    let config = write_config(&dir, &sink, 100_000);
+    let config = stories_config(&dir, &sink, 100_000);
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
 
     // The subscribe handshake, with the verify token.

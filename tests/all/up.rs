@@ -83,6 +83,28 @@ pub fn state_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes a `switchboard.toml` into `dir` that points every platform's send
+/// API at `api_base` (WhatsApp sending as the fixtures' business number),
+/// with fast retries and `max_attempts` tries, followed by `extra`; returns
+/// its path.
+pub fn host_config(dir: &Path, api_base: &str, max_attempts: u32, extra: &str) -> PathBuf {
+    let mut text = String::new();
+    for platform in ["whatsapp", "messenger", "instagram", "facebook"] {
+        text.push_str(&format!(
+            "[platforms.{platform}]\napi_base = \"{api_base}\"\n"
+        ));
+        if platform == "whatsapp" {
+            text.push_str("account = \"106540352242922\"\n");
+        }
+    }
+    text.push_str(&format!(
+        "[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 50\nmax_attempts = {max_attempts}\n{extra}"
+    ));
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -18,59 +18,26 @@ pub mod operations;
 
 #[cfg(target_arch = "wasm32")]
 mod handler {
-    use crate::operations::{self, Outcome, Store};
-    use spin_sdk::http::{IntoResponse, Method, Request, Response};
-    use spin_sdk::{http_component, key_value, variables};
-
-    struct SpinStore(key_value::Store);
-
-    impl Store for SpinStore {
-        fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-            Ok(self.0.get(key)?)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-            Ok(self.0.set(key, value)?)
-        }
-        fn delete(&self, key: &str) -> anyhow::Result<()> {
-            Ok(self.0.delete(key)?)
-        }
-        fn keys(&self) -> anyhow::Result<Vec<String>> {
-            Ok(self.0.get_keys()?)
-        }
-    }
-
-    fn now_ms() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or_default()
-    }
+    use crate::operations;
+    use json_api::spin::{SpinStore, bearer, method, now_ms, respond};
+    use spin_sdk::http::{IntoResponse, Request};
+    use spin_sdk::{http_component, variables};
 
     #[http_component]
     fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let token = variables::get("admin_token").unwrap_or_default();
-        let presented = request
-            .header("authorization")
-            .and_then(|value| value.as_str())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        let outcome = match operations::authorize(&token, presented) {
+        let outcome = match json_api::authorize(&token, bearer(&request), "admin_token") {
             Err(outcome) => outcome,
             Ok(()) => {
-                let store = SpinStore(key_value::Store::open_default()?);
+                let store = SpinStore::open_default()?;
                 let actor = request
                     .header("x-switchboard-actor")
                     .and_then(|value| value.as_str())
                     .unwrap_or("admin")
                     .to_string();
-                let method = match request.method() {
-                    Method::Get => "GET",
-                    Method::Post => "POST",
-                    Method::Delete => "DELETE",
-                    _ => "OTHER",
-                };
                 operations::dispatch(
                     &store,
-                    method,
+                    method(&request),
                     request.path(),
                     request.body(),
                     &actor,
@@ -78,11 +45,6 @@ mod handler {
                 )
             }
         };
-        let Outcome { status, body } = outcome;
-        Ok(Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .build())
+        Ok(respond(outcome))
     }
 }

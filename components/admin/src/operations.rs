@@ -10,69 +10,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-/// The key-value operations the admin API needs.
-pub trait Store {
-    /// The value of `key`.
-    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Sets `key`.
-    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()>;
-    /// Removes `key`.
-    fn delete(&self, key: &str) -> anyhow::Result<()>;
-    /// Every key.
-    fn keys(&self) -> anyhow::Result<Vec<String>>;
-}
-
-/// An HTTP answer: status and JSON body.
-#[derive(Debug, PartialEq)]
-pub struct Outcome {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body.
-    pub body: Value,
-}
-
-/// A store failure, answered 500 with the reason: so that `?` on a store
-/// operation ends the request.
-impl From<anyhow::Error> for Outcome {
-    fn from(error: anyhow::Error) -> Self {
-        refuse(500, format!("store failure: {error:#}"))
-    }
-}
+pub use json_api::{Outcome, Store};
+use json_api::{answer, refuse};
 
 /// What an operation answers: `Err` for a refusal or a store failure.
 type Answer = Result<Outcome, Outcome>;
-
-fn answer(status: u16, body: Value) -> Outcome {
-    Outcome { status, body }
-}
-
-fn refuse(status: u16, error: impl Into<String>) -> Outcome {
-    answer(status, json!({ "error": error.into() }))
-}
-
-/// Checks the bearer token in constant time. An empty configured token turns the
-/// API off rather than leaving it open.
-pub fn authorize(configured: &str, presented: Option<&str>) -> Result<(), Outcome> {
-    if configured.is_empty() {
-        return Err(refuse(
-            503,
-            "the admin API is off: set the admin_token variable",
-        ));
-    }
-    let Some(presented) = presented else {
-        return Err(refuse(401, "missing `Authorization: Bearer <token>`"));
-    };
-    let (a, b) = (configured.as_bytes(), presented.as_bytes());
-    let differences = a
-        .iter()
-        .zip(b.iter())
-        .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
-    if differences == 0 {
-        Ok(())
-    } else {
-        Err(refuse(401, "wrong admin token"))
-    }
-}
 
 #[derive(Deserialize)]
 struct LinkRequest {
@@ -324,28 +266,7 @@ fn audit_log(store: &dyn Store) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-    use std::collections::BTreeMap;
-
-    #[derive(Default)]
-    struct MemoryStore(RefCell<BTreeMap<String, Vec<u8>>>);
-
-    impl Store for MemoryStore {
-        fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-            Ok(self.0.borrow().get(key).cloned())
-        }
-        fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-            self.0.borrow_mut().insert(key.into(), value.to_vec());
-            Ok(())
-        }
-        fn delete(&self, key: &str) -> anyhow::Result<()> {
-            self.0.borrow_mut().remove(key);
-            Ok(())
-        }
-        fn keys(&self) -> anyhow::Result<Vec<String>> {
-            Ok(self.0.borrow().keys().cloned().collect())
-        }
-    }
+    use json_api::{MemoryStore, authorize};
 
     fn call(store: &MemoryStore, method: &str, path: &str, body: Value, now: u64) -> Outcome {
         dispatch(
@@ -499,9 +420,20 @@ mod tests {
 
     #[test]
     fn token_checks() {
-        assert_eq!(authorize("", Some("x")).unwrap_err().status, 503);
-        assert_eq!(authorize("s3cret", None).unwrap_err().status, 401);
-        assert_eq!(authorize("s3cret", Some("s3cre")).unwrap_err().status, 401);
-        assert!(authorize("s3cret", Some("s3cret")).is_ok());
+        assert_eq!(
+            authorize("", Some("x"), "admin_token").unwrap_err().status,
+            503
+        );
+        assert_eq!(
+            authorize("s3cret", None, "admin_token").unwrap_err().status,
+            401
+        );
+        assert_eq!(
+            authorize("s3cret", Some("s3cre"), "admin_token")
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(authorize("s3cret", Some("s3cret"), "admin_token").is_ok());
     }
 }

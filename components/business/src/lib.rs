@@ -17,12 +17,12 @@
 //! request idempotent.
 //!
 //! Every request needs `Authorization: Bearer <business_api_token>` (a Spin
-//! variable); the API is off while it is empty. Errors are JSON `{"error": "…"}`
-//! with 400, 401, 404, 405 or 413.
+//! variable); the API is off (503) while it is empty. Errors are JSON
+//! `{"error": "…"}` with 400, 401, 404, 405, 413 or 503.
 
 use directory_schema::{api_envelope_id, envelope_key, inbox_key, status_key};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard_model::types::{
     Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText, Message,
     MessageCategory, Participant,
@@ -35,58 +35,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// of the three apps).
 pub const MAX_TEXT_CHARS: usize = 4096;
 
-/// The key-value operations the API needs; Spin's store in the component, a
-/// map in tests.
-pub trait Store {
-    /// The value under `key`.
-    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Sets `key` to `value`.
-    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()>;
-}
-
-/// An HTTP answer: status and JSON body.
-#[derive(Debug, PartialEq)]
-pub struct Outcome {
-    /// The HTTP status.
-    pub status: u16,
-    /// The JSON body.
-    pub body: Value,
-}
-
-impl From<anyhow::Error> for Outcome {
-    fn from(error: anyhow::Error) -> Self {
-        refuse(500, format!("store failed: {error:#}"))
-    }
-}
-
-fn refuse(status: u16, error: impl Into<String>) -> Outcome {
-    Outcome {
-        status,
-        body: json!({ "error": error.into() }),
-    }
-}
-
-/// Checks the bearer token, comparing in constant time. The API is off
-/// (401 for everyone) while no token is configured.
-pub fn authorize(configured: &str, presented: Option<&str>) -> Result<(), Outcome> {
-    if configured.is_empty() {
-        return Err(refuse(
-            401,
-            "the business API is off: set the business_api_token variable",
-        ));
-    }
-    let presented = presented.unwrap_or_default().as_bytes();
-    let same_length = presented.len() == configured.len();
-    let difference = presented
-        .iter()
-        .zip(configured.as_bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if same_length && difference == 0 {
-        Ok(())
-    } else {
-        Err(refuse(401, "missing or wrong bearer token"))
-    }
-}
+use json_api::refuse;
+pub use json_api::{Outcome, Store};
 
 /// An account on an app, as the API names it.
 #[derive(Debug, Deserialize)]
@@ -285,53 +235,27 @@ fn status(store: &dyn Store, canonical_id: &str) -> Result<Outcome, Outcome> {
 
 #[cfg(target_arch = "wasm32")]
 mod handler {
-    use super::{Outcome, Store};
-    use spin_sdk::http::{IntoResponse, Method, Request, Response};
-    use spin_sdk::{http_component, key_value, variables};
-
-    struct SpinStore(key_value::Store);
-
-    impl Store for SpinStore {
-        fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-            Ok(self.0.get(key)?)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-            Ok(self.0.set(key, value)?)
-        }
-    }
-
-    fn now_ms() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or_default()
-    }
+    use json_api::spin::{SpinStore, bearer, method, now_ms, respond};
+    use spin_sdk::http::{IntoResponse, Request};
+    use spin_sdk::{http_component, variables};
 
     #[http_component]
     fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let token = variables::get("business_api_token").unwrap_or_default();
-        let presented = request
-            .header("authorization")
-            .and_then(|value| value.as_str())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        let outcome = match super::authorize(&token, presented) {
+        let outcome = match json_api::authorize(&token, bearer(&request), "business_api_token") {
             Err(outcome) => outcome,
             Ok(()) => {
-                let store = SpinStore(key_value::Store::open_default()?);
-                let method = match request.method() {
-                    Method::Get => "GET",
-                    Method::Post => "POST",
-                    _ => "OTHER",
-                };
-                super::dispatch(&store, method, request.path(), request.body(), now_ms())
+                let store = SpinStore::open_default()?;
+                super::dispatch(
+                    &store,
+                    method(&request),
+                    request.path(),
+                    request.body(),
+                    now_ms(),
+                )
             }
         };
-        let Outcome { status, body } = outcome;
-        Ok(Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .build())
+        Ok(respond(outcome))
     }
 }
 
@@ -340,21 +264,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use std::cell::RefCell;
-    use std::collections::BTreeMap;
-
-    #[derive(Default)]
-    struct MemoryStore(RefCell<BTreeMap<String, Vec<u8>>>);
-
-    impl Store for MemoryStore {
-        fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-            Ok(self.0.borrow().get(key).cloned())
-        }
-        fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
-            self.0.borrow_mut().insert(key.to_string(), value.to_vec());
-            Ok(())
-        }
-    }
+    use json_api::MemoryStore;
 
     fn offer(id: &str, category: &str) -> Vec<u8> {
         json!({
@@ -452,7 +362,7 @@ mod tests {
             let error = outcome.body["error"].as_str().unwrap();
             assert!(error.contains(words), "{error}");
         }
-        assert!(store.0.borrow().is_empty());
+        assert!(store.keys().unwrap().is_empty());
         assert_eq!(
             dispatch(&store, "GET", "/business/messages/none", b"", 1).status,
             404
@@ -461,13 +371,5 @@ mod tests {
             dispatch(&store, "PUT", "/business/messages", b"", 1).status,
             405
         );
-    }
-
-    #[test]
-    fn the_token_is_required() {
-        assert_eq!(authorize("", Some("")).unwrap_err().status, 401);
-        assert_eq!(authorize("secret", None).unwrap_err().status, 401);
-        assert_eq!(authorize("secret", Some("secreT")).unwrap_err().status, 401);
-        assert!(authorize("secret", Some("secret")).is_ok());
     }
 }
