@@ -374,8 +374,8 @@ impl router::Facts for DirectoryFacts<'_> {
         self.0
             .opt_out_of_marketing(&account(person), &account(business), now)
     }
-    fn within_rate(&self, sender: &model::Address, now_ms: u64) -> bool {
-        self.0.within_rate(&account(sender), now_ms)
+    fn within_rate(&self, sender: &model::Address, message_id: &str, now_ms: u64) -> bool {
+        self.0.within_rate(&account(sender), message_id, now_ms)
     }
     fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
         self.0.record_native_id(canonical_id, platform, native_id)

@@ -266,14 +266,31 @@ impl EmbeddedStore {
 
     /// Up to `limit` entries whose keys start with `prefix`, in key order.
     pub fn scan_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        self.scan_prefix_after(prefix, None, limit)
+    }
+
+    /// Up to `limit` entries whose keys start with `prefix` and come after
+    /// `after` (a key of an earlier page), in key order: how a reader pages
+    /// through a prefix.
+    pub fn scan_prefix_after(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        use std::ops::Bound;
         let read = self.db.begin_read()?;
         let table = match read.open_table(self.definition()) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(error) => return Err(error.into()),
         };
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         let mut out = Vec::new();
-        for entry in table.range(prefix..)? {
+        for entry in table.range::<&str>((start, Bound::Unbounded))? {
             let (key, value) = entry?;
             let key = key.value();
             if !key.starts_with(prefix) || out.len() >= limit {
@@ -515,6 +532,34 @@ mod tests {
         store.apply(&buffer.take_changes()).unwrap();
         assert_eq!(store.keys().unwrap(), vec!["kept", "new"]);
         assert!(buffer.take_changes().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_prefix_pages_in_key_order_without_gaps_or_repeats() {
+        let dir = std::env::temp_dir().join(format!("switchboard-kv-page-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KeyValueStores::open(None, &dir).unwrap();
+        let store = stores.get("default").unwrap();
+        let mut changes: Vec<Change> = (0..25)
+            .map(|n| Change::Set(format!("inbox:{n:02}"), vec![n]))
+            .collect();
+        changes.push(Change::Set("inbo".into(), vec![]));
+        changes.push(Change::Set("outbox:1".into(), vec![]));
+        store.apply(&changes).unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .scan_prefix_after("inbox:", after.as_deref(), 10)
+                .unwrap();
+            assert!(page.len() <= 10);
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            seen.extend(page.into_iter().map(|(key, _)| key));
+        }
+        let expected: Vec<String> = (0..25).map(|n| format!("inbox:{n:02}")).collect();
+        assert_eq!(seen, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -59,6 +59,9 @@ use bindings::{PipelineRouter, PipelineRouterPre};
 /// How often an envelope waiting for an earlier message is tried again, and
 /// how many times before it fails.
 const HOLD_RETRY_MS: u64 = 500;
+
+/// Most envelopes routed in one pass (one transaction).
+const PASS_SIZE: usize = 512;
 const HOLD_MAX_TRIES: u32 = 40;
 
 /// The import that marks a manifest component as a translator: the gateways
@@ -504,20 +507,40 @@ impl Pipeline {
     /// Routes what is in the inbox; returns how many envelopes it settled.
     async fn route_pending(&self, held: &mut HashMap<String, (u32, u64)>) -> Result<usize> {
         let now = now_ms();
+        // Up to a pass's worth of envelopes that are due, paging past the
+        // held ones, however many there are, so that they never starve new
+        // ones.
         let mut envelopes = Vec::new();
-        for (key, value) in self.store.scan_prefix(INBOX_PREFIX, 512)? {
-            let id = &key[INBOX_PREFIX.len()..];
-            if held.get(id).is_some_and(|(_, due)| *due > now) {
-                continue;
-            }
-            match serde_json::from_slice::<Envelope>(&value) {
-                Ok(envelope) => envelopes.push((key, envelope)),
-                Err(error) => {
-                    self.metrics.reject("unreadable");
-                    let detail = format!("the stored envelope is not readable: {error}");
-                    let status = RouteStatus::failed("unreadable", detail).change(id)?;
-                    self.store.apply(&[status, Change::Delete(key)])?;
+        let mut after: Option<String> = None;
+        'pages: loop {
+            let page = self
+                .store
+                .scan_prefix_after(INBOX_PREFIX, after.as_deref(), PASS_SIZE)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let exhausted = page.len() < PASS_SIZE;
+            for (key, value) in page {
+                if envelopes.len() >= PASS_SIZE {
+                    break 'pages;
                 }
+                let id = &key[INBOX_PREFIX.len()..];
+                if held.get(id).is_some_and(|(_, due)| *due > now) {
+                    continue;
+                }
+                match serde_json::from_slice::<Envelope>(&value) {
+                    Ok(envelope) => envelopes.push((key, envelope)),
+                    Err(error) => {
+                        self.metrics.reject("unreadable");
+                        let detail = format!("the stored envelope is not readable: {error}");
+                        let status = RouteStatus::failed("unreadable", detail).change(id)?;
+                        self.store.apply(&[status, Change::Delete(key)])?;
+                    }
+                }
+            }
+            if exhausted {
+                break;
             }
         }
         envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));

@@ -213,8 +213,18 @@ pub fn marketing_key(person: &Account, business: &Account) -> String {
     format!("marketing:{}:{}", person.key_part(), business.key_part())
 }
 
+/// The messages one sender sent in one rate window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateRecord {
+    /// How many distinct messages were counted.
+    pub count: u32,
+    /// The canonical id of the last one counted: asked again about it (for
+    /// its next delivery), the directory does not count it twice.
+    pub last_message: String,
+}
+
 /// Key of the message counter of `sender` in one rate window (minutes since
-/// the epoch).
+/// the epoch), a [`RateRecord`].
 pub fn rate_key(sender: &Account, window: u64) -> String {
     format!("rate:{}:{window}", sender.key_part())
 }

@@ -8,8 +8,8 @@
 
 use directory_schema::{
     Account, AccountRecord, ConsentRecord, ConsentScope, OptInRecord, OptInState, PersonRecord,
-    StoryOrigin, account_key, block_key, canonical_id_key, consent_key, handle_key, marketing_key,
-    native_id_key, person_key, rate_key, story_author_key, story_origin_key,
+    RateRecord, StoryOrigin, account_key, block_key, canonical_id_key, consent_key, handle_key,
+    marketing_key, native_id_key, person_key, rate_key, story_author_key, story_origin_key,
 };
 
 /// Messages one sender may send per minute unless configured otherwise.
@@ -138,11 +138,18 @@ impl<S: KeyValue> Directory<S> {
 
     /// Counts a message from `sender` in the current minute; false once the
     /// sender is over the rate.
-    pub fn within_rate(&self, sender: &Account, now_ms: u64) -> bool {
+    pub fn within_rate(&self, sender: &Account, message_id: &str, now_ms: u64) -> bool {
         let key = rate_key(sender, now_ms / 60_000);
-        let count: u32 = self.read(&key).unwrap_or(0) + 1;
-        self.write(&key, count.to_string().as_bytes());
-        count <= self.rate_per_minute
+        let mut record: RateRecord = self.read(&key).unwrap_or_default();
+        if record.count == 0 || record.last_message != message_id {
+            record.count += 1;
+            record.last_message = message_id.to_string();
+            match serde_json::to_vec(&record) {
+                Ok(bytes) => self.write(&key, &bytes),
+                Err(error) => eprintln!("directory: cannot encode {key}: {error}"),
+            }
+        }
+        record.count <= self.rate_per_minute
     }
 
     /// Records the native id a canonical message got on `platform`.
@@ -304,8 +311,8 @@ mod component {
                 .unwrap_or_default();
             directory().opt_out_of_marketing(&account(person), &account(business), now)
         }
-        fn within_rate(sender: Address, now_ms: u64) -> bool {
-            directory().within_rate(&account(sender), now_ms)
+        fn within_rate(sender: Address, message_id: String, now_ms: u64) -> bool {
+            directory().within_rate(&account(sender), &message_id, now_ms)
         }
         fn record_native_id(canonical_id: String, platform: String, native_id: String) {
             directory().record_native_id(&canonical_id, &platform, &native_id)
@@ -458,13 +465,20 @@ mod tests {
         let memory = Memory::default();
         let directory = Directory::new(&memory, 2);
         let sender = account("instagram", "77");
-        assert!(directory.within_rate(&sender, 60_000));
-        assert!(directory.within_rate(&sender, 60_500));
+        assert!(directory.within_rate(&sender, "instagram:a", 60_000));
+        assert!(directory.within_rate(&sender, "instagram:b", 60_500));
         assert!(
-            !directory.within_rate(&sender, 61_000),
+            directory.within_rate(&sender, "instagram:b", 60_600),
+            "the same message's next delivery is not counted again"
+        );
+        assert!(
+            !directory.within_rate(&sender, "instagram:c", 61_000),
             "third in the same minute"
         );
-        assert!(directory.within_rate(&sender, 120_000), "a new minute");
+        assert!(
+            directory.within_rate(&sender, "instagram:d", 120_000),
+            "a new minute"
+        );
 
         directory.record_native_id("whatsapp:wamid.A", "messenger", "m_1");
         assert_eq!(

@@ -34,7 +34,7 @@ pub trait Facts {
     fn opt_out_of_marketing(&self, person: &Address, business: &Address);
 
     /// Counts one message from `sender`; false once the sender is over the rate.
-    fn within_rate(&self, sender: &Address, now_ms: u64) -> bool;
+    fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool;
 
     /// Records the native id a canonical message has on `platform`.
     fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str);

@@ -77,15 +77,13 @@
 //! | 2 | the sender, then the recipient, lacks `cross-app-messaging` consent (never given or withdrawn) | reject `no-consent`, the detail says whose |
 //! | 3 | `is-blocked(recipient, sender)` | reject `blocked` |
 //! | 4 | a message of category `marketing` and not `marketing-opt-in(recipient, sender)` | reject `opted-out` when an opt-out is on record ([`Facts::marketing_opted_out`]), else `marketing-without-opt-in`; other categories pass |
-//! | 5 | a message, reaction or edit, and `within-rate(sender, now)` is false | reject `rate-limited` (receipts, typing and deletions are not counted) |
+//! | 5 | a message, reaction or edit, and `within-rate(sender, envelope id, now)` is false | reject `rate-limited` (receipts, typing and deletions are not counted) |
 //! | – | otherwise | `deliver` |
 //!
-//! The rate is counted by `check`, once per delivery that gets as far as
-//! check 5: refused deliveries never use it up, but an envelope delivered to
-//! two apps counts twice. Counting once per envelope needs the interface to
-//! say which envelope is counted (for example a message id in `within-rate`):
-//! `route` cannot refuse for the rate, and `check` cannot read the count
-//! without adding to it.
+//! The rate is counted by `check` when a delivery gets as far as check 5,
+//! once per envelope however many apps it goes to (`within-rate` names the
+//! envelope, and the directory counts an id it has just counted only once);
+//! refused deliveries never use it up.
 //!
 //! Details are plain words for the sender, name no account id, and are
 //! phrases without a final period (the host shows "Not delivered: <detail>.").
@@ -148,8 +146,8 @@ mod component {
         fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
             imported::opt_out_of_marketing(person, business)
         }
-        fn within_rate(&self, sender: &Address, now_ms: u64) -> bool {
-            imported::within_rate(sender, now_ms)
+        fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool {
+            imported::within_rate(sender, message_id, now_ms)
         }
         fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
             imported::record_native_id(canonical_id, platform, native_id)

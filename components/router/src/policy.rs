@@ -84,7 +84,7 @@ pub fn check<F: Facts + ?Sized>(
         };
     }
 
-    if counts_toward_rate(&envelope.event) && !facts.within_rate(sender, now_ms) {
+    if counts_toward_rate(&envelope.event) && !facts.within_rate(sender, &envelope.id, now_ms) {
         return reject(
             RejectionReason::RateLimited,
             "you are sending messages too fast; wait a minute and try again".to_string(),
@@ -151,7 +151,7 @@ fn check_story<F: Facts + ?Sized>(
             "the person whose story this is has blocked messages from you".to_string(),
         );
     }
-    if !facts.within_rate(sender, now_ms) {
+    if !facts.within_rate(sender, &envelope.id, now_ms) {
         return reject(
             RejectionReason::RateLimited,
             "you are sending messages too fast; wait a minute and try again".to_string(),

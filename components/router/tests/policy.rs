@@ -270,6 +270,28 @@ fn rate_limits_messages_per_minute_but_not_receipts() {
 }
 
 #[test]
+fn a_message_to_two_apps_counts_once_toward_the_rate() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    let carol = addr("instagram", "17841400000000001");
+    directory.link("alice-bob", &carol);
+    directory.consent(&carol, ConsentScope::CrossAppMessaging, true);
+    for index in 0..RATE_PER_MINUTE {
+        let message = text_from(&alice, &format!("wamid.{index}"), "hi both");
+        for recipient in [&bob, &carol] {
+            assert_eq!(
+                check(&directory, &message, recipient, NOW_MS),
+                Verdict::Deliver,
+                "message {index} to {}",
+                recipient.platform
+            );
+        }
+    }
+    let one_too_many = text_from(&alice, "wamid.x", "hi both");
+    let verdict = check(&directory, &one_too_many, &bob, NOW_MS + 1);
+    assert_eq!(rejection(verdict).reason, RejectionReason::RateLimited);
+}
+
+#[test]
 fn checks_run_in_the_documented_order() {
     let (directory, alice, bob, _, _) = alice_and_bob();
     let outsider = addr("instagram", "1784");

@@ -181,13 +181,19 @@ fn policy_lets_a_story_reply_reach_only_the_author_unblocked_within_the_rate() {
         "{elsewhere:?}"
     );
 
-    for _ in 0..RATE_PER_MINUTE {
+    // Each reply its own message: the rate counts messages, not checks.
+    let numbered = |n: u32| {
+        let mut reply = reply.clone();
+        reply.id = format!("{}-{n}", reply.id);
+        reply
+    };
+    for n in 0..RATE_PER_MINUTE {
         assert_eq!(
-            check(&directory, &reply, &author(), NOW_MS),
+            check(&directory, &numbered(n), &author(), NOW_MS),
             Verdict::Deliver
         );
     }
-    let over = check(&directory, &reply, &author(), NOW_MS);
+    let over = check(&directory, &numbered(RATE_PER_MINUTE), &author(), NOW_MS);
     assert!(
         matches!(&over, Verdict::Reject(r) if r.reason == RejectionReason::RateLimited),
         "{over:?}"

@@ -227,8 +227,9 @@ impl Facts for TestDirectory {
         self.directory
             .opt_out_of_marketing(&account(person), &account(business), NOW_MS)
     }
-    fn within_rate(&self, sender: &Address, now_ms: u64) -> bool {
-        self.directory.within_rate(&account(sender), now_ms)
+    fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool {
+        self.directory
+            .within_rate(&account(sender), message_id, now_ms)
     }
     fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
         self.directory
