@@ -30,9 +30,9 @@
 //!   `x-switchboard-timestamp` (ms since the epoch) and `x-switchboard-signature`
 //!   (hex). A timestamp more than [`MAX_CLOCK_SKEW_MS`] from the host's clock is
 //!   refused, and a signature is accepted once, so a captured request cannot be
-//!   replayed (to drain one-time prekeys, say). Accepted signatures are kept in
-//!   memory for the skew window: a restart forgets them, which lets a request
-//!   captured in the last minutes before the restart be replayed once.
+//!   replayed (to drain one-time prekeys, say). Accepted signatures are kept
+//!   for the skew window, in memory and in the store (`keysig:<signature>`),
+//!   so a restart does not forget them.
 //! * **The first publish binds the identity to the account** (trust on first
 //!   use). Its signature is checked with the identity key in the body, which
 //!   proves the publisher holds the secret key; later requests are checked with
@@ -104,6 +104,39 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 /// Accepted signatures remembered at most (against replays); past it, signed
 /// requests are refused (503) until older ones expire.
 const MAX_REMEMBERED_SIGNATURES: usize = 100_000;
+/// Store prefix of the accepted signatures, kept until their window ends.
+const SIGNATURE_PREFIX: &str = "keysig:";
+
+/// The accepted signatures still within their window, from the store; the
+/// expired ones are removed.
+fn remembered_signatures(store: &EmbeddedStore) -> HashMap<String, u64> {
+    let now = now_ms();
+    let entries = store
+        .scan_prefix(SIGNATURE_PREFIX, MAX_REMEMBERED_SIGNATURES * 2)
+        .unwrap_or_else(|error| {
+            tracing::warn!(error = %format!("{error:#}"), "cannot read the accepted key-directory signatures");
+            Vec::new()
+        });
+    let mut remembered = HashMap::new();
+    let mut expired = Vec::new();
+    for (key, value) in entries {
+        let expires = std::str::from_utf8(&value)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .unwrap_or(0);
+        if expires > now {
+            remembered.insert(key[SIGNATURE_PREFIX.len()..].to_string(), expires);
+        } else {
+            expired.push(Change::Delete(key));
+        }
+    }
+    if !expired.is_empty()
+        && let Err(error) = store.apply(&expired)
+    {
+        tracing::warn!(error = %format!("{error:#}"), "cannot remove expired key-directory signatures");
+    }
+    remembered
+}
 
 /// What an account published: `keys:<platform>:<id>` in the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,9 +279,9 @@ impl KeyDirectory {
     /// replacement and resets off.
     pub fn new(store: Arc<EmbeddedStore>, admin_token: String) -> KeyDirectory {
         KeyDirectory {
+            seen: Mutex::new(remembered_signatures(&store)),
             store,
             admin_token,
-            seen: Mutex::new(HashMap::new()),
             publishing: Mutex::new(()),
         }
     }
@@ -395,23 +428,39 @@ impl KeyDirectory {
             .lock()
             .map_err(|_| refuse(500, "the key directory failed"))?;
         if seen.len() >= MAX_REMEMBERED_SIGNATURES / 2 {
-            seen.retain(|_, expires| *expires > now);
+            let expired: Vec<String> = seen
+                .iter()
+                .filter(|(_, expires)| **expires <= now)
+                .map(|(signature, _)| signature.clone())
+                .collect();
+            let forget: Vec<Change> = expired
+                .iter()
+                .map(|signature| Change::Delete(format!("{SIGNATURE_PREFIX}{signature}")))
+                .collect();
+            expired.iter().for_each(|signature| {
+                seen.remove(signature);
+            });
+            if let Err(error) = self.store.apply(&forget) {
+                tracing::warn!(error = %format!("{error:#}"), "cannot remove expired key-directory signatures");
+            }
         }
         if seen.len() >= MAX_REMEMBERED_SIGNATURES {
             return Err(refuse(503, "too many signed requests: try again shortly"));
         }
-        if seen
-            .insert(
-                signature.to_ascii_lowercase(),
-                timestamp_ms + MAX_CLOCK_SKEW_MS,
-            )
-            .is_some()
-        {
+        let signature = signature.to_ascii_lowercase();
+        let expires = timestamp_ms + MAX_CLOCK_SKEW_MS;
+        if seen.insert(signature.clone(), expires).is_some() {
             return Err(refuse(
                 401,
                 "this signed request was already accepted (replay)",
             ));
         }
+        self.store
+            .set(
+                &format!("{SIGNATURE_PREFIX}{signature}"),
+                expires.to_string().as_bytes(),
+            )
+            .map_err(|_| refuse(500, "the key directory failed"))?;
         Ok(())
     }
 
@@ -778,6 +827,30 @@ mod tests {
             assert_eq!(parse_route(path), None, "{path}");
         }
         assert!(!route_name("/keys/accounts/whatsapp/1650").contains("1650"));
+    }
+
+    #[test]
+    fn accepted_signatures_outlive_a_restart_until_their_window_ends() {
+        let dir = std::env::temp_dir().join(format!("switchboard-keysig-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stores = KeyValueStores::open(None, &dir).unwrap();
+        let store = stores.get("default").unwrap();
+        let now = now_ms();
+        store
+            .set("keysig:fresh", (now + 60_000).to_string().as_bytes())
+            .unwrap();
+        store
+            .set("keysig:stale", (now - 1).to_string().as_bytes())
+            .unwrap();
+        let remembered = remembered_signatures(&store);
+        assert_eq!(remembered.get("fresh"), Some(&(now + 60_000)));
+        assert!(!remembered.contains_key("stale"));
+        assert_eq!(
+            store.get("keysig:stale").unwrap(),
+            None,
+            "expired ones are removed"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
