@@ -973,8 +973,19 @@ impl Pipeline {
             // (cross-post ids for deletion and replies), not message ids.
             let index = entry.sent;
             let (native_id, changes) = crate::story_service::accepted(entry, index, response_body)?;
-            entry.native_ids.extend(native_id);
-            return self.progress(key, entry, changes);
+            entry.native_ids.extend(native_id.clone());
+            self.progress(key, entry, changes)?;
+            if let Some(native_id) = native_id
+                && let Some(deletion) = crate::story_service::delete_if_original_deleted(
+                    &self.store,
+                    entry,
+                    &native_id,
+                    &self.config.stories.graph_version,
+                )?
+            {
+                self.enqueue(Vec::new(), vec![deletion])?;
+            }
+            return Ok(());
         }
         let native_id = match &self.native {
             Some(native) => native.sent_message_id(&entry.platform, response_body),

@@ -377,6 +377,89 @@ pub(crate) fn accepted(
     }
 }
 
+/// The post a deletion is for.
+struct PostRef<'a> {
+    story_platform: &'a str,
+    story_id: &'a str,
+    segment: usize,
+    reply_platform: &'a str,
+    author: &'a Account,
+}
+
+/// The outbox entry that deletes the published post `native_id` on `target`.
+fn deletion(
+    post: &PostRef<'_>,
+    target: &Address,
+    native_id: &str,
+    version: &str,
+    now: u64,
+) -> Queued {
+    let encoded = Encoded {
+        requests: vec![request(
+            HttpMethod::Delete,
+            format!("/{version}/{native_id}"),
+            None,
+        )],
+        degradations: Vec::new(),
+    };
+    let envelope_id = format!(
+        "story:{}:{}#{}:delete",
+        post.story_platform, post.story_id, post.segment
+    );
+    let mut entry = OutboxEntry::new(&envelope_id, target, encoded, now);
+    entry.story = Some(StoryDelivery {
+        action: StoryAction::Delete,
+        story_platform: post.story_platform.to_string(),
+        story_id: post.story_id.to_string(),
+        segment: post.segment,
+        expires_ms: u64::MAX,
+        published_id: String::new(),
+        reply_platform: post.reply_platform.to_string(),
+        author: post.author.clone(),
+        wait_for: Vec::new(),
+        auth_schemes: Vec::new(),
+        values: BTreeMap::from([("native_id".to_string(), native_id.to_string())]),
+    });
+    Queued {
+        key: entry.key(),
+        entry,
+    }
+}
+
+/// After a publish of `entry` was accepted and recorded as `native_id`: when
+/// the original has been deleted meanwhile (the deletion read the published
+/// posts before this one was recorded), the deletion of this post, to queue.
+pub(crate) fn delete_if_original_deleted(
+    store: &EmbeddedStore,
+    entry: &OutboxEntry,
+    native_id: &str,
+    version: &str,
+) -> Result<Option<Queued>> {
+    let Some(story) = entry.story.as_ref() else {
+        return Ok(None);
+    };
+    let state = store
+        .get(&story_key(&story.story_platform, &story.story_id))?
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|record| record["state"].as_str().map(str::to_string));
+    if state.as_deref() != Some("deleted") {
+        return Ok(None);
+    }
+    let target = Address {
+        platform: entry.platform.clone(),
+        id: entry.recipient.clone(),
+    };
+    let post = PostRef {
+        story_platform: &story.story_platform,
+        story_id: &story.story_id,
+        segment: story.segment,
+        reply_platform: &story.reply_platform,
+        author: &story.author,
+    };
+    tracing::info!(story = %story.story_id, platform = %entry.platform, %native_id, "published after the original was deleted: deleting it");
+    Ok(Some(deletion(&post, &target, native_id, version, now_ms())))
+}
+
 /// The audience a target's publishing API gives a story, or why there is
 /// no API.
 fn api_audience(platform: &str) -> Result<Audience, String> {
@@ -944,11 +1027,12 @@ impl StoryService {
         let Some(mut record) = self.record(platform, id)? else {
             return Ok(error(404, format!("no story {platform}:{id}")));
         };
+        // Marked deleted (committed) before the published posts are read: a
+        // publish accepted after this read finds the mark and deletes its
+        // own post ([`delete_if_original_deleted`]), so none is left behind.
         record.state = "deleted".into();
-        let mut changes = vec![Change::Set(
-            story_key(platform, id),
-            serde_json::to_vec(&record)?,
-        )];
+        self.store()
+            .set(&story_key(platform, id), &serde_json::to_vec(&record)?)?;
         let prefix = story_posts_prefix(platform, id);
         let now = now_ms();
         let version = &self.config.graph_version;
@@ -969,37 +1053,17 @@ impl StoryService {
             else {
                 continue;
             };
-            let encoded = Encoded {
-                requests: vec![request(
-                    HttpMethod::Delete,
-                    format!("/{version}/{native_id}"),
-                    None,
-                )],
-                degradations: Vec::new(),
-            };
-            let envelope_id = format!("story:{platform}:{id}#{segment}:delete");
-            let mut entry = OutboxEntry::new(&envelope_id, &target.target, encoded, now);
-            entry.story = Some(StoryDelivery {
-                action: StoryAction::Delete,
-                story_platform: platform.to_string(),
-                story_id: id.to_string(),
+            let post = PostRef {
+                story_platform: platform,
+                story_id: id,
                 segment,
-                expires_ms: u64::MAX,
-                published_id: String::new(),
-                reply_platform: self.config.reply_platform(target_platform),
-                author: self.messaging_account(&record.story.author),
-                wait_for: Vec::new(),
-                auth_schemes: Vec::new(),
-                values: BTreeMap::from([("native_id".to_string(), native_id.clone())]),
-            });
+                reply_platform: &self.config.reply_platform(target_platform),
+                author: &self.messaging_account(&record.story.author),
+            };
+            entries.push(deletion(&post, &target.target, &native_id, version, now));
             deleting.push(json!({ "platform": target_platform, "native_id": native_id }));
-            entries.push(Queued {
-                key: entry.key(),
-                entry,
-            });
         }
-        self.pipeline
-            .enqueue(std::mem::take(&mut changes), entries)?;
+        self.pipeline.enqueue(Vec::new(), entries)?;
         tracing::info!(story = %id, %platform, deletions = deleting.len(), "story deleted");
         Ok(answer(
             202,

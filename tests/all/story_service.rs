@@ -11,7 +11,7 @@ use crate::up::{ADMIN_TOKEN, Host, agent, host_config, post, state_dir};
 use gateway::verify::hub_signature;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,11 +33,15 @@ struct Received {
 }
 
 /// A local server answering as the Graph API does for story publishing,
-/// deletion and message sends; 503 while `failures` is above zero.
+/// deletion and message sends; 503 while `failures` is above zero; while
+/// `hold_publish` is set, a `media_publish` call waits for it to clear (and
+/// `publish_waiting` says one is waiting).
 struct GraphSink {
     base: String,
     received: Arc<Mutex<Vec<Received>>>,
     failures: Arc<AtomicU32>,
+    hold_publish: Arc<AtomicBool>,
+    publish_waiting: Arc<AtomicBool>,
 }
 
 impl GraphSink {
@@ -46,7 +50,10 @@ impl GraphSink {
         let base = format!("http://{}", server.server_addr().to_ip().expect("ip"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(AtomicU32::new(0));
+        let hold_publish = Arc::new(AtomicBool::new(false));
+        let publish_waiting = Arc::new(AtomicBool::new(false));
         let (log, failing, own) = (received.clone(), failures.clone(), base.clone());
+        let (hold, waiting) = (hold_publish.clone(), publish_waiting.clone());
         let counter = AtomicUsize::new(1);
         std::thread::spawn(move || {
             for mut request in server.incoming_requests() {
@@ -62,6 +69,12 @@ impl GraphSink {
                 };
                 let method = request.method().to_string();
                 let url = request.url().to_string();
+                if url.ends_with("/media_publish") {
+                    while hold.load(Ordering::SeqCst) {
+                        waiting.store(true, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let down = failing
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
@@ -137,6 +150,8 @@ impl GraphSink {
             base,
             received,
             failures,
+            hold_publish,
+            publish_waiting,
         }
     }
 
@@ -649,6 +664,51 @@ fn nothing_is_published_after_the_original_expired_or_was_deleted() {
     assert!(
         sink.answered(|request| request.method == "POST").is_empty(),
         "something was published after its original expired or was deleted"
+    );
+}
+
+#[test]
+fn a_post_published_while_its_original_is_deleted_is_deleted_too() {
+    let dir = state_dir("story-delete-race");
+    let sink = GraphSink::start();
+    let config = stories_config(&dir, &sink, 100);
+    let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
+    let (mut story, _) = fixture("png-facebook", Some(DAY_MS / 2));
+    story["id"] = json!("1200000000000003");
+    story["mime_type"] = json!("image/jpeg");
+    story["source"] = json!({ "Url": "https://scontent.xx.fbcdn.net/v/t39.30808-6/menu.jpg" });
+    story["mentions"] = json!([]);
+    story["stickers"] = json!([]);
+    let settings = json!({ "targets": [{ "platform": "instagram", "id": IG_ACCOUNT }],
+                           "linked_mentions": [] });
+
+    // The publishing call is on its way when the author deletes the original.
+    sink.hold_publish.store(true, Ordering::SeqCst);
+    assert_eq!(submit(&host, &story, &settings).0, 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sink.publish_waiting.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the publish never reached the sink"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, answer) = api(&host, "DELETE", "/stories/facebook/1200000000000003", None);
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["deleting"], json!([]), "nothing was published yet");
+    sink.hold_publish.store(false, Ordering::SeqCst);
+
+    let published = sink.wait_for("the publish", 1, |request| {
+        request.url.ends_with("/media_publish")
+    });
+    let post_id = published[0].answer["id"]
+        .as_str()
+        .expect("a post id")
+        .to_string();
+    sink.wait_for(
+        "the deletion of the post published meanwhile",
+        1,
+        |request| request.method == "DELETE" && request.url.ends_with(&format!("/{post_id}")),
     );
 }
 
