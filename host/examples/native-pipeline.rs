@@ -53,13 +53,7 @@ struct Options {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    switchboard::init_logging();
     let options = Options::parse();
     let manifest = Manifest::load(&options.manifest)?;
     let config = match &options.config {

@@ -43,3 +43,16 @@ pub mod stories;
 pub mod story_service;
 pub mod translator;
 pub mod variables;
+
+/// Structured logs to stderr, filtered by `RUST_LOG` (`warn` by default):
+/// what the `switchboard` binary and the native build of the pipeline both
+/// start with, so their logs read alike.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
