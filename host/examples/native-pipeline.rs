@@ -94,6 +94,15 @@ fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> U {
         .expect("the two bindings of the canonical model agree")
 }
 
+/// A delivery of the router crate's as the host's.
+fn delivery(delivery: &router::Delivery) -> host_native::Delivery {
+    host_native::Delivery {
+        platform: delivery.platform.clone(),
+        recipient: convert(&delivery.recipient),
+        envelope: convert(&delivery.envelope),
+    }
+}
+
 type Decode = fn(&[u8]) -> Result<Vec<model::Envelope>, model::DecodeError>;
 
 impl Stages {
@@ -179,23 +188,19 @@ impl NativeStages for Stages {
     ) -> Result<Vec<host_native::Delivery>, host_native::RouteError> {
         let envelope: model::Envelope = convert(envelope);
         match router::route(&self.directory(store), &envelope) {
-            Ok(deliveries) => Ok(deliveries
-                .iter()
-                .map(|delivery| host_native::Delivery {
-                    platform: delivery.platform.clone(),
-                    recipient: convert(&delivery.recipient),
-                    envelope: convert(&delivery.envelope),
-                })
-                .collect()),
+            Ok(deliveries) => Ok(deliveries.iter().map(delivery).collect()),
             Err(router::RouteError::NotLinked(address)) => {
                 Err(host_native::RouteError::NotLinked(convert(&address)))
             }
             Err(router::RouteError::UnknownRecipient(address)) => {
                 Err(host_native::RouteError::UnknownRecipient(convert(&address)))
             }
-            Err(router::RouteError::UnknownMessage(id)) => {
-                Err(host_native::RouteError::UnknownMessage(id))
-            }
+            Err(router::RouteError::UnknownMessage(unmapped)) => Err(
+                host_native::RouteError::UnknownMessage(host_native::UnmappedReference {
+                    native_id: unmapped.native_id,
+                    deliverable: unmapped.deliverable.iter().map(delivery).collect(),
+                }),
+            ),
         }
     }
 

@@ -21,6 +21,9 @@
 //!
 //! [pipeline]
 //! router = "router"    # the manifest component that exports policy and router
+//! hold_retry_ms = 500  # an event about a message not yet delivered everywhere
+//! hold_tries = 40      # is tried again this often, this many times, then sent
+//!                      # where that message did go
 //!
 //! [stories]
 //! graph_version = "v21.0"          # the Graph API version in publishing paths
@@ -167,12 +170,19 @@ pub struct PipelineConfig {
     /// The component exporting `policy` and `router` (composed with its
     /// dependencies from the manifest).
     pub router: String,
+    /// How often an event about a message that has not reached every app yet
+    /// (a reaction, an edit…) is tried again, in ms.
+    pub hold_retry_ms: u64,
+    /// How many tries it gets before it goes only where the message went.
+    pub hold_tries: u32,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             router: "router".into(),
+            hold_retry_ms: 500,
+            hold_tries: 40,
         }
     }
 }

@@ -13,7 +13,9 @@ use crate::kv::KeyValueView;
 use crate::translator::Encoded;
 use crate::translator::types::{Address, EncodeError, Envelope};
 
-pub use crate::pipeline::{Delivery, Rejection, RejectionReason, RouteError, Verdict};
+pub use crate::pipeline::{
+    Delivery, Rejection, RejectionReason, RouteError, UnmappedReference, Verdict,
+};
 
 /// The component stages of the pipeline, as native code.
 pub trait NativeStages: Send + Sync {

@@ -53,16 +53,13 @@ mod bindings {
 
 use crate::native::NativeStages;
 pub use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
-pub use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
+pub use bindings::exports::switchboard::messaging::router::{
+    Delivery, RouteError, UnmappedReference,
+};
 use bindings::{PipelineRouter, PipelineRouterPre};
-
-/// How often an envelope waiting for an earlier message is tried again, and
-/// how many times before it fails.
-const HOLD_RETRY_MS: u64 = 500;
 
 /// Most envelopes routed in one pass (one transaction).
 const PASS_SIZE: usize = 512;
-const HOLD_MAX_TRIES: u32 = 40;
 
 /// The import that marks a manifest component as a translator: the gateways
 /// depend on translators under this name.
@@ -473,7 +470,7 @@ impl Pipeline {
                 Ok(0) => {
                     tokio::select! {
                         _ = self.inbox_signal.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(HOLD_RETRY_MS)) => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.config.pipeline.hold_retry_ms)) => {}
                     }
                 }
                 Ok(_) => {}
@@ -557,7 +554,12 @@ impl Pipeline {
                 Some(instance) => instance,
                 None => router.insert(self.instantiate_router(&buffer).await?),
             };
-            let outcome = match self.route_one(instance, &envelope, now).await {
+            // The last try before giving up on a reference that does not map
+            // everywhere: deliver where it does.
+            let last_try = held
+                .get(&envelope.id)
+                .is_some_and(|(tries, _)| tries + 1 >= self.config.pipeline.hold_tries);
+            let outcome = match self.route_one(instance, &envelope, now, last_try).await {
                 Ok(outcome) => outcome,
                 Err(error) => {
                     // A trap or deadline: this envelope fails, the next one gets
@@ -575,8 +577,8 @@ impl Pipeline {
                 Routed::Hold(reason) => {
                     let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
                     tries.0 += 1;
-                    tries.1 = now + HOLD_RETRY_MS;
-                    if tries.0 < HOLD_MAX_TRIES {
+                    tries.1 = now + self.config.pipeline.hold_retry_ms;
+                    if tries.0 < self.config.pipeline.hold_tries {
                         tracing::debug!(envelope = %envelope.id, %reason, tries = tries.0, "held");
                         continue;
                     }
@@ -609,19 +611,34 @@ impl Pipeline {
     }
 
     /// Routes, judges and encodes one envelope: the changes to commit and the
-    /// deliveries to send. An error is the router component failing.
+    /// deliveries to send. An error is the router component failing. An event
+    /// about a message that has not reached every app is held; on the
+    /// `last_try` it goes where the message did.
     async fn route_one(
         &self,
         router: &mut RouterInstance,
         envelope: &Envelope,
         now: u64,
+        last_try: bool,
     ) -> Result<Routed> {
+        let mut refused = Vec::new();
         let deliveries = match router.route(envelope).await? {
             Ok(deliveries) => deliveries,
-            Err(RouteError::UnknownMessage(id)) => {
-                return Ok(Routed::Hold(format!(
-                    "it refers to message {id}, which the pipeline has not delivered"
-                )));
+            Err(RouteError::UnknownMessage(unmapped)) => {
+                let id = &unmapped.native_id;
+                if !last_try || unmapped.deliverable.is_empty() {
+                    return Ok(Routed::Hold(format!(
+                        "it refers to message {id}, which the pipeline has not delivered to every app"
+                    )));
+                }
+                refused.push(Refusal {
+                    recipient: None,
+                    reason: "unknown-message".into(),
+                    detail: format!(
+                        "the message it refers to ({id}) never reached some of the apps, so it went only where that message did"
+                    ),
+                });
+                unmapped.deliverable
             }
             Err(RouteError::NotLinked(_)) | Err(RouteError::UnknownRecipient(_)) => {
                 let refusal = Refusal {
@@ -637,7 +654,6 @@ impl Pipeline {
             return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
         }
         let mut queued = Vec::new();
-        let mut refused = Vec::new();
         for delivery in deliveries {
             let refuse = |reason: &str, detail: String| Refusal {
                 recipient: Some(format!(

@@ -24,7 +24,7 @@
 //! | conversation | direct: the handle on B; group: a pseudonymous id hashed from A's group id and B (never A's id) |
 //! | `native-id` | cleared: A's native id never reaches B (`id` stays the canonical id, the idempotency key) |
 //! | message references | A native id → `canonical-id(A, id)` → `native-id(canonical, B)`, platform B |
-//! | unmappable reaction, edit, deletion or receipt target | `unknown-message(<native id>)`: nothing is delivered |
+//! | unmappable reaction, edit, deletion or receipt target | `unknown-message({native-id, deliverable})`: the deliveries to the apps where every reference maps, for the host to send once it stops waiting for the rest |
 //! | unmappable reply-to | the reply reference is dropped; the message still goes |
 //! | story reference | the story id is mapped like a message id or dropped; the URL (A's CDN) is dropped |
 //! | mentions in text, captions, interactive bodies | a handle on A → the linked account on B it stands for; an account on A → its group's handle on B; an address on B is kept; otherwise the mention span is dropped (the text stays) |
@@ -107,7 +107,9 @@ mod bindings {
 }
 
 pub use bindings::exports::switchboard::messaging::policy::{Rejection, RejectionReason, Verdict};
-pub use bindings::exports::switchboard::messaging::router::{Delivery, RouteError};
+pub use bindings::exports::switchboard::messaging::router::{
+    Delivery, RouteError, UnmappedReference,
+};
 pub use bindings::switchboard::messaging::directory::{ConsentScope, LinkedAccount, StoryOrigin};
 pub use facts::Facts;
 pub use policy::{check, is_stop_request};

@@ -3,7 +3,7 @@
 //! The rules are in the crate documentation.
 
 use crate::identity::{shareable_attributes, shareable_extras};
-use crate::{Delivery, Facts, LinkedAccount, RouteError};
+use crate::{Delivery, Facts, LinkedAccount, RouteError, UnmappedReference};
 use std::cell::RefCell;
 use switchboard_model::types::{
     Address, Content, Conversation, ConversationKind, Edit, Envelope, Event, ExtraField,
@@ -57,16 +57,31 @@ pub fn route<F: Facts + ?Sized>(
         extras: shareable_extras(&envelope.extras),
         lookups,
     };
-    targets
-        .iter()
-        .map(|target| {
-            Ok(Delivery {
+    // Each target on its own: a reference that does not map on one app
+    // (the message never reached it) does not hold the others hostage; the
+    // caller gets those as `deliverable` and decides how long to wait.
+    let mut deliverable = Vec::new();
+    let mut unmapped = None;
+    for target in &targets {
+        match rewrite(envelope, target, &shared) {
+            Ok(rewritten) => deliverable.push(Delivery {
                 platform: target.account.platform.clone(),
                 recipient: target.account.clone(),
-                envelope: rewrite(envelope, target, &shared)?,
-            })
-        })
-        .collect()
+                envelope: rewritten,
+            }),
+            Err(RouteError::UnknownMessage(reference)) => {
+                unmapped.get_or_insert(reference.native_id);
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    match unmapped {
+        None => Ok(deliverable),
+        Some(native_id) => Err(RouteError::UnknownMessage(UnmappedReference {
+            native_id,
+            deliverable,
+        })),
+    }
 }
 
 /// The apps the messages a receipt names were first written on (the prefix of
@@ -363,8 +378,12 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
     /// Like [`Self::message_ref`], but a reference that cannot be mapped is an
     /// error: the event means nothing without it.
     fn required(&self, reference: &MessageRef) -> Result<MessageRef, RouteError> {
-        self.message_ref(reference)
-            .ok_or_else(|| RouteError::UnknownMessage(reference.native_id.clone()))
+        self.message_ref(reference).ok_or_else(|| {
+            RouteError::UnknownMessage(UnmappedReference {
+                native_id: reference.native_id.clone(),
+                deliverable: Vec::new(),
+            })
+        })
     }
 
     /// A story reference with its id mapped (or dropped) and the origin's media

@@ -5,13 +5,21 @@
 
 mod support;
 
-use router::{ConsentScope, Delivery, Facts, RouteError, route};
+use router::{ConsentScope, Delivery, Facts, RouteError, UnmappedReference, route};
 use support::{NOW_MS, TestDirectory, addr, alice_and_bob, envelope_from, text_from, with_message};
 use switchboard_model::types::{
     Address, Content, ConversationKind, Edit, Envelope, Event, ExtraField, FormattedText,
     IdentityAttribute, Message, MessageRef, Reaction, ReactionAction, Receipt, ReceiptStatus, Span,
     SpanStyle, StoryRef, StoryRelation,
 };
+
+/// The error for a reference `native_id` that maps on no target app.
+fn unmapped(native_id: &str) -> RouteError {
+    RouteError::UnknownMessage(UnmappedReference {
+        native_id: native_id.to_string(),
+        deliverable: Vec::new(),
+    })
+}
 
 /// The one delivery of a routed envelope.
 fn only(deliveries: Result<Vec<Delivery>, RouteError>) -> Delivery {
@@ -272,10 +280,27 @@ fn reactions_map_to_the_target_apps_id() {
 fn a_reaction_to_an_unknown_message_is_an_error() {
     let (directory, _, bob, _, _) = alice_and_bob();
     let thumbs_up = reaction(&bob, "m_react", reference("messenger", "m_unknown"), "👍");
-    assert_eq!(
-        route(&directory, &thumbs_up),
-        Err(RouteError::UnknownMessage("m_unknown".to_string()))
-    );
+    assert_eq!(route(&directory, &thumbs_up), Err(unmapped("m_unknown")));
+}
+
+#[test]
+fn a_reaction_goes_where_its_message_went_and_says_where_it_did_not() {
+    let (directory, alice, bob, _, _) = alice_and_bob();
+    // Alice's message reached Bob as m_1; Carol joined the link after it.
+    alice_wrote_and_bob_received(&directory, &alice);
+    let carol = addr("instagram", "17841400000000001");
+    directory.link("alice-bob", &carol);
+    let thumbs_up = reaction(&bob, "m_react", reference("messenger", "m_1"), "👍");
+    let Err(RouteError::UnknownMessage(unmapped)) = route(&directory, &thumbs_up) else {
+        panic!("the reference does not map for Carol");
+    };
+    assert_eq!(unmapped.native_id, "m_1");
+    let recipients: Vec<&Address> = unmapped.deliverable.iter().map(|d| &d.recipient).collect();
+    assert_eq!(recipients, vec![&alice], "Alice still gets Bob's reaction");
+    let Event::Reaction(reaction) = &unmapped.deliverable[0].envelope.event else {
+        panic!("not a reaction");
+    };
+    assert_eq!(reaction.target, reference("whatsapp", "wamid.1"));
 }
 
 #[test]
@@ -315,7 +340,7 @@ fn edits_and_deletions_map_their_targets() {
     );
     assert_eq!(
         route(&directory, &unknown_edit),
-        Err(RouteError::UnknownMessage("wamid.never-seen".to_string()))
+        Err(unmapped("wamid.never-seen"))
     );
 }
 
@@ -363,7 +388,7 @@ fn receipts_from_the_target_app_go_back_to_the_original_sender() {
                 reference("messenger", "m_other")
             ])
         ),
-        Err(RouteError::UnknownMessage("m_other".to_string()))
+        Err(unmapped("m_other"))
     );
 }
 
