@@ -26,7 +26,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard::config::HostConfig;
-use switchboard::kv::{EmbeddedStore, KeyValueStores, KeyValueView};
+use switchboard::kv::{EmbeddedStore, KeyValueStores, KeyValueView, WriteBuffer};
 use switchboard::manifest::Manifest;
 use switchboard::native::{self as host_native, NativeStages};
 use switchboard::runtime::{Runtime, RuntimeOptions};
@@ -136,18 +136,22 @@ impl Stages {
                 return Ok((400, json!({ "error": error, "kept_as": key }).to_string()));
             }
         };
+        // The request's writes in one commit, as the host commits a
+        // component's writes before its answer.
+        let writes = WriteBuffer::new(self.store.clone());
         let (mut accepted, mut duplicates) = (0, 0);
         for envelope in &envelopes {
             let key = envelope_key(&envelope.id);
-            if self.store.get(&key)?.is_some() {
+            if writes.get(&key)?.is_some() {
                 duplicates += 1;
                 continue;
             }
             let json = serde_json::to_vec(envelope)?;
-            self.store.set(&inbox_key(&envelope.id), &json)?;
-            self.store.set(&key, &json)?;
+            writes.set(&inbox_key(&envelope.id), &json)?;
+            writes.set(&key, &json)?;
             accepted += 1;
         }
+        writes.commit_and_write_through()?;
         Ok((
             200,
             json!({ "accepted": accepted, "duplicates": duplicates }).to_string(),

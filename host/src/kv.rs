@@ -12,7 +12,9 @@
 //! under way commits its own changes and everything queued behind it in one
 //! transaction (each caller's changes still all-or-nothing), the others wait
 //! for that commit. Under load the fsyncs per second stay bounded while the
-//! writes per second grow with the callers.
+//! writes per second grow with the callers. Stages that know their writes
+//! belong together hold them in a [`WriteBuffer`] and commit them at once: a
+//! routing pass, and an HTTP request up to its answer ([`RequestWrites`]).
 
 use anyhow::{Context, Result, bail};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -386,8 +388,16 @@ impl KeyValueView for EmbeddedStore {
 /// in one flush, rather than one flush each.
 pub struct WriteBuffer {
     base: Arc<EmbeddedStore>,
-    /// Pending writes by key: `None` is a deletion.
-    pending: Mutex<BTreeMap<String, Option<Vec<u8>>>>,
+    pending: Mutex<Pending>,
+}
+
+/// What a [`WriteBuffer`] holds: the writes not yet committed, by key (`None`
+/// is a deletion), and whether it was committed for good and now writes
+/// straight through to its store.
+#[derive(Default)]
+struct Pending {
+    writes: BTreeMap<String, Option<Vec<u8>>>,
+    writing_through: bool,
 }
 
 impl WriteBuffer {
@@ -395,7 +405,7 @@ impl WriteBuffer {
     pub fn new(base: Arc<EmbeddedStore>) -> WriteBuffer {
         WriteBuffer {
             base,
-            pending: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(Pending::default()),
         }
     }
 
@@ -404,7 +414,7 @@ impl WriteBuffer {
         &self.base
     }
 
-    fn pending(&self) -> MutexGuard<'_, BTreeMap<String, Option<Vec<u8>>>> {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -412,7 +422,11 @@ impl WriteBuffer {
 
     /// The buffered writes as changes to commit, leaving the buffer empty.
     pub fn take_changes(&self) -> Vec<Change> {
-        std::mem::take(&mut *self.pending())
+        Self::changes(&mut self.pending())
+    }
+
+    fn changes(pending: &mut Pending) -> Vec<Change> {
+        std::mem::take(&mut pending.writes)
             .into_iter()
             .map(|(key, value)| match value {
                 Some(value) => Change::Set(key, value),
@@ -420,32 +434,99 @@ impl WriteBuffer {
             })
             .collect()
     }
+
+    /// Commits the buffered writes in one transaction, then lets every later
+    /// write go straight to the store: how a request's writes become durable
+    /// together before its answer is sent, while anything the component
+    /// writes after answering is still kept. The lock is held throughout, so
+    /// no write can slip in between and be lost.
+    pub fn commit_and_write_through(&self) -> Result<()> {
+        let mut pending = self.pending();
+        pending.writing_through = true;
+        let changes = Self::changes(&mut pending);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.base.apply(&changes)
+    }
 }
 
 impl KeyValueView for WriteBuffer {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        if let Some(value) = self.pending().get(key) {
+        if let Some(value) = self.pending().writes.get(key) {
             return Ok(value.clone());
         }
         self.base.get(key)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.pending().insert(key.to_string(), Some(value.to_vec()));
+        let mut pending = self.pending();
+        if pending.writing_through {
+            return self.base.set(key, value);
+        }
+        pending.writes.insert(key.to_string(), Some(value.to_vec()));
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<()> {
-        self.pending().insert(key.to_string(), None);
+        let mut pending = self.pending();
+        if pending.writing_through {
+            return self.base.delete(key);
+        }
+        pending.writes.insert(key.to_string(), None);
         Ok(())
     }
     fn keys(&self) -> Result<Vec<String>> {
         let mut keys: std::collections::BTreeSet<String> = self.base.keys()?.into_iter().collect();
-        for (key, value) in self.pending().iter() {
+        for (key, value) in self.pending().writes.iter() {
             match value {
                 Some(_) => keys.insert(key.clone()),
                 None => keys.remove(key),
             };
         }
         Ok(keys.into_iter().collect())
+    }
+}
+
+/// The writes of one HTTP request, a [`WriteBuffer`] per store it opens,
+/// committed when the component has its answer and before the answer is
+/// sent. A request's writes are then all-or-nothing per store (an admin
+/// change and its audit record, a webhook's inbox entry and its duplicate
+/// marker), a component that traps before answering leaves nothing half
+/// written, and a webhook costs one commit rather than one per write.
+#[derive(Default)]
+pub struct RequestWrites {
+    buffers: Mutex<Vec<Arc<WriteBuffer>>>,
+}
+
+impl RequestWrites {
+    /// The request's buffer over `store`, made on first use.
+    pub fn buffer_for(&self, store: &Arc<EmbeddedStore>) -> Arc<WriteBuffer> {
+        let mut buffers = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(buffer) = buffers
+            .iter()
+            .find(|buffer| Arc::ptr_eq(buffer.base(), store))
+        {
+            return buffer.clone();
+        }
+        let buffer = Arc::new(WriteBuffer::new(store.clone()));
+        buffers.push(buffer.clone());
+        buffer
+    }
+
+    /// Commits every buffer (one transaction per store) and lets later writes
+    /// through: called once the component has answered.
+    pub fn commit(&self) -> Result<()> {
+        let buffers = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for buffer in buffers {
+            buffer.commit_and_write_through()?;
+        }
+        Ok(())
     }
 }
 
@@ -532,6 +613,38 @@ mod tests {
         store.apply(&buffer.take_changes()).unwrap();
         assert_eq!(store.keys().unwrap(), vec!["kept", "new"]);
         assert!(buffer.take_changes().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_request_commits_its_writes_together_then_writes_through() {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-kv-request-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let stores = KeyValueStores::open(None, &dir).unwrap();
+            let store = stores.get("default").unwrap();
+            let writes = RequestWrites::default();
+            let buffer = writes.buffer_for(&store);
+            assert!(Arc::ptr_eq(&buffer, &writes.buffer_for(&store)));
+            buffer.set("inbox:1", b"envelope").unwrap();
+            buffer.set("envelope:1", b"envelope").unwrap();
+            assert_eq!(store.get("inbox:1").unwrap(), None, "visible before commit");
+            writes.commit().unwrap();
+            assert_eq!(store.keys().unwrap(), vec!["envelope:1", "inbox:1"]);
+            // After the answer, a write is durable when it returns.
+            buffer.set("late", b"1").unwrap();
+            buffer.delete("inbox:1").unwrap();
+            assert!(buffer.take_changes().is_empty());
+        }
+        let stores = KeyValueStores::open(None, &dir).unwrap();
+        let store = stores.get("default").unwrap();
+        assert_eq!(store.keys().unwrap(), vec!["envelope:1", "late"]);
+        // A request that never answered leaves nothing behind.
+        let abandoned = RequestWrites::default();
+        abandoned.buffer_for(&store).set("half", b"1").unwrap();
+        drop(abandoned);
+        assert_eq!(store.get("half").unwrap(), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -8,7 +8,7 @@
 //! their variables and key-value labels.
 
 use crate::compose::compose;
-use crate::kv::{KeyValueStores, KeyValueView, WriteBuffer};
+use crate::kv::{KeyValueStores, KeyValueView, RequestWrites, WriteBuffer};
 use crate::manifest::{Manifest, Route};
 use crate::runtime::{Limits, Runtime};
 use crate::variables::{self, ComponentVariables};
@@ -53,6 +53,9 @@ pub struct HttpState {
     /// When set, the guest's writes to the buffer's store are held in it, to
     /// be committed by the host with a larger transaction.
     write_buffer: Option<Arc<WriteBuffer>>,
+    /// When set, the guest's writes to any store are held for the request,
+    /// committed by the host once the guest has answered.
+    request_writes: Option<Arc<RequestWrites>>,
 }
 
 /// What the manifest lets one component use.
@@ -76,12 +79,19 @@ impl HttpState {
                 .build(),
             grants,
             write_buffer: None,
+            request_writes: None,
         }
     }
 
     /// Holds the guest's writes to `buffer`'s store in `buffer`.
     pub fn buffer_writes(&mut self, buffer: Arc<WriteBuffer>) {
         self.write_buffer = Some(buffer);
+    }
+
+    /// Holds the guest's writes for one HTTP request in `writes`, for the
+    /// host to commit before the answer goes out.
+    pub fn hold_request_writes(&mut self, writes: Arc<RequestWrites>) {
+        self.request_writes = Some(writes);
     }
 
     /// The memory limiter, for `Store::limiter`.
@@ -177,8 +187,9 @@ impl key_value::HostStore for HttpState {
             .stores
             .get(&label)
             .ok_or(key_value::Error::NoSuchStore)?;
-        let store: Arc<dyn KeyValueView> = match &self.write_buffer {
-            Some(buffer) if Arc::ptr_eq(buffer.base(), &store) => buffer.clone(),
+        let store: Arc<dyn KeyValueView> = match (&self.write_buffer, &self.request_writes) {
+            (Some(buffer), _) if Arc::ptr_eq(buffer.base(), &store) => buffer.clone(),
+            (_, Some(writes)) => writes.buffer_for(&store),
             _ => store,
         };
         self.table
@@ -485,7 +496,9 @@ impl App {
         route: &RouteHandler,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let state = HttpState::new(route.grants.clone(), &self.limits);
+        let mut state = HttpState::new(route.grants.clone(), &self.limits);
+        let writes = Arc::new(RequestWrites::default());
+        state.hold_request_writes(writes.clone());
         let mut store = Store::new(route.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
@@ -509,7 +522,12 @@ impl App {
                 .await
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            // Durable before it is answered: what the component wrote up to
+            // its answer, in one commit per store.
+            Ok(Ok(response)) => {
+                durable_write(|| writes.commit()).context("cannot commit the request's writes")?;
+                Ok(response)
+            }
             Ok(Err(code)) => Err(anyhow::anyhow!(
                 "component answered with an error: {code:?}"
             )),
