@@ -23,7 +23,8 @@
 //! router = "router"    # the manifest component that exports policy and router
 //! hold_retry_ms = 500  # an event about a message not yet delivered everywhere
 //! hold_tries = 40      # is tried again this often, this many times, then sent
-//!                      # where that message did go
+//!                      # where that message did go (at once, once every
+//!                      # delivery of that message has ended)
 //!
 //! [stories]
 //! graph_version = "v21.0"          # the Graph API version in publishing paths
@@ -173,7 +174,8 @@ pub struct PipelineConfig {
     /// How often an event about a message that has not reached every app yet
     /// (a reaction, an edit…) is tried again, in ms.
     pub hold_retry_ms: u64,
-    /// How many tries it gets before it goes only where the message went.
+    /// How many tries it gets before it goes only where the message went
+    /// (it goes sooner once every delivery of the message has ended).
     pub hold_tries: u32,
 }
 

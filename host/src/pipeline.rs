@@ -626,10 +626,19 @@ impl Pipeline {
             Ok(deliveries) => deliveries,
             Err(RouteError::UnknownMessage(unmapped)) => {
                 let id = &unmapped.native_id;
-                if !last_try || unmapped.deliverable.is_empty() {
+                let settled = last_try || self.reference_settled(&envelope.platform, id)?;
+                if !settled {
                     return Ok(Routed::Hold(format!(
                         "it refers to message {id}, which the pipeline has not delivered to every app"
                     )));
+                }
+                if unmapped.deliverable.is_empty() {
+                    self.metrics.reject("unknown-message");
+                    let status = RouteStatus::failed(
+                        "unknown-message",
+                        format!("it refers to message {id}, which reached none of the other apps"),
+                    );
+                    return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
                 }
                 refused.push(Refusal {
                     recipient: None,
@@ -685,6 +694,34 @@ impl Pipeline {
             }
         }
         self.settle(envelope, queued, refused, now)
+    }
+
+    /// Whether the message an event refers to (`native_id` on `platform`) was
+    /// routed and every delivery of it has ended (sent, dead-lettered or
+    /// refused): then no wait can make the reference map on another app, and
+    /// the event goes where it can at once. A message not known yet (its
+    /// webhook may come after the event's) or with a delivery still in the
+    /// outbox is worth waiting for.
+    fn reference_settled(&self, platform: &str, native_id: &str) -> Result<bool> {
+        let Some(canonical) = self
+            .store
+            .get(&directory_schema::native_id_key(platform, native_id))?
+        else {
+            return Ok(false);
+        };
+        let canonical = String::from_utf8_lossy(&canonical);
+        let Some(status) = self.store.get(&directory_schema::status_key(&canonical))? else {
+            return Ok(false);
+        };
+        let Ok(status) = serde_json::from_slice::<RouteStatus>(&status) else {
+            return Ok(false);
+        };
+        for delivery in &status.deliveries {
+            if self.store.get(delivery)?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Encodes `envelope` for `recipient` with the target's translator, sent
