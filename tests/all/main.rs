@@ -17,6 +17,7 @@ mod malformed;
 mod pipeline;
 mod sandbox;
 mod sealed;
+mod sealing_component;
 mod stories;
 mod story_service;
 mod translate;

@@ -161,6 +161,15 @@ impl GuestSession for SessionResource {
     fn id(&self) -> Vec<u8> {
         self.0.borrow().id().to_vec()
     }
+
+    fn save(&self) -> Result<Vec<u8>, WitSealingError> {
+        Ok(self.0.borrow().save()?.to_vec())
+    }
+
+    fn restore(state: Vec<u8>) -> Result<WitSession, WitSealingError> {
+        let session = session::Session::restore(&state)?;
+        Ok(WitSession::new(SessionResource(RefCell::new(session))))
+    }
 }
 
 impl Guest for Component {

@@ -23,7 +23,9 @@
 //! keys it skipped, only on success, so a forged, replayed or tampered message
 //! changes nothing.
 //!
-//! The state is serialisable with serde so that a client can persist it.
+//! The state is serialisable with serde so that a client can persist it;
+//! [`Session::save`] and [`Session::restore`] give it a tagged, versioned
+//! form, which the component exports too.
 
 use std::collections::VecDeque;
 
@@ -54,6 +56,9 @@ const ROOT_INFO: &[u8] = b"switchboard/ratchet/root/v1";
 const MESSAGE_INFO: &[u8] = b"switchboard/ratchet/message/v1";
 const SESSION_ID_INFO: &[u8] = b"switchboard/session-id/v1";
 const KEY_ID_DOMAIN: &[u8] = b"switchboard/identity-key-id/v1";
+/// What a state saved by [`Session::save`] starts with: what it is, and its
+/// format's version.
+pub const SAVED_STATE_TAG: &[u8] = b"switchboard/session-state/v1\n";
 /// Length of a [`Session::id`].
 pub const SESSION_ID_LEN: usize = 16;
 /// Length of an encoded [`InitialHeader`] without a one-time prekey; one more
@@ -643,6 +648,39 @@ impl Session {
     /// its conversation ([`crate::envelope`]).
     pub fn id(&self) -> [u8; SESSION_ID_LEN] {
         self.id
+    }
+
+    /// The whole state (ratchet keys, skipped-message keys, associated data),
+    /// to keep between runs of a client: [`SAVED_STATE_TAG`] then JSON. It
+    /// holds secret keys, so it is stored as the identity secrets are. Save
+    /// after every encrypt and decrypt and restore only the latest save: an
+    /// older copy would send with message keys already used.
+    pub fn save(&self) -> Result<Zeroizing<Vec<u8>>, SealingError> {
+        let mut state = Zeroizing::new(SAVED_STATE_TAG.to_vec());
+        serde_json::to_writer(&mut *state, self)
+            .map_err(|_| SealingError::InvalidInput("the session state cannot be saved".into()))?;
+        Ok(state)
+    }
+
+    /// A session from a state [`Session::save`] wrote. A state from another
+    /// format version, or one that is malformed or holds more skipped keys
+    /// than a session keeps, is refused (`invalid-input`, without echoing any
+    /// of its bytes).
+    pub fn restore(state: &[u8]) -> Result<Self, SealingError> {
+        let json = state.strip_prefix(SAVED_STATE_TAG).ok_or_else(|| {
+            SealingError::InvalidInput(
+                "not a saved session state of this version (it must start with switchboard/session-state/v1)".into(),
+            )
+        })?;
+        let session: Session = serde_json::from_slice(json).map_err(|_| {
+            SealingError::InvalidInput("the saved session state is malformed".into())
+        })?;
+        if session.skipped.len() > MAX_STORED_SKIPPED {
+            return Err(SealingError::InvalidInput(format!(
+                "the saved session state holds more than {MAX_STORED_SKIPPED} skipped-message keys"
+            )));
+        }
+        Ok(session)
     }
 
     /// How many skipped-message keys the session holds (bounded by [`MAX_STORED_SKIPPED`]).

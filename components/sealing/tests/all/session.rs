@@ -446,3 +446,64 @@ fn initial_header_must_name_the_right_prekeys() {
         Err(SealingError::InvalidInput(_))
     ));
 }
+
+#[test]
+fn a_saved_session_carries_on_where_it_stopped() {
+    let (mut alice, mut bob) = pair();
+    let m: Vec<RatchetMessage> = (0..3).map(|i| send(&mut alice, &format!("m{i}"))).collect();
+    assert_eq!(recv(&mut bob, &m[0]).unwrap(), "m0");
+    assert_eq!(recv(&mut bob, &m[2]).unwrap(), "m2");
+    let saved = bob.save().unwrap();
+    assert!(saved.starts_with(sealing::session::SAVED_STATE_TAG));
+    drop(bob);
+
+    let mut bob = Session::restore(&saved).unwrap();
+    assert_eq!(bob.id(), alice.id());
+    // The skipped key of m1 was kept, and used once.
+    assert_eq!(bob.skipped_key_count(), 1);
+    assert_eq!(recv(&mut bob, &m[1]).unwrap(), "m1");
+    // What was received before the save stays a replay after it.
+    assert!(matches!(
+        recv(&mut bob, &m[0]),
+        Err(SealingError::RejectedMessage(_))
+    ));
+    // Both directions go on, through a ratchet step.
+    let reply = send(&mut bob, "restored");
+    assert_eq!(recv(&mut alice, &reply).unwrap(), "restored");
+    let next = send(&mut alice, "and on");
+    assert_eq!(recv(&mut bob, &next).unwrap(), "and on");
+}
+
+#[test]
+fn a_saved_state_is_refused_unless_it_is_one() {
+    let (_, bob) = pair();
+    let saved = bob.save().unwrap();
+    let json = &saved[sealing::session::SAVED_STATE_TAG.len()..];
+    let refused = |state: &[u8]| match Session::restore(state) {
+        Err(SealingError::InvalidInput(why)) => why,
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a state that is not one was restored"),
+    };
+    // Without its tag, or with another version's.
+    assert!(refused(json).contains("session-state/v1"));
+    let mut other_version = b"switchboard/session-state/v2\n".to_vec();
+    other_version.extend_from_slice(json);
+    assert!(refused(&other_version).contains("session-state/v1"));
+    // Cut short: refused without echoing any of its (secret) bytes.
+    let cut = &saved[..saved.len() - 10];
+    let why = refused(cut);
+    assert_eq!(why, "the saved session state is malformed");
+    // Over the bound on skipped-message keys.
+    let mut value: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let skipped = serde_json::json!({
+        "ratchet_key": vec![7u8; 32], "message_number": 1, "message_key": vec![9u8; 32]
+    });
+    value["skipped"] = serde_json::Value::Array(vec![skipped; MAX_STORED_SKIPPED + 1]);
+    let mut over = sealing::session::SAVED_STATE_TAG.to_vec();
+    over.extend_from_slice(value.to_string().as_bytes());
+    assert!(refused(&over).contains("skipped-message keys"));
+    value["skipped"] = serde_json::Value::Array(Vec::new());
+    let mut within = sealing::session::SAVED_STATE_TAG.to_vec();
+    within.extend_from_slice(value.to_string().as_bytes());
+    assert!(Session::restore(&within).is_ok());
+}
