@@ -508,6 +508,7 @@ impl Pipeline {
         // held ones, however many there are, so that they never starve new
         // ones.
         let mut envelopes = Vec::new();
+        let mut second_copies = Vec::new();
         let mut after: Option<String> = None;
         'pages: loop {
             let page = self
@@ -526,6 +527,14 @@ impl Pipeline {
                 if held.get(id).is_some_and(|(_, due)| *due > now) {
                     continue;
                 }
+                // Routed before: its status was committed with the removal of
+                // the first copy. A second copy is a webhook the platform
+                // delivered twice at once, both found new by the gateway.
+                if self.store.get(&directory_schema::status_key(id))?.is_some() {
+                    tracing::info!(envelope = %id, "second copy of a routed envelope dropped");
+                    second_copies.push(Change::Delete(key));
+                    continue;
+                }
                 match serde_json::from_slice::<Envelope>(&value) {
                     Ok(envelope) => envelopes.push((key, envelope)),
                     Err(error) => {
@@ -539,6 +548,9 @@ impl Pipeline {
             if exhausted {
                 break;
             }
+        }
+        if !second_copies.is_empty() {
+            crate::serve::durable_write(|| self.store.apply(&second_copies))?;
         }
         envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
         // Everything this pass settles is committed in one transaction (one

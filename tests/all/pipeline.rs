@@ -443,6 +443,38 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         );
     }
 
+    // Meta delivered Alice's first webhook twice at once, and both requests
+    // found it new: the second copy reaches the inbox after the first was
+    // routed. It must be recognised as routed, not sent to Bob again.
+    {
+        let stores =
+            KeyValueStores::open(Some(&dir.join("runtime-config.toml")), &dir).expect("open");
+        let store = stores.get("default").expect("default store");
+        let accepted = store
+            .get("envelope:whatsapp:wamid.alice1")
+            .expect("read")
+            .expect("the accepted envelope is on record");
+        store
+            .set("inbox:whatsapp:wamid.alice1", &accepted)
+            .expect("write");
+    }
+    let first_sends_to_bob = || {
+        sink.received
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|request| {
+                request.answered == 200
+                    && request.body["recipient"]["id"] == BOB_PSID
+                    && request
+                        .body
+                        .to_string()
+                        .contains("Does it come in another color?")
+            })
+            .count()
+    };
+    assert_eq!(first_sends_to_bob(), 1);
+
     // After a restart, Bob's reaction on Messenger to the message he got
     // reaches Alice's original on WhatsApp.
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
@@ -486,6 +518,19 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         &host,
         "switchboard_messages_out_total{platform=\"whatsapp\"}",
         2.0,
+    );
+    assert_eq!(
+        first_sends_to_bob(),
+        1,
+        "the second copy of a webhook was delivered again"
+    );
+    assert_eq!(
+        metric(
+            &host,
+            "switchboard_messages_out_total{platform=\"messenger\"}"
+        ),
+        0.0,
+        "the restarted host sent something to Messenger"
     );
     drop(host);
 

@@ -771,9 +771,12 @@ fn instagram_story_insights_are_recorded_and_end_the_original() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["recorded"], json!(["17887498072083520"]));
 
-    // Instagram says the original ended: the pending cross-post is dropped.
-    sink.failures.store(0, Ordering::SeqCst);
+    // Instagram says the original ended: the pending cross-post is dropped,
+    // and stays dropped once the platform is back. (The platform comes back
+    // only after the drop: a try already on the wire when the end was
+    // recorded could otherwise get through.)
     let record = wait_for_posts(&host, &story, "facebook", "dropped");
+    sink.failures.store(0, Ordering::SeqCst);
     assert_eq!(record["state"], "ended");
     assert_eq!(record["insights"]["metrics"]["impressions"], 444);
     assert!(
