@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -82,8 +82,16 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
 }
 
-/// How much of a freed instance's memory and tables stays resident.
-const KEEP_RESIDENT_BYTES: usize = 64 << 10;
+/// How much of a freed instance's tables stays resident.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+/// How much of a freed instance's linear memory is reset in place and stays
+/// resident when the kernel has `PAGEMAP_SCAN` (Linux 6.7+): then only the
+/// pages the instance dirtied are reset, so this covers a whole small heap
+/// for the cost of the pages it touched.
+const MEMORY_KEEP_RESIDENT_WITH_PAGEMAP: usize = 2 << 20;
+/// The same without `PAGEMAP_SCAN`, where this many bytes are reset every
+/// time whether touched or not: only the low pages every instance uses.
+const MEMORY_KEEP_RESIDENT_WITHOUT_PAGEMAP: usize = 64 << 10;
 
 impl Runtime {
     /// Builds the engine. Fails only on an unusable cache directory or a host
@@ -98,13 +106,21 @@ impl Runtime {
             .total_memories(512)
             .total_tables(512)
             .max_memory_size(options.limits.memory_bytes)
-            // A freed slot's first pages are zeroed in place and stay
-            // resident instead of being returned to the kernel (`madvise`)
-            // and faulted back in by the next instance: every message takes
-            // fresh instances, and the component heaps are small. Costs at
-            // most this much resident memory per slot in use.
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES);
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES);
+        // Every message takes fresh instances, so a freed slot's memory is
+        // reset in place and stays resident rather than being returned to the
+        // kernel (`madvise`, a TLB shootdown) and faulted back in page by page
+        // by the next instance: that churn was a fifth of the host's CPU
+        // under load (BENCHMARKS.md). Costs the touched pages per warm slot.
+        let pagemap = PoolingAllocationConfig::is_pagemap_scan_available();
+        if pagemap {
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT_WITH_PAGEMAP);
+        } else {
+            pool.linear_memory_keep_resident(MEMORY_KEEP_RESIDENT_WITHOUT_PAGEMAP);
+        }
+        tracing::debug!(pagemap_scan = pagemap, "instance pool configured");
+
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         if let Some(dir) = &options.cache_dir {
             let mut cache_config = wasmtime::CacheConfig::new();
