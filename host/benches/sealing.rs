@@ -9,7 +9,7 @@
 
 // Test code: a failed expectation is the benchmark failing, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-// `criterion_group!` and `bindgen!` generate items that cannot carry docs.
+// `criterion_group!` generates items that cannot carry docs.
 #![allow(missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -18,21 +18,14 @@ use sealing::session::{IdentityKeyPair, Session};
 use sealing::{aad, hpke};
 use std::hint::black_box;
 use std::time::Duration;
-use switchboard::builtin;
 use switchboard::runtime::{Runtime, RuntimeOptions, Sandbox};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        world: "sealer",
-        path: "../wit",
-    });
-}
-
-use bindings::exports::switchboard::messaging::sealing::{
+use switchboard::sealer::bindings::exports::switchboard::messaging::sealing::{
     Guest, IdentitySecrets, PrekeyBundle, RatchetMessage,
 };
+use switchboard::sealer::{self, Sealer};
 
 const INFO: &[u8] = b"switchboard";
 
@@ -40,24 +33,13 @@ const INFO: &[u8] = b"switchboard";
 /// would keep it), with the deadline renewed before each call.
 struct Component {
     store: Store<Sandbox>,
-    sealer: bindings::Sealer,
+    sealer: Sealer,
     deadline_ticks: u64,
 }
 
 impl Component {
     fn new(runtime: &Runtime) -> Component {
-        let pre = runtime
-            .link_pure(
-                "sealing component",
-                builtin::SEALING.name,
-                builtin::SEALING.wasm,
-                &["wasi:"],
-            )
-            .expect("the sealing component links");
-        let pre = bindings::SealerPre::new(pre).expect("it exports sealing");
-        let mut store =
-            Sandbox::store(runtime.engine(), runtime.limits(), runtime.deadline_ticks());
-        let sealer = pre.instantiate(&mut store).expect("instance");
+        let (store, sealer) = sealer::instantiate(runtime).expect("the sealing component runs");
         Component {
             store,
             sealer,

@@ -13,8 +13,8 @@
 //! transaction (each caller's changes still all-or-nothing), the others wait
 //! for that commit. Under load the fsyncs per second stay bounded while the
 //! writes per second grow with the callers. Stages that know their writes
-//! belong together hold them in a [`WriteBuffer`] and commit them at once: a
-//! routing pass, and an HTTP request up to its answer ([`RequestWrites`]).
+//! belong together hold them ([`HeldWrites`]) and commit them at once: a
+//! routing pass, and an HTTP request up to its answer.
 
 use anyhow::{Context, Result, bail};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -486,18 +486,20 @@ impl KeyValueView for WriteBuffer {
     }
 }
 
-/// The writes of one HTTP request, a [`WriteBuffer`] per store it opens,
-/// committed when the component has its answer and before the answer is
-/// sent. A request's writes are then all-or-nothing per store (an admin
-/// change and its audit record, a webhook's inbox entry and its duplicate
-/// marker), a component that traps before answering leaves nothing half
-/// written, and a webhook costs one commit rather than one per write.
+/// The writes of one component instance's work, a [`WriteBuffer`] per store
+/// it opens, held until the host commits them: an HTTP request's when the
+/// component has its answer and before the answer is sent, a routing pass's
+/// together with the outbox entries they led to. A request's writes are then
+/// all-or-nothing per store (an admin change and its audit record, a
+/// webhook's inbox entry and its duplicate marker), a component that traps
+/// before answering leaves nothing half written, and a webhook costs one
+/// commit rather than one per write.
 #[derive(Default)]
-pub struct RequestWrites {
+pub struct HeldWrites {
     buffers: Mutex<Vec<Arc<WriteBuffer>>>,
 }
 
-impl RequestWrites {
+impl HeldWrites {
     /// The request's buffer over `store`, made on first use.
     pub fn buffer_for(&self, store: &Arc<EmbeddedStore>) -> Arc<WriteBuffer> {
         let mut buffers = self
@@ -516,7 +518,7 @@ impl RequestWrites {
     }
 
     /// Commits every buffer (one transaction per store) and lets later writes
-    /// through: called once the component has answered.
+    /// through.
     pub fn commit(&self) -> Result<()> {
         let buffers = self
             .buffers
@@ -534,10 +536,18 @@ impl RequestWrites {
 mod tests {
     use super::*;
 
+    /// An empty directory of this test process's own, named `name`.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-kv-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn values_survive_reopening() {
-        let dir = std::env::temp_dir().join(format!("switchboard-kv-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("reopen");
         {
             let stores = KeyValueStores::open(None, &dir).unwrap();
             let store = stores.get("default").unwrap();
@@ -556,8 +566,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_share_commits_and_lose_nothing() {
-        let dir = std::env::temp_dir().join(format!("switchboard-kv-group-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("group");
         {
             let stores = KeyValueStores::open(None, &dir).unwrap();
             let store = stores.get("default").unwrap();
@@ -591,9 +600,7 @@ mod tests {
 
     #[test]
     fn a_write_buffer_reads_its_own_writes_and_commits_them_at_once() {
-        let dir =
-            std::env::temp_dir().join(format!("switchboard-kv-buffer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("buffer");
         let stores = KeyValueStores::open(None, &dir).unwrap();
         let store = stores.get("default").unwrap();
         store.set("kept", b"0").unwrap();
@@ -618,13 +625,11 @@ mod tests {
 
     #[test]
     fn a_request_commits_its_writes_together_then_writes_through() {
-        let dir =
-            std::env::temp_dir().join(format!("switchboard-kv-request-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("request");
         {
             let stores = KeyValueStores::open(None, &dir).unwrap();
             let store = stores.get("default").unwrap();
-            let writes = RequestWrites::default();
+            let writes = HeldWrites::default();
             let buffer = writes.buffer_for(&store);
             assert!(Arc::ptr_eq(&buffer, &writes.buffer_for(&store)));
             buffer.set("inbox:1", b"envelope").unwrap();
@@ -641,7 +646,7 @@ mod tests {
         let store = stores.get("default").unwrap();
         assert_eq!(store.keys().unwrap(), vec!["envelope:1", "late"]);
         // A request that never answered leaves nothing behind.
-        let abandoned = RequestWrites::default();
+        let abandoned = HeldWrites::default();
         abandoned.buffer_for(&store).set("half", b"1").unwrap();
         drop(abandoned);
         assert_eq!(store.get("half").unwrap(), None);
@@ -650,8 +655,7 @@ mod tests {
 
     #[test]
     fn a_prefix_pages_in_key_order_without_gaps_or_repeats() {
-        let dir = std::env::temp_dir().join(format!("switchboard-kv-page-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("page");
         let stores = KeyValueStores::open(None, &dir).unwrap();
         let store = stores.get("default").unwrap();
         let mut changes: Vec<Change> = (0..25)
@@ -678,8 +682,7 @@ mod tests {
 
     #[test]
     fn refuses_unknown_backends_with_a_reason() {
-        let dir = std::env::temp_dir().join(format!("switchboard-kv-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("cfg");
         let config = dir.join("runtime-config.toml");
         std::fs::write(&config, "[key_value_store.default]\ntype = \"etcd\"\n").unwrap();
         let error = KeyValueStores::open(Some(&config), &dir)

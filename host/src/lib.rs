@@ -8,7 +8,8 @@
 //! * [`runtime`] — the wasmtime engine: pooling allocator, compiled-code cache,
 //!   epoch deadlines.
 //! * [`translator`] — loading translator components and calling them.
-//! * [`builtin`] — the components compiled into this binary.
+//! * [`builtin`] — the components compiled into this binary; [`sealer`], the
+//!   sealing component run as a client would run it.
 //! * [`io`] — reading inputs with a size cap, and printing canonical JSON.
 //! * [`manifest`], [`variables`], [`kv`], [`compose`], [`serve`] — `switchboard
 //!   up`: the Spin manifest, its variables, the embedded key-value store,
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod native;
 pub mod pipeline;
 pub mod runtime;
+pub mod sealer;
 pub mod serve;
 pub mod sink;
 pub mod stories;

@@ -18,7 +18,7 @@
 //! whose answer was lost in a crash is sent again with the same idempotency key.
 
 use crate::config::HostConfig;
-use crate::kv::{Change, EmbeddedStore, KeyValueStores, WriteBuffer};
+use crate::kv::{Change, EmbeddedStore, HeldWrites, KeyValueStores, WriteBuffer};
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::runtime::{Limits, Runtime};
@@ -482,14 +482,17 @@ impl Pipeline {
         }
     }
 
-    /// A router instance whose directory writes are held in `buffer`.
-    async fn instantiate_router(&self, buffer: &Arc<WriteBuffer>) -> Result<RouterInstance> {
+    /// A router instance whose directory writes are held in `writes`.
+    async fn instantiate_router(&self, writes: &Arc<HeldWrites>) -> Result<RouterInstance> {
         if let Some(native) = &self.native {
-            return Ok(RouterInstance::Native(native.clone(), buffer.clone()));
+            return Ok(RouterInstance::Native(
+                native.clone(),
+                writes.buffer_for(&self.store),
+            ));
         }
         let router = &self.router;
         let mut state = HttpState::new(router.grants.clone(), &router.limits);
-        state.buffer_writes(buffer.clone());
+        state.hold_writes(writes.clone());
         let mut store = Store::new(router.pre.engine(), state);
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(router.deadline_ticks);
@@ -549,22 +552,20 @@ impl Pipeline {
                 break;
             }
         }
-        if !second_copies.is_empty() {
-            crate::serve::durable_write(|| self.store.apply(&second_copies))?;
-        }
         envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
         // Everything this pass settles is committed in one transaction (one
         // flush for the batch), then handed to the senders: the directory's
-        // writes (held in `buffer`) with the outbox entries they led to.
-        let buffer = Arc::new(WriteBuffer::new(self.store.clone()));
-        let mut changes = Vec::new();
+        // writes (held in `directory_writes`) with the outbox entries they led
+        // to, and the removal of second copies.
+        let directory_writes = Arc::new(HeldWrites::default());
+        let mut changes = second_copies;
         let mut queued = Vec::new();
         let mut settled = Vec::new();
         let mut router: Option<RouterInstance> = None;
         for (key, envelope) in envelopes {
             let instance = match router.as_mut() {
                 Some(instance) => instance,
-                None => router.insert(self.instantiate_router(&buffer).await?),
+                None => router.insert(self.instantiate_router(&directory_writes).await?),
             };
             // The last try before giving up on a reference that does not map
             // everywhere: deliver where it does.
@@ -594,8 +595,10 @@ impl Pipeline {
                         tracing::debug!(envelope = %envelope.id, %reason, tries = tries.0, "held");
                         continue;
                     }
-                    self.metrics.reject("unknown-message");
-                    let status = RouteStatus::failed("unknown-message", reason);
+                    // Only a policy hold gets here: a reference that does not
+                    // map is settled by `route_one` on its last try.
+                    self.metrics.reject("hold-expired");
+                    let status = RouteStatus::failed("hold-expired", reason);
                     (vec![status.change(&envelope.id)?], Vec::new())
                 }
             };
@@ -608,12 +611,14 @@ impl Pipeline {
             queued.extend(envelope_queued);
             settled.push(envelope);
         }
-        let mut writes = buffer.take_changes();
-        if settled.is_empty() && writes.is_empty() {
+        let mut writes = directory_writes.buffer_for(&self.store).take_changes();
+        writes.extend(changes);
+        if writes.is_empty() {
             return Ok(0);
         }
-        writes.extend(changes);
         crate::serve::durable_write(|| self.store.apply(&writes))?;
+        // Writes to any other store the router opened (none today).
+        crate::serve::durable_write(|| directory_writes.commit())?;
         queued.into_iter().for_each(|entry| self.queue(entry));
         for envelope in &settled {
             held.remove(&envelope.id);
@@ -624,8 +629,10 @@ impl Pipeline {
 
     /// Routes, judges and encodes one envelope: the changes to commit and the
     /// deliveries to send. An error is the router component failing. An event
-    /// about a message that has not reached every app is held; on the
-    /// `last_try` it goes where the message did.
+    /// about a message that has not reached every app is held until every
+    /// delivery of that message has ended, or its `last_try`; then it goes
+    /// where the message did (nowhere, with its refusal on record, if that
+    /// message reached no other app).
     async fn route_one(
         &self,
         router: &mut RouterInstance,
@@ -643,14 +650,6 @@ impl Pipeline {
                     return Ok(Routed::Hold(format!(
                         "it refers to message {id}, which the pipeline has not delivered to every app"
                     )));
-                }
-                if unmapped.deliverable.is_empty() {
-                    self.metrics.reject("unknown-message");
-                    let status = RouteStatus::failed(
-                        "unknown-message",
-                        format!("it refers to message {id}, which reached none of the other apps"),
-                    );
-                    return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
                 }
                 refused.push(Refusal {
                     recipient: None,

@@ -8,7 +8,7 @@
 //! their variables and key-value labels.
 
 use crate::compose::compose;
-use crate::kv::{KeyValueStores, KeyValueView, RequestWrites, WriteBuffer};
+use crate::kv::{HeldWrites, KeyValueStores, KeyValueView};
 use crate::manifest::{Manifest, Route};
 use crate::runtime::{Limits, Runtime};
 use crate::variables::{self, ComponentVariables};
@@ -50,12 +50,9 @@ pub struct HttpState {
     table: ResourceTable,
     limits: StoreLimits,
     grants: Arc<Grants>,
-    /// When set, the guest's writes to the buffer's store are held in it, to
-    /// be committed by the host with a larger transaction.
-    write_buffer: Option<Arc<WriteBuffer>>,
-    /// When set, the guest's writes to any store are held for the request,
-    /// committed by the host once the guest has answered.
-    request_writes: Option<Arc<RequestWrites>>,
+    /// When set, the guest's writes are held there for the host to commit
+    /// (a request's when it is answered, a routing pass's with its outbox).
+    held_writes: Option<Arc<HeldWrites>>,
 }
 
 /// What the manifest lets one component use.
@@ -78,20 +75,13 @@ impl HttpState {
                 .trap_on_grow_failure(true)
                 .build(),
             grants,
-            write_buffer: None,
-            request_writes: None,
+            held_writes: None,
         }
     }
 
-    /// Holds the guest's writes to `buffer`'s store in `buffer`.
-    pub fn buffer_writes(&mut self, buffer: Arc<WriteBuffer>) {
-        self.write_buffer = Some(buffer);
-    }
-
-    /// Holds the guest's writes for one HTTP request in `writes`, for the
-    /// host to commit before the answer goes out.
-    pub fn hold_request_writes(&mut self, writes: Arc<RequestWrites>) {
-        self.request_writes = Some(writes);
+    /// Holds the guest's writes in `writes`, for the host to commit.
+    pub fn hold_writes(&mut self, writes: Arc<HeldWrites>) {
+        self.held_writes = Some(writes);
     }
 
     /// The memory limiter, for `Store::limiter`.
@@ -187,10 +177,9 @@ impl key_value::HostStore for HttpState {
             .stores
             .get(&label)
             .ok_or(key_value::Error::NoSuchStore)?;
-        let store: Arc<dyn KeyValueView> = match (&self.write_buffer, &self.request_writes) {
-            (Some(buffer), _) if Arc::ptr_eq(buffer.base(), &store) => buffer.clone(),
-            (_, Some(writes)) => writes.buffer_for(&store),
-            _ => store,
+        let store: Arc<dyn KeyValueView> = match &self.held_writes {
+            Some(writes) => writes.buffer_for(&store),
+            None => store,
         };
         self.table
             .push(OpenStore(store))
@@ -497,8 +486,8 @@ impl App {
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let mut state = HttpState::new(route.grants.clone(), &self.limits);
-        let writes = Arc::new(RequestWrites::default());
-        state.hold_request_writes(writes.clone());
+        let writes = Arc::new(HeldWrites::default());
+        state.hold_writes(writes.clone());
         let mut store = Store::new(route.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);

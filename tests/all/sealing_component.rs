@@ -5,36 +5,16 @@
 
 use sealing::keys;
 use sealing::session::{self, IdentityKeyPair, Session};
-use switchboard::builtin;
 use switchboard::runtime::Sandbox;
-use wasmtime::Store;
-
-mod bindings {
-    wasmtime::component::bindgen!({
-        world: "sealer",
-        path: "../wit",
-    });
-}
-
-use bindings::exports::switchboard::messaging::sealing::{
+use switchboard::sealer::bindings::exports::switchboard::messaging::sealing::{
     IdentitySecrets, RatchetMessage, SealingError,
 };
+use switchboard::sealer::{self, Sealer};
+use wasmtime::Store;
 
 /// A fresh instance of the sealing component, in a store of its own.
-fn instance() -> (Store<Sandbox>, bindings::Sealer) {
-    let runtime = crate::runtime();
-    let pre = runtime
-        .link_pure(
-            "sealing component",
-            builtin::SEALING.name,
-            builtin::SEALING.wasm,
-            &["wasi:"],
-        )
-        .expect("the sealing component links");
-    let pre = bindings::SealerPre::new(pre).expect("it exports sealing");
-    let mut store = Sandbox::store(runtime.engine(), runtime.limits(), runtime.deadline_ticks());
-    let sealer = pre.instantiate(&mut store).expect("instance");
-    (store, sealer)
+fn instance() -> (Store<Sandbox>, Sealer) {
+    sealer::instantiate(crate::runtime()).expect("the sealing component runs")
 }
 
 fn wire(message: &session::RatchetMessage) -> RatchetMessage {
