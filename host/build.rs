@@ -35,7 +35,7 @@ fn main() {
         .unwrap_or(Path::new(".."))
         .to_path_buf();
     let target_dir = workspace.join("target").join("components");
-    for watched in ["components", "wit", "Cargo.lock"] {
+    for watched in ["components", "libs", "wit", "Cargo.lock"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
