@@ -8,28 +8,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
-mod conversation;
-mod crash;
-mod crypto_cli;
 mod fixtures;
 mod keys;
-mod malformed;
 mod pipeline;
-mod sandbox;
-mod sealed;
-mod sealing_component;
-mod stories;
-mod story_service;
-mod translate;
-mod up;
+mod runtime;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use switchboard::builtin;
-use switchboard::runtime::{Runtime, RuntimeOptions};
-use switchboard::translator::Translator;
+use switchboard_pipeline::builtin;
+use switchboard_pipeline::plugins::translator::Translator;
+use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 
 /// The platforms with a first-party translator.
 pub const PLATFORMS: [&str; 3] = ["whatsapp", "messenger", "instagram"];
@@ -94,6 +84,6 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// A test guest component built by the host's build script.
 pub fn test_program(file: &str) -> Vec<u8> {
-    let path = Path::new(env!("SWITCHBOARD_COMPONENTS_DIR")).join(file);
+    let path = Path::new(switchboard_pipeline::builtin::COMPONENTS_DIR).join(file);
     std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }

@@ -339,6 +339,39 @@ pub fn is_api_envelope(canonical_id: &str) -> bool {
         .is_some_and(|(_, rest)| rest.starts_with("api:"))
 }
 
+/// Prefix of the outbox: deliveries waiting to be sent.
+pub const OUTBOX_PREFIX: &str = "outbox:";
+
+/// Key of one delivery in the outbox: one per envelope, platform and
+/// recipient, which is also the idempotency key its requests are sent with.
+pub fn outbox_key(canonical_id: &str, platform: &str, recipient: &str) -> String {
+    format!("{OUTBOX_PREFIX}{canonical_id}:{platform}:{recipient}")
+}
+
+/// Where an outbox entry ends: `delivered:…`, `deadletter:…` or `dropped:…`
+/// (a story step that must not be sent any more), under the rest of its
+/// outbox key.
+pub fn ended_key(state: EndedDelivery, outbox_key: &str) -> String {
+    let rest = outbox_key.strip_prefix(OUTBOX_PREFIX).unwrap_or(outbox_key);
+    let prefix = match state {
+        EndedDelivery::Delivered => "delivered:",
+        EndedDelivery::DeadLetter => "deadletter:",
+        EndedDelivery::Dropped => "dropped:",
+    };
+    format!("{prefix}{rest}")
+}
+
+/// How an outbox entry ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndedDelivery {
+    /// Every request was accepted by the platform.
+    Delivered,
+    /// Given up on: refused by the platform or out of retries.
+    DeadLetter,
+    /// Must not be sent any more (an expired or deleted story).
+    Dropped,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

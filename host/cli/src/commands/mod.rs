@@ -1,0 +1,8 @@
+//! The `switchboard` subcommands, one module each.
+
+pub mod crypto;
+pub mod load;
+pub mod sink;
+pub mod story;
+pub mod translate;
+pub mod up;

@@ -1,0 +1,91 @@
+//! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
+//! translate webhooks between apps (`decode`, `encode`, `translate`), plan
+//! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
+//! `hpke`), a stand-in for the platforms (`sink`) and a load generator
+//! (`load`). One file per command under `commands/`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use switchboard_runtime::engine::{Runtime, RuntimeOptions};
+
+mod commands;
+mod io;
+
+use commands::{crypto, load, sink, story, translate, up};
+
+/// Cross-app messaging on WebAssembly components.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    /// Turn off the compiled-code cache (components are compiled on every run).
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the application in a Spin manifest: serve its HTTP routes with its
+    /// components, state in the embedded key-value store.
+    Up(up::UpArgs),
+    /// Story cross-posting.
+    Story {
+        #[command(subcommand)]
+        command: story::StoryCommand,
+    },
+    /// Stand in for the platforms' send APIs: print what the pipeline sends
+    /// and answer with message ids (the sample `switchboard.toml` points
+    /// every platform here).
+    Sink(sink::SinkArgs),
+    /// Load the whole pipeline with signed webhooks and a counting sink:
+    /// throughput and latency from webhook to delivery.
+    Load(load::LoadArgs),
+    /// Decode a platform's webhook body into canonical envelopes (JSON).
+    Decode(translate::DecodeArgs),
+    /// Encode canonical envelopes (JSON, as `decode` prints) as a platform's
+    /// send-API requests.
+    Encode(translate::EncodeArgs),
+    /// Decode a webhook from one platform and encode it for another.
+    Translate(translate::TranslateArgs),
+    // `keys`, `seal`, `open` and `hpke`: keys and HPKE sealing (crypto.rs).
+    #[command(flatten)]
+    Crypto(crypto::CryptoCommand),
+}
+
+fn main() -> ExitCode {
+    switchboard_runtime::init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    // Started only by the commands that run components: the key, sealing and
+    // sink commands need no engine.
+    let runtime = || {
+        let mut options = RuntimeOptions::from_env();
+        if cli.no_cache {
+            options.cache_dir = None;
+        }
+        Runtime::new(options)
+    };
+    match cli.command {
+        Command::Crypto(command) => crypto::run(&command),
+        Command::Up(args) => up::run(runtime()?, args),
+        Command::Story { command } => story::run(&runtime()?, command),
+        Command::Sink(args) => sink::run(args),
+        Command::Load(args) => load::run(args),
+        // The runtime is kept alive while a translator runs: it drives the
+        // deadlines.
+        Command::Decode(args) => translate::decode_command(&runtime()?, args),
+        Command::Encode(args) => translate::encode_command(&runtime()?, args),
+        Command::Translate(args) => translate::translate_command(&runtime()?, args),
+    }
+}

@@ -1,0 +1,488 @@
+//! The native build of the same pipeline, for the load benchmark.
+//!
+//! `switchboard up` runs the gateways, the router (with the directory) and the
+//! translators as WebAssembly components. This program starts the very same
+//! host — HTTP server, embedded store, router loop, outbox, senders, retries,
+//! metrics, from the same `spin.toml` and `switchboard.toml` — with those
+//! stages compiled natively from the same crates instead, through
+//! the stage traits. Put both under the same `switchboard load`, and the
+//! difference is what running the stages as components costs.
+//!
+//! ```sh
+//! cargo run --release -p switchboard-pipeline --example native-pipeline -- --listen 127.0.0.1:3000
+//! switchboard load --target http://127.0.0.1:3000 --admin-token …
+//! ```
+//!
+//! The admin API and the story and key routes are not native: they still run
+//! as components or host code, as in `switchboard up`.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use directory::{Directory, KeyValue};
+use directory_schema::{Account, envelope_key, inbox_key};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard_model::types as model;
+use switchboard_pipeline::config::HostConfig;
+use switchboard_pipeline::pipeline::{Pipeline, Stages};
+use switchboard_pipeline::plugins::translator::types as host;
+use switchboard_pipeline::plugins::translator::{Degradation, Encoded, HttpMethod, SendRequest};
+use switchboard_pipeline::service::MessagingService;
+use switchboard_pipeline::stages::{
+    self as host_native, EncodeFailure, RouterInstance, RouterStage, TranslatorStage,
+};
+use switchboard_runtime::engine::{Runtime, RuntimeOptions};
+use switchboard_runtime::http::{self, BoxFuture, HttpTrigger, NativeRoute, Request, Response};
+use switchboard_runtime::key_value::{
+    EmbeddedStore, HeldWrites, KeyValueStores, KeyValueView, WriteBuffer, durable_write,
+};
+use switchboard_runtime::manifest::Manifest;
+
+/// `native-pipeline`: the options of `switchboard up` that the benchmark uses.
+#[derive(Parser)]
+struct Options {
+    /// The Spin manifest.
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: std::net::SocketAddr,
+    /// Spin runtime config (key-value backends).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// The host's own settings; default `switchboard.toml` beside the manifest.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    switchboard_runtime::init_logging();
+    let options = Options::parse();
+    let manifest = Manifest::load(&options.manifest)?;
+    let config = match &options.config {
+        Some(path) => HostConfig::load(path, true)?,
+        None => HostConfig::load(&manifest.dir.join("switchboard.toml"), false)?,
+    };
+    let stores = KeyValueStores::open(options.runtime_config_file.as_deref(), &manifest.dir)?;
+    let store = stores.get("default").context("no default store")?;
+    let variable = |name: &str| switchboard_runtime::variables::app_value(&manifest, name);
+    let rate_per_minute = variable("rate_per_minute")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(directory::DEFAULT_RATE_PER_MINUTE);
+    let secrets = ["whatsapp", "messenger", "instagram"]
+        .map(|platform| variable(&format!("{platform}_app_secret")).unwrap_or_default());
+    let runtime = Runtime::new(RuntimeOptions::from_env())?;
+    let stages = Stages {
+        router: Arc::new(NativeRouter { rate_per_minute }),
+        translators: Arc::new(NativeTranslators),
+    };
+    let service =
+        MessagingService::with_stages(&runtime, &manifest, &stores, config, Some(stages))?;
+    let gateways = NativeGateways {
+        store,
+        secrets,
+        pipeline: service.pipeline().cloned(),
+    };
+    let trigger =
+        HttpTrigger::load(&runtime, &manifest, &stores)?.with_native_route(Arc::new(gateways));
+    service.run_until_stopped(trigger, options.listen)
+}
+
+/// The gateways' work for the three built-in platforms, as a native route.
+struct NativeGateways {
+    store: Arc<EmbeddedStore>,
+    /// App secrets of WhatsApp, Messenger and Instagram, in that order.
+    secrets: [String; 3],
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+/// The router and directory crates as the router stage.
+struct NativeRouter {
+    rate_per_minute: u32,
+}
+
+/// One routing pass of the native router: its directory writes go to the
+/// pass's held writes, as the component's do.
+struct NativeRouterInstance {
+    writes: Arc<WriteBuffer>,
+    rate_per_minute: u32,
+}
+
+/// The translator crates as the translator stage.
+struct NativeTranslators;
+
+/// One value of the host's bindings as the same value of the crates' (or the
+/// other way): both are the canonical model with the same serde form.
+// Both bindings are generated from the same WIT: a value that does not
+// convert is a build that mixes versions, not bad input.
+#[allow(clippy::expect_used)]
+fn convert<T: Serialize, U: DeserializeOwned>(value: &T) -> U {
+    serde_json::from_value(serde_json::to_value(value).expect("serialisable"))
+        .expect("the two bindings of the canonical model agree")
+}
+
+/// A delivery of the router crate's as the host's.
+fn delivery(delivery: &router::Delivery) -> host_native::Delivery {
+    host_native::Delivery {
+        platform: delivery.platform.clone(),
+        recipient: convert(&delivery.recipient),
+        envelope: convert(&delivery.envelope),
+    }
+}
+
+type Decode = fn(&[u8]) -> Result<Vec<model::Envelope>, model::DecodeError>;
+
+fn directory(store: &dyn KeyValueView, rate_per_minute: u32) -> DirectoryFacts<'_> {
+    DirectoryFacts(Directory::new(StoreKeyValue(store), rate_per_minute))
+}
+
+impl NativeGateways {
+    /// What the gateway component does with one webhook.
+    fn gateway(
+        &self,
+        secret: &str,
+        limit: u64,
+        decode: Decode,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, String)> {
+        if body.len() as u64 > limit {
+            return Ok((
+                413,
+                json!({ "error": "webhook body over the limit" }).to_string(),
+            ));
+        }
+        if let Err(error) = gateway::verify::verify_hub_signature(secret, body, signature) {
+            return Ok((401, json!({ "error": error.to_string() }).to_string()));
+        }
+        let envelopes = match decode(body) {
+            Ok(envelopes) => envelopes,
+            Err(error) => {
+                let key = gateway::rejected_key(body);
+                self.store.set(&key, body)?;
+                return Ok((400, json!({ "error": error, "kept_as": key }).to_string()));
+            }
+        };
+        // The request's writes in one commit, as the host commits a
+        // component's writes before its answer.
+        let writes = WriteBuffer::new(self.store.clone());
+        let (mut accepted, mut duplicates) = (0, 0);
+        for envelope in &envelopes {
+            let key = envelope_key(&envelope.id);
+            if writes.get(&key)?.is_some() {
+                duplicates += 1;
+                continue;
+            }
+            let json = serde_json::to_vec(envelope)?;
+            writes.set(&inbox_key(&envelope.id), &json)?;
+            writes.set(&key, &json)?;
+            accepted += 1;
+        }
+        writes.commit_and_write_through()?;
+        Ok((
+            200,
+            json!({ "accepted": accepted, "duplicates": duplicates }).to_string(),
+        ))
+    }
+
+    /// A webhook for `path`, as that route's gateway component answers it.
+    fn ingest(&self, path: &str, signature: Option<&str>, body: &[u8]) -> (u16, String) {
+        let (index, limit, decode): (usize, u64, Decode) = match path {
+            "/ingress/whatsapp" => (
+                0,
+                translator_whatsapp::describe().limits.max_webhook_bytes,
+                translator_whatsapp::decode,
+            ),
+            "/ingress/messenger" => (
+                1,
+                translator_messenger::describe().limits.max_webhook_bytes,
+                translator_messenger::decode,
+            ),
+            "/ingress/instagram" => (
+                2,
+                translator_instagram::describe().limits.max_webhook_bytes,
+                translator_instagram::decode,
+            ),
+            _ => return (404, "no native route\n".to_string()),
+        };
+        self.gateway(&self.secrets[index], limit, decode, signature, body)
+            .unwrap_or_else(|error| (500, format!("store failed: {error:#}")))
+    }
+}
+
+impl NativeRoute for NativeGateways {
+    fn serves(&self, method: &hyper::Method, path: &str) -> bool {
+        method == hyper::Method::POST && path.starts_with("/ingress/")
+    }
+
+    fn handle(&self, request: Request) -> BoxFuture<'_, Response> {
+        Box::pin(async move {
+            let path = request.uri().path().to_string();
+            let signature = request
+                .headers()
+                .get("x-hub-signature-256")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string);
+            // Well over any translator's webhook limit, so that the gateway
+            // itself answers 413 with its own limit.
+            let body = match http_body_util::Limited::new(request.into_body(), 16 << 20)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => return http::plain(413, "body too large\n"),
+            };
+            let (status, answer) =
+                durable_write(|| self.ingest(&path, signature.as_deref(), &body));
+            if let Some(pipeline) = &self.pipeline
+                && (200..300).contains(&status)
+            {
+                pipeline.wake();
+            }
+            http::plain(status, &answer)
+        })
+    }
+}
+
+impl RouterStage for NativeRouter {
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a Arc<EmbeddedStore>,
+        writes: &'a Arc<HeldWrites>,
+    ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
+        let instance = NativeRouterInstance {
+            writes: writes.buffer_for(store),
+            rate_per_minute: self.rate_per_minute,
+        };
+        Box::pin(async move { Ok(Box::new(instance) as Box<dyn RouterInstance>) })
+    }
+}
+
+impl RouterInstance for NativeRouterInstance {
+    fn route<'a>(
+        &'a mut self,
+        envelope: &'a host::Envelope,
+    ) -> BoxFuture<'a, Result<Result<Vec<host_native::Delivery>, host_native::RouteError>>> {
+        let envelope: model::Envelope = convert(envelope);
+        let facts = directory(self.writes.as_ref(), self.rate_per_minute);
+        let routed = match router::route(&facts, &envelope) {
+            Ok(deliveries) => Ok(deliveries.iter().map(delivery).collect()),
+            Err(router::RouteError::NotLinked(address)) => {
+                Err(host_native::RouteError::NotLinked(convert(&address)))
+            }
+            Err(router::RouteError::UnknownRecipient(address)) => {
+                Err(host_native::RouteError::UnknownRecipient(convert(&address)))
+            }
+            Err(router::RouteError::UnknownMessage(unmapped)) => Err(
+                host_native::RouteError::UnknownMessage(host_native::UnmappedReference {
+                    native_id: unmapped.native_id,
+                    deliverable: unmapped.deliverable.iter().map(delivery).collect(),
+                }),
+            ),
+        };
+        Box::pin(async move { Ok(routed) })
+    }
+
+    fn check<'a>(
+        &'a mut self,
+        envelope: &'a host::Envelope,
+        recipient: &'a host::Address,
+    ) -> BoxFuture<'a, Result<host_native::Verdict>> {
+        let envelope: model::Envelope = convert(envelope);
+        let recipient: model::Address = convert(recipient);
+        let facts = directory(self.writes.as_ref(), self.rate_per_minute);
+        let now_ms = switchboard_pipeline::clock::now_ms();
+        let verdict = match router::check(&facts, &envelope, &recipient, now_ms) {
+            router::Verdict::Deliver => host_native::Verdict::Deliver,
+            router::Verdict::Hold(reason) => host_native::Verdict::Hold(reason),
+            router::Verdict::Reject(rejection) => {
+                host_native::Verdict::Reject(host_native::Rejection {
+                    reason: match rejection.reason {
+                        router::RejectionReason::NotLinked => {
+                            host_native::RejectionReason::NotLinked
+                        }
+                        router::RejectionReason::NoConsent => {
+                            host_native::RejectionReason::NoConsent
+                        }
+                        router::RejectionReason::Blocked => host_native::RejectionReason::Blocked,
+                        router::RejectionReason::MarketingWithoutOptIn => {
+                            host_native::RejectionReason::MarketingWithoutOptIn
+                        }
+                        router::RejectionReason::OptedOut => host_native::RejectionReason::OptedOut,
+                        router::RejectionReason::RateLimited => {
+                            host_native::RejectionReason::RateLimited
+                        }
+                    },
+                    detail: rejection.detail,
+                })
+            }
+        };
+        Box::pin(async move { Ok(verdict) })
+    }
+}
+
+impl TranslatorStage for NativeTranslators {
+    fn encode(
+        &self,
+        envelope: &host::Envelope,
+        sender: &host::Address,
+        recipient: &host::Address,
+    ) -> Result<Encoded, EncodeFailure> {
+        let envelope: model::Envelope = convert(envelope);
+        let sender: model::Address = convert(sender);
+        let to: model::Address = convert(recipient);
+        // Each translator crate has its own bindings of the `translator`
+        // interface: the same fields under different type names.
+        macro_rules! encode_with {
+            ($translator:ident) => {
+                $translator::encode(&envelope, &sender, &to).map(|encoded| Encoded {
+                    requests: encoded
+                        .requests
+                        .into_iter()
+                        .map(|request| SendRequest {
+                            method: match request.method {
+                                $translator::HttpMethod::Get => HttpMethod::Get,
+                                $translator::HttpMethod::Post => HttpMethod::Post,
+                                $translator::HttpMethod::Put => HttpMethod::Put,
+                                $translator::HttpMethod::Delete => HttpMethod::Delete,
+                            },
+                            path: request.path,
+                            headers: request.headers,
+                            body: request.body,
+                        })
+                        .collect(),
+                    degradations: encoded
+                        .degradations
+                        .into_iter()
+                        .map(|degradation| Degradation {
+                            rule: degradation.rule,
+                            detail: degradation.detail,
+                        })
+                        .collect(),
+                })
+            };
+        }
+        let encoded = match recipient.platform.as_str() {
+            "whatsapp" => encode_with!(translator_whatsapp),
+            "messenger" => encode_with!(translator_messenger),
+            "instagram" => encode_with!(translator_instagram),
+            _ => return Err(EncodeFailure::NotConnected),
+        };
+        encoded.map_err(|error| EncodeFailure::Refused(convert(&error)))
+    }
+
+    fn sent_message_id(&self, platform: &str, response_body: &[u8]) -> Option<String> {
+        match platform {
+            "whatsapp" => translator_whatsapp::sent_message_id(response_body),
+            "messenger" => translator_messenger::sent_message_id(response_body),
+            "instagram" => translator_instagram::sent_message_id(response_body),
+            _ => None,
+        }
+    }
+
+    fn platforms(&self) -> Vec<String> {
+        ["whatsapp", "messenger", "instagram"]
+            .map(String::from)
+            .to_vec()
+    }
+}
+
+/// The host's store as the directory's key-value store.
+struct StoreKeyValue<'a>(&'a dyn KeyValueView);
+
+impl KeyValue for StoreKeyValue<'_> {
+    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        self.0.set(key, value)
+    }
+}
+
+/// The directory as the router's facts: what the directory component and
+/// its composition with the router do, as plain calls.
+struct DirectoryFacts<'a>(Directory<StoreKeyValue<'a>>);
+
+fn account(address: &model::Address) -> Account {
+    Account {
+        platform: address.platform.clone(),
+        id: address.id.clone(),
+    }
+}
+
+fn address(account: Account) -> model::Address {
+    model::Address {
+        platform: account.platform,
+        id: account.id,
+    }
+}
+
+impl router::Facts for DirectoryFacts<'_> {
+    fn linked_accounts(&self, of: &model::Address) -> Vec<router::LinkedAccount> {
+        self.0
+            .linked_accounts(&account(of))
+            .into_iter()
+            .map(|linked| router::LinkedAccount {
+                account: address(linked.account),
+                handle: linked.handle,
+            })
+            .collect()
+    }
+    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<model::Address> {
+        self.0.resolve_handle(platform, handle).map(address)
+    }
+    fn has_consent(&self, of: &model::Address, scope: router::ConsentScope) -> bool {
+        use directory_schema::ConsentScope as Scope;
+        let scope = match scope {
+            router::ConsentScope::CrossAppMessaging => Scope::CrossAppMessaging,
+            router::ConsentScope::SharePhoneNumber => Scope::SharePhoneNumber,
+            router::ConsentScope::ShareDisplayName => Scope::ShareDisplayName,
+            router::ConsentScope::ShareUsername => Scope::ShareUsername,
+            router::ConsentScope::PublishKeys => Scope::PublishKeys,
+        };
+        self.0.has_consent(&account(of), scope)
+    }
+    fn is_blocked(&self, blocker: &model::Address, blocked: &model::Address) -> bool {
+        self.0.is_blocked(&account(blocker), &account(blocked))
+    }
+    fn marketing_opt_in(&self, person: &model::Address, business: &model::Address) -> bool {
+        self.0
+            .marketing_opt_in(&account(person), &account(business))
+    }
+    fn marketing_opted_out(&self, person: &model::Address, business: &model::Address) -> bool {
+        self.0
+            .marketing_opted_out(&account(person), &account(business))
+    }
+    fn opt_out_of_marketing(&self, person: &model::Address, business: &model::Address) {
+        let now = switchboard_pipeline::clock::now_ms();
+        self.0
+            .opt_out_of_marketing(&account(person), &account(business), now)
+    }
+    fn within_rate(&self, sender: &model::Address, message_id: &str, now_ms: u64) -> bool {
+        self.0.within_rate(&account(sender), message_id, now_ms)
+    }
+    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
+        self.0.record_native_id(canonical_id, platform, native_id)
+    }
+    fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
+        self.0.canonical_id(platform, native_id)
+    }
+    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
+        self.0.native_id(canonical_id, platform)
+    }
+    fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<router::StoryOrigin> {
+        self.0
+            .cross_post_origin(platform, native_id)
+            .map(|origin| router::StoryOrigin {
+                story_id: origin.story_id,
+                author: address(origin.author),
+            })
+    }
+    fn story_author(&self, of: &model::Address) -> Option<model::Address> {
+        self.0.story_author(&account(of)).map(address)
+    }
+}

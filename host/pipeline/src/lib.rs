@@ -1,0 +1,49 @@
+//! The messaging service of Switchboard, on the Spin runtime
+//! ([`switchboard_runtime`]): plugins, routing, the outbox, sending, stories
+//! and the key directory.
+//!
+//! The runtime serves the manifest's components and knows no messaging; this
+//! crate plugs into its extension points ([`service::MessagingService`]).
+//! One webhook's way through it:
+//!
+//! ```text
+//! gateway component (runtime) ─▶ inbox:<id>
+//!   ─▶ routing::Router ── stages::RouterStage (policy + routing) ── stages::TranslatorStage (encode)
+//!   ─▶ outbox::Outbox (outbox:<id>:<platform>:<recipient>)
+//!   ─▶ sending::Sender ─▶ the platform's send API ─▶ delivered:… / deadletter:…
+//! ```
+//!
+//! Modules, each importing only the ones listed before it:
+//!
+//! * [`clock`], [`config`] (`switchboard.toml`), [`metrics`] (Prometheus).
+//! * [`bindings`] — the one place that generates host bindings of the
+//!   component worlds; [`builtin`], the first-party components embedded in
+//!   the binary; [`plugins`], loading and calling translators, the story
+//!   planner and the sealer in a sandbox.
+//! * [`outbox`] — deliveries waiting to be sent, in the store.
+//! * [`stages`] — the router and translator stages behind traits (component,
+//!   or native for the comparison benchmark).
+//! * [`routing`] — the router stage: inbox to outbox.
+//! * [`sending`] — the senders: outbox to platforms, with retries, and the
+//!   [`sending::DeliveryHook`] that story steps use.
+//! * [`pipeline`] — the two stages and the outbox assembled.
+//! * [`stories`] — the stories API and the story delivery hook.
+//! * [`key_directory`] — public keys for end-to-end encryption, `/keys/…`.
+//! * [`service`] — all of it attached to the runtime's HTTP trigger.
+
+#![deny(missing_docs)]
+
+pub mod bindings;
+pub mod builtin;
+pub mod clock;
+pub mod config;
+pub mod key_directory;
+pub mod metrics;
+pub mod outbox;
+pub mod pipeline;
+pub mod plugins;
+pub mod routing;
+pub mod sending;
+pub mod service;
+pub mod stages;
+pub mod stories;

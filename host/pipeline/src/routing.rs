@@ -1,0 +1,509 @@
+//! The router stage: drains the inbox into the outbox.
+//!
+//! ```text
+//! inbox:<id> ──route──▶ router (policy + routing over the directory)
+//!      │                ──encode──▶ translator of each recipient's platform
+//!      └─ one transaction ─▶ outbox:<id>:<platform>:<recipient>, status:<id>
+//! ```
+//!
+//! A pass takes up to [`PASS_SIZE`] due envelopes, oldest first, and commits
+//! everything it settles in one transaction: the directory's writes, the
+//! outbox entries they led to, each envelope's status and the removal of its
+//! inbox entry. Refusals are judged per recipient; the sender gets one notice
+//! on their own app saying why. An event about a message still on its way is
+//! held and tried again (`pipeline.hold_retry_ms` × `hold_tries`).
+
+use crate::bindings::router::exports::switchboard::messaging::policy::{RejectionReason, Verdict};
+use crate::bindings::router::exports::switchboard::messaging::router::RouteError;
+use crate::bindings::types::{
+    Address, Content, Envelope, Event, FormattedText, Message, MessageCategory, Participant,
+};
+use crate::clock::now_ms;
+use crate::config::HostConfig;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxEntry, Queued};
+use crate::plugins::translator::{Encoded, describe_encode_error};
+use crate::stages::{EncodeFailure, RouterInstance, RouterStage, TranslatorStage};
+use anyhow::Result;
+use directory_schema::{INBOX_PREFIX, envelope_key};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_runtime::key_value::{Change, EmbeddedStore, HeldWrites, durable_write};
+use tokio::sync::Notify;
+
+/// Most envelopes routed in one pass (one transaction).
+pub const PASS_SIZE: usize = 512;
+
+/// Why one delivery of an envelope did not go out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The recipient it was for, when there was one.
+    pub recipient: Option<String>,
+    /// A stable reason code (`not-linked`, `no-consent`, `blocked`,
+    /// `encode-failed`…), also the metrics label.
+    pub reason: String,
+    /// Words for people, shown to the sender.
+    pub detail: String,
+}
+
+/// The outcome of routing one envelope, kept under `status:<id>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RouteStatus {
+    /// `routed` (something was queued, or there was nothing to send), `echo`,
+    /// `rejected` (every delivery refused) or `failed` (the pipeline could not
+    /// judge it).
+    pub state: String,
+    /// The outbox keys it produced.
+    pub deliveries: Vec<String>,
+    /// The deliveries that were refused, and why.
+    pub refused: Vec<Refusal>,
+}
+
+impl RouteStatus {
+    fn new(state: &str, deliveries: Vec<String>, refused: Vec<Refusal>) -> RouteStatus {
+        RouteStatus {
+            state: state.into(),
+            deliveries,
+            refused,
+        }
+    }
+
+    /// The envelope could not be judged at all.
+    fn failed(reason: &str, detail: String) -> RouteStatus {
+        let refusal = Refusal {
+            recipient: None,
+            reason: reason.into(),
+            detail,
+        };
+        RouteStatus::new("failed", Vec::new(), vec![refusal])
+    }
+
+    fn change(&self, envelope_id: &str) -> Result<Change> {
+        Ok(Change::Set(
+            directory_schema::status_key(envelope_id),
+            serde_json::to_vec(self)?,
+        ))
+    }
+}
+
+fn reason_code(reason: RejectionReason) -> &'static str {
+    match reason {
+        RejectionReason::NotLinked => "not-linked",
+        RejectionReason::NoConsent => "no-consent",
+        RejectionReason::Blocked => "blocked",
+        RejectionReason::MarketingWithoutOptIn => "marketing-without-opt-in",
+        RejectionReason::OptedOut => "opted-out",
+        RejectionReason::RateLimited => "rate-limited",
+    }
+}
+
+/// What routing one envelope decided.
+enum Routed {
+    /// Commit these changes, then hand these entries to the senders.
+    Done(Vec<Change>, Vec<Queued>),
+    /// Try again later (an event about a message still on its way).
+    Hold(String),
+}
+
+/// The router stage of a running pipeline.
+pub struct Router {
+    store: Arc<EmbeddedStore>,
+    stage: Arc<dyn RouterStage>,
+    translators: Arc<dyn TranslatorStage>,
+    config: HostConfig,
+    metrics: Arc<Metrics>,
+    outbox: Arc<Outbox>,
+    inbox_signal: Notify,
+}
+
+impl Router {
+    /// A router stage that routes with `stage`, encodes with `translators`
+    /// and hands what it settles to `outbox`.
+    pub fn new(
+        stage: Arc<dyn RouterStage>,
+        translators: Arc<dyn TranslatorStage>,
+        config: HostConfig,
+        metrics: Arc<Metrics>,
+        outbox: Arc<Outbox>,
+    ) -> Router {
+        Router {
+            store: outbox.store().clone(),
+            stage,
+            translators,
+            config,
+            metrics,
+            outbox,
+            inbox_signal: Notify::new(),
+        }
+    }
+
+    /// Tells the router that the inbox has something new.
+    pub fn wake(&self) {
+        self.inbox_signal.notify_one();
+    }
+
+    /// Routes until the process stops.
+    pub async fn run(&self) {
+        // Envelopes waiting for an earlier message: (tries, not before ms).
+        let mut held: HashMap<String, (u32, u64)> = HashMap::new();
+        loop {
+            match self.route_pending(&mut held).await {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = self.inbox_signal.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.config.pipeline.hold_retry_ms)) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "routing stopped for a moment");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Routes what is in the inbox; returns how many envelopes it settled.
+    async fn route_pending(&self, held: &mut HashMap<String, (u32, u64)>) -> Result<usize> {
+        let now = now_ms();
+        // Up to a pass's worth of envelopes that are due, paging past the
+        // held ones, however many there are, so that they never starve new
+        // ones.
+        let mut envelopes = Vec::new();
+        let mut second_copies = Vec::new();
+        let mut after: Option<String> = None;
+        'pages: loop {
+            let page = self
+                .store
+                .scan_prefix_after(INBOX_PREFIX, after.as_deref(), PASS_SIZE)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let exhausted = page.len() < PASS_SIZE;
+            for (key, value) in page {
+                if envelopes.len() >= PASS_SIZE {
+                    break 'pages;
+                }
+                let id = &key[INBOX_PREFIX.len()..];
+                if held.get(id).is_some_and(|(_, due)| *due > now) {
+                    continue;
+                }
+                // Routed before: its status was committed with the removal of
+                // the first copy. A second copy is a webhook the platform
+                // delivered twice at once, both found new by the gateway.
+                if self.store.get(&directory_schema::status_key(id))?.is_some() {
+                    tracing::info!(envelope = %id, "second copy of a routed envelope dropped");
+                    second_copies.push(Change::Delete(key));
+                    continue;
+                }
+                match serde_json::from_slice::<Envelope>(&value) {
+                    Ok(envelope) => envelopes.push((key, envelope)),
+                    Err(error) => {
+                        self.metrics.reject("unreadable");
+                        let detail = format!("the stored envelope is not readable: {error}");
+                        let status = RouteStatus::failed("unreadable", detail).change(id)?;
+                        self.store.apply(&[status, Change::Delete(key)])?;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        envelopes.sort_by(|(_, a), (_, b)| (a.timestamp_ms, &a.id).cmp(&(b.timestamp_ms, &b.id)));
+        // Everything this pass settles is committed in one transaction (one
+        // flush for the batch), then handed to the senders: the directory's
+        // writes (held in `directory_writes`) with the outbox entries they led
+        // to, and the removal of second copies.
+        let directory_writes = Arc::new(HeldWrites::default());
+        let mut changes = second_copies;
+        let mut queued = Vec::new();
+        let mut settled = Vec::new();
+        let mut router: Option<Box<dyn RouterInstance>> = None;
+        for (key, envelope) in envelopes {
+            let instance = match router.as_mut() {
+                Some(instance) => instance,
+                None => router.insert(
+                    self.stage
+                        .instantiate(&self.store, &directory_writes)
+                        .await?,
+                ),
+            };
+            // The last try before giving up on a reference that does not map
+            // everywhere: deliver where it does.
+            let last_try = held
+                .get(&envelope.id)
+                .is_some_and(|(tries, _)| tries + 1 >= self.config.pipeline.hold_tries);
+            let outcome = match self
+                .route_one(instance.as_mut(), &envelope, now, last_try)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    // A trap or deadline: this envelope fails, the next one gets
+                    // a fresh instance.
+                    router = None;
+                    let detail = format!("the router component failed: {error:#}");
+                    tracing::error!(envelope = %envelope.id, %detail);
+                    self.metrics.reject("router-failed");
+                    let status = RouteStatus::failed("router-failed", detail);
+                    Routed::Done(vec![status.change(&envelope.id)?], Vec::new())
+                }
+            };
+            let (envelope_changes, envelope_queued) = match outcome {
+                Routed::Done(changes, queued) => (changes, queued),
+                Routed::Hold(reason) => {
+                    let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
+                    tries.0 += 1;
+                    tries.1 = now + self.config.pipeline.hold_retry_ms;
+                    if tries.0 < self.config.pipeline.hold_tries {
+                        tracing::debug!(envelope = %envelope.id, %reason, tries = tries.0, "held");
+                        continue;
+                    }
+                    // Only a policy hold gets here: a reference that does not
+                    // map is settled by `route_one` on its last try.
+                    self.metrics.reject("hold-expired");
+                    let status = RouteStatus::failed("hold-expired", reason);
+                    (vec![status.change(&envelope.id)?], Vec::new())
+                }
+            };
+            changes.extend(envelope_changes);
+            changes.push(Change::Delete(key));
+            changes.push(Change::SetIfAbsent(
+                envelope_key(&envelope.id),
+                serde_json::to_vec(&envelope)?,
+            ));
+            queued.extend(envelope_queued);
+            settled.push(envelope);
+        }
+        let mut writes = directory_writes.buffer_for(&self.store).take_changes();
+        writes.extend(changes);
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        durable_write(|| self.store.apply(&writes))?;
+        // Writes to any other store the router opened (none today).
+        durable_write(|| directory_writes.commit())?;
+        queued
+            .into_iter()
+            .for_each(|entry| self.outbox.queue(entry));
+        for envelope in &settled {
+            held.remove(&envelope.id);
+            Metrics::platform(&self.metrics.messages_in, &envelope.platform).inc();
+        }
+        Ok(settled.len())
+    }
+
+    /// Routes, judges and encodes one envelope: the changes to commit and the
+    /// deliveries to send. An error is the router component failing. An event
+    /// about a message that has not reached every app is held until every
+    /// delivery of that message has ended, or its `last_try`; then it goes
+    /// where the message did (nowhere, with its refusal on record, if that
+    /// message reached no other app).
+    async fn route_one(
+        &self,
+        router: &mut dyn RouterInstance,
+        envelope: &Envelope,
+        now: u64,
+        last_try: bool,
+    ) -> Result<Routed> {
+        let mut refused = Vec::new();
+        let deliveries = match router.route(envelope).await? {
+            Ok(deliveries) => deliveries,
+            Err(RouteError::UnknownMessage(unmapped)) => {
+                let id = &unmapped.native_id;
+                let settled = last_try || self.reference_settled(&envelope.platform, id)?;
+                if !settled {
+                    return Ok(Routed::Hold(format!(
+                        "it refers to message {id}, which the pipeline has not delivered to every app"
+                    )));
+                }
+                refused.push(Refusal {
+                    recipient: None,
+                    reason: "unknown-message".into(),
+                    detail: format!(
+                        "the message it refers to ({id}) never reached some of the apps, so it went only where that message did"
+                    ),
+                });
+                unmapped.deliverable
+            }
+            Err(RouteError::NotLinked(_)) | Err(RouteError::UnknownRecipient(_)) => {
+                let refusal = Refusal {
+                    recipient: None,
+                    reason: reason_code(RejectionReason::NotLinked).into(),
+                    detail: "you have no linked account on another app".into(),
+                };
+                return self.settle(envelope, Vec::new(), vec![refusal], now);
+            }
+        };
+        if envelope.echo {
+            let status = RouteStatus::new("echo", Vec::new(), Vec::new());
+            return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
+        }
+        let mut queued = Vec::new();
+        for delivery in deliveries {
+            let refuse = |reason: &str, detail: String| Refusal {
+                recipient: Some(format!(
+                    "{}:{}",
+                    delivery.recipient.platform, delivery.recipient.id
+                )),
+                reason: reason.into(),
+                detail,
+            };
+            match router.check(envelope, &delivery.recipient).await? {
+                Verdict::Deliver => {}
+                Verdict::Hold(reason) => return Ok(Routed::Hold(reason)),
+                Verdict::Reject(rejection) => {
+                    refused.push(refuse(reason_code(rejection.reason), rejection.detail));
+                    continue;
+                }
+            }
+            match self.encode(&delivery.envelope, &delivery.recipient) {
+                Ok(Some(encoded)) => {
+                    queued.push(
+                        OutboxEntry::new(&envelope.id, &delivery.recipient, encoded, now).queued(),
+                    );
+                }
+                // Nothing to send on that app (a dropped typing indicator…).
+                Ok(None) => {}
+                Err((reason, detail)) => refused.push(refuse(reason, detail)),
+            }
+        }
+        self.settle(envelope, queued, refused, now)
+    }
+
+    /// Whether the message an event refers to (`native_id` on `platform`) was
+    /// routed and every delivery of it has ended (sent, dead-lettered or
+    /// refused): then no wait can make the reference map on another app, and
+    /// the event goes where it can at once. A message not known yet (its
+    /// webhook may come after the event's) or with a delivery still in the
+    /// outbox is worth waiting for.
+    fn reference_settled(&self, platform: &str, native_id: &str) -> Result<bool> {
+        let Some(canonical) = self
+            .store
+            .get(&directory_schema::native_id_key(platform, native_id))?
+        else {
+            return Ok(false);
+        };
+        let canonical = String::from_utf8_lossy(&canonical);
+        let Some(status) = self.store.get(&directory_schema::status_key(&canonical))? else {
+            return Ok(false);
+        };
+        let Ok(status) = serde_json::from_slice::<RouteStatus>(&status) else {
+            return Ok(false);
+        };
+        for delivery in &status.deliveries {
+            if self.store.get(delivery)?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Encodes `envelope` for `recipient` with the target's translator, sent
+    /// from the account configured for that platform. `None` when there is
+    /// nothing to send; an error is a reason code and words for the sender.
+    fn encode(
+        &self,
+        envelope: &Envelope,
+        recipient: &Address,
+    ) -> Result<Option<Encoded>, (&'static str, String)> {
+        let platform = &recipient.platform;
+        let not_connected = || ("no-translator", format!("{platform} is not connected"));
+        let sender = Address {
+            platform: platform.clone(),
+            id: self.config.platform(platform).account,
+        };
+        let encoded = self
+            .translators
+            .encode(envelope, &sender, recipient)
+            .map_err(|failure| match failure {
+                EncodeFailure::NotConnected => not_connected(),
+                EncodeFailure::Failed(detail) => ("translator-failed", detail),
+                EncodeFailure::Refused(error) => ("encode-failed", describe_encode_error(&error)),
+            })?;
+        Ok((!encoded.requests.is_empty()).then_some(encoded))
+    }
+
+    /// The changes that settle a judged envelope: its outbox entries, its
+    /// status, and — when something was refused — one notice to the sender on
+    /// their own app saying why.
+    fn settle(
+        &self,
+        envelope: &Envelope,
+        mut queued: Vec<Queued>,
+        refused: Vec<Refusal>,
+        now: u64,
+    ) -> Result<Routed> {
+        for refusal in &refused {
+            self.metrics.reject(&refusal.reason);
+            tracing::info!(envelope = %envelope.id, recipient = ?refusal.recipient, reason = %refusal.reason, detail = %refusal.detail, "not delivered");
+        }
+        let state = if queued.is_empty() && !refused.is_empty() {
+            "rejected"
+        } else {
+            "routed"
+        };
+        if let Some(first) = refused.first()
+            && let Some(notice) = self.notice(envelope, &first.detail, now)
+        {
+            queued.push(notice);
+        }
+        let mut changes = Outbox::changes(&queued)?;
+        let keys = queued.iter().map(|queued| queued.key.clone()).collect();
+        changes.push(RouteStatus::new(state, keys, refused).change(&envelope.id)?);
+        Ok(Routed::Done(changes, queued))
+    }
+
+    /// A "not delivered" message to the sender of `envelope` on their own app.
+    /// Only people's messages get one: not echoes, reactions or receipts, and
+    /// not what the business API sent (its status says why).
+    fn notice(&self, envelope: &Envelope, detail: &str, now: u64) -> Option<Queued> {
+        if envelope.echo
+            || !matches!(envelope.event, Event::Message(_))
+            || directory_schema::is_api_envelope(&envelope.id)
+        {
+            return None;
+        }
+        let notice = Envelope {
+            id: format!("{}:notice", envelope.id),
+            platform: envelope.platform.clone(),
+            native_id: None,
+            conversation: envelope.conversation.clone(),
+            sender: Participant {
+                address: Address {
+                    platform: envelope.platform.clone(),
+                    id: self.config.platform(&envelope.platform).account,
+                },
+                attributes: Vec::new(),
+            },
+            recipient: envelope.sender.address.clone(),
+            timestamp_ms: now,
+            event: Event::Message(Message {
+                content: Content::Text(FormattedText {
+                    body: format!("Not delivered: {detail}."),
+                    spans: Vec::new(),
+                }),
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        };
+        match self.encode(&notice, &envelope.sender.address) {
+            Ok(Some(encoded)) => {
+                Some(OutboxEntry::new(&notice.id, &envelope.sender.address, encoded, now).queued())
+            }
+            Ok(None) => None,
+            Err((_, detail)) => {
+                tracing::warn!(%detail, "cannot encode the notice");
+                None
+            }
+        }
+    }
+}

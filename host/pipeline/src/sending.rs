@@ -1,0 +1,342 @@
+//! The senders: drain the outbox into the platforms' send APIs.
+//!
+//! ```text
+//! outbox:… ──send──▶ platform API (Idempotency-Key, retries with backoff and
+//!      │             jitter on timeouts, 408, 429 and 5xx)
+//!      └─ on success ─▶ message-id map, delivered:…   on giving up ─▶ deadletter:…
+//! ```
+//!
+//! A delivery's progress (which of its requests the platform accepted, the
+//! native ids it got) is committed after each accepted request. A request
+//! whose answer was lost in a crash is sent again with the same idempotency
+//! key. Entries that carry a [`HookState`](crate::outbox::HookState) (story
+//! steps) are checked, filled in and recorded by their [`DeliveryHook`].
+
+use crate::clock::now_ms;
+use crate::config::HostConfig;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxEntry, Queued};
+use crate::plugins::translator::{HttpMethod, SendRequest};
+use crate::stages::TranslatorStage;
+use anyhow::Result;
+use directory_schema::{EndedDelivery, ended_key};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_runtime::key_value::{Change, EmbeddedStore};
+use tokio::sync::{Semaphore, mpsc};
+
+/// A request ready to send, as a hook filled it in.
+pub struct Prepared {
+    /// The request with every placeholder filled in.
+    pub request: SendRequest,
+    /// The `Authorization` scheme (`Bearer` unless the API wants another).
+    pub auth_scheme: &'static str,
+}
+
+/// What the senders ask of the owner of a kind of outbox entry (by
+/// [`HookState::name`](crate::outbox::HookState)) around each request.
+pub trait DeliveryHook: Send + Sync {
+    /// Checks request `index` of `entry` just before it is sent and fills it
+    /// in; an error is why the entry must not be sent any more (dropped).
+    fn prepare(&self, entry: &OutboxEntry, index: usize, now_ms: u64) -> Result<Prepared, String>;
+
+    /// Why an accepted answer to request `index` does not let the next one go
+    /// yet (a video still processing), if it does not: tried again later.
+    fn not_ready(&self, entry: &OutboxEntry, index: usize, response_body: &[u8]) -> Option<String>;
+
+    /// Records an accepted request: updates the entry's hook state, and
+    /// returns the native id it gave (if any) and the changes to commit with
+    /// the entry's progress.
+    fn accepted(
+        &self,
+        entry: &mut OutboxEntry,
+        index: usize,
+        response_body: &[u8],
+    ) -> Result<(Option<String>, Vec<Change>)>;
+
+    /// After the accepted request that gave `native_id` is committed: a new
+    /// delivery to queue, if one is due (deleting a post whose original was
+    /// deleted meanwhile).
+    fn follow_up(&self, entry: &OutboxEntry, native_id: &str) -> Result<Option<Queued>>;
+}
+
+/// The senders of a running pipeline.
+pub struct Sender {
+    store: Arc<EmbeddedStore>,
+    outbox: Arc<Outbox>,
+    translators: Arc<dyn TranslatorStage>,
+    hooks: BTreeMap<String, Arc<dyn DeliveryHook>>,
+    config: HostConfig,
+    tokens: BTreeMap<String, String>,
+    metrics: Arc<Metrics>,
+    agent: ureq::Agent,
+}
+
+impl Sender {
+    /// Senders for `outbox`, reading sent ids with `translators` and sending
+    /// with the platforms' `tokens`.
+    pub fn new(
+        outbox: Arc<Outbox>,
+        translators: Arc<dyn TranslatorStage>,
+        config: HostConfig,
+        tokens: BTreeMap<String, String>,
+        metrics: Arc<Metrics>,
+    ) -> Sender {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_millis(config.delivery.timeout_ms)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Sender {
+            store: outbox.store().clone(),
+            outbox,
+            translators,
+            hooks: BTreeMap::new(),
+            config,
+            tokens,
+            metrics,
+            agent,
+        }
+    }
+
+    /// Lets `hook` handle the entries whose hook state is named `name`.
+    pub fn with_hook(mut self, name: &str, hook: Arc<dyn DeliveryHook>) -> Sender {
+        self.hooks.insert(name.to_string(), hook);
+        self
+    }
+
+    fn hook(&self, entry: &OutboxEntry) -> Option<&Arc<dyn DeliveryHook>> {
+        self.hooks.get(&entry.hook.as_ref()?.name)
+    }
+
+    /// Sends what is queued, at most `delivery.workers` at a time; a retry
+    /// goes back on the queue when it is due.
+    pub async fn run(self: Arc<Self>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+        let permits = Arc::new(Semaphore::new(self.config.delivery.workers));
+        while let Some(queued) = receiver.recv().await {
+            let wait = queued.entry.next_at_ms.saturating_sub(now_ms());
+            if wait > 0 {
+                let outbox = self.outbox.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    outbox.queue(queued);
+                });
+                continue;
+            }
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let sender = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let key = queued.key.clone();
+                match sender.send(queued) {
+                    Ok(Some(retry)) => sender.outbox.queue(retry),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%key, error = %format!("{error:#}"), "delivery bookkeeping failed")
+                    }
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    /// Sends the entry's remaining requests in order, committing progress
+    /// after each. Returns the entry to try again later, or `None` when it is
+    /// delivered or dead-lettered.
+    fn send(&self, Queued { key, mut entry }: Queued) -> Result<Option<Queued>> {
+        let platform = self.config.platform(&entry.platform);
+        while entry.sent < entry.encoded.requests.len() {
+            let index = entry.sent;
+            // A story entry is checked (not expired, not deleted) and filled
+            // in with what earlier answers gave, at the moment it is sent.
+            let hook = self.hook(&entry);
+            let prepared = match hook {
+                Some(hook) => match hook.prepare(&entry, index, now_ms()) {
+                    Ok(prepared) => Some(prepared),
+                    Err(reason) => {
+                        self.outbox.drop_entry(&key, &entry, &reason)?;
+                        return Ok(None);
+                    }
+                },
+                None => None,
+            };
+            let request = prepared
+                .as_ref()
+                .map_or(&entry.encoded.requests[index], |prepared| &prepared.request);
+            let url = if request.path.starts_with("https://") || request.path.starts_with("http://")
+            {
+                request.path.clone()
+            } else {
+                format!(
+                    "{}{}",
+                    platform.api_base.trim_end_matches('/'),
+                    request.path
+                )
+            };
+            let method = match request.method {
+                HttpMethod::Get => "GET",
+                HttpMethod::Post => "POST",
+                HttpMethod::Put => "PUT",
+                HttpMethod::Delete => "DELETE",
+            };
+            let mut builder = ureq::http::Request::builder()
+                .method(method)
+                .uri(&url)
+                .header("Idempotency-Key", format!("{key}#{index}"));
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(token) = self.tokens.get(&entry.platform).filter(|t| !t.is_empty()) {
+                let scheme = prepared
+                    .as_ref()
+                    .map_or("Bearer", |prepared| prepared.auth_scheme);
+                builder = builder.header("Authorization", format!("{scheme} {token}"));
+            }
+            let outcome = builder
+                .body(request.body.clone())
+                .map_err(|error| format!("cannot build the request: {error}"))
+                .and_then(|request| {
+                    self.agent
+                        .run(request)
+                        .map_err(|error| format!("{url}: {error}"))
+                });
+            let (reason, retryable) = match outcome {
+                Ok(mut response) if response.status().is_success() => {
+                    let body = response
+                        .body_mut()
+                        .with_config()
+                        .limit(1 << 20)
+                        .read_to_vec()
+                        .unwrap_or_default();
+                    match hook.and_then(|hook| hook.not_ready(&entry, index, &body)) {
+                        // Accepted, but what it made is not ready to go on
+                        // (a video still processing): try again later.
+                        Some(reason) => (format!("{url}: {reason}"), true),
+                        None => {
+                            self.accepted(&key, &mut entry, &body)?;
+                            continue;
+                        }
+                    }
+                }
+                Ok(mut response) => {
+                    let status = response.status().as_u16();
+                    let body = response
+                        .body_mut()
+                        .with_config()
+                        .limit(4096)
+                        .read_to_string()
+                        .unwrap_or_default();
+                    let retryable = status == 408 || status == 429 || status >= 500;
+                    (
+                        format!("{url} answered {status}: {}", body.trim()),
+                        retryable,
+                    )
+                }
+                Err(error) => (error, true),
+            };
+            entry.attempts += 1;
+            entry.last_error = Some(reason.clone());
+            if !retryable || entry.attempts >= self.config.delivery.max_attempts {
+                let reason = if retryable {
+                    format!("gave up after {} tries: {reason}", entry.attempts)
+                } else {
+                    format!("refused by the platform: {reason}")
+                };
+                let platform = entry.platform.clone();
+                self.outbox
+                    .dead_letter(&key, serde_json::to_value(entry)?, &reason, &platform)?;
+                return Ok(None);
+            }
+            entry.next_at_ms = now_ms() + self.backoff_ms(entry.attempts);
+            Metrics::platform(&self.metrics.retries, &entry.platform).inc();
+            tracing::warn!(%key, attempts = entry.attempts, %reason, retry_in_ms = entry.next_at_ms.saturating_sub(now_ms()), "send failed; will retry");
+            self.store
+                .apply(&[Change::Set(key.clone(), serde_json::to_vec(&entry)?)])?;
+            return Ok(Some(Queued { key, entry }));
+        }
+        Ok(None)
+    }
+
+    /// Records a request the platform accepted: the native id it got (in the
+    /// message-id map) and the entry's progress, or the delivery when it was
+    /// the last request — all in one transaction.
+    fn accepted(&self, key: &str, entry: &mut OutboxEntry, response_body: &[u8]) -> Result<()> {
+        if let Some(hook) = self.hook(entry).cloned() {
+            // A hooked step: the ids it got are the hook's records (story
+            // cross-post ids for deletion and replies), not message ids.
+            let index = entry.sent;
+            let (native_id, changes) = hook.accepted(entry, index, response_body)?;
+            entry.native_ids.extend(native_id.clone());
+            self.progress(key, entry, changes)?;
+            if let Some(native_id) = native_id
+                && let Some(follow_up) = hook.follow_up(entry, &native_id)?
+            {
+                self.outbox.enqueue(Vec::new(), vec![follow_up])?;
+            }
+            return Ok(());
+        }
+        let native_id = self
+            .translators
+            .sent_message_id(&entry.platform, response_body);
+        let mut changes = Vec::new();
+        if let Some(native_id) = native_id {
+            changes.push(Change::Set(
+                directory_schema::native_id_key(&entry.platform, &native_id),
+                entry.envelope_id.as_bytes().to_vec(),
+            ));
+            // A message split into several requests maps to its first id.
+            changes.push(Change::SetIfAbsent(
+                directory_schema::canonical_id_key(&entry.envelope_id, &entry.platform),
+                native_id.as_bytes().to_vec(),
+            ));
+            entry.native_ids.push(native_id);
+        }
+        self.progress(key, entry, changes)
+    }
+
+    /// Commits one accepted request with `changes`: the entry's progress, or
+    /// its delivery when it was the last request.
+    fn progress(&self, key: &str, entry: &mut OutboxEntry, mut changes: Vec<Change>) -> Result<()> {
+        entry.sent += 1;
+        entry.last_error = None;
+        if entry.sent < entry.encoded.requests.len() {
+            changes.push(Change::Set(key.to_string(), serde_json::to_vec(&entry)?));
+            self.store.apply(&changes)?;
+            Metrics::platform(&self.metrics.messages_out, &entry.platform).inc();
+            return Ok(());
+        }
+        changes.push(Change::Delete(key.to_string()));
+        changes.push(Change::Set(
+            ended_key(EndedDelivery::Delivered, key),
+            serde_json::to_vec(&serde_json::json!({
+                "native_ids": entry.native_ids,
+                "at_ms": now_ms(),
+                "degradations": entry.encoded.degradations,
+            }))?,
+        ));
+        self.store.apply(&changes)?;
+        // Counted once committed: a scrape never shows a send the store lacks.
+        Metrics::platform(&self.metrics.messages_out, &entry.platform).inc();
+        let elapsed = now_ms().saturating_sub(entry.created_ms);
+        self.metrics
+            .delivery_latency
+            .observe(elapsed as f64 / 1000.0);
+        tracing::info!(%key, native_ids = ?entry.native_ids, "delivered");
+        Ok(())
+    }
+
+    /// Exponential backoff with "equal jitter": the ceiling doubles with each
+    /// try up to `backoff_max_ms`; half of it is fixed, half random, so a
+    /// retry is never immediate and retries never move in lock-step.
+    fn backoff_ms(&self, attempts: u32) -> u64 {
+        let delivery = &self.config.delivery;
+        let ceiling = delivery
+            .backoff_base_ms
+            .saturating_mul(1u64 << attempts.min(20))
+            .min(delivery.backoff_max_ms)
+            .max(1);
+        ceiling / 2 + rand::random_range(0..=ceiling / 2)
+    }
+}

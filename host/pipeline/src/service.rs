@@ -1,0 +1,135 @@
+//! The messaging service on the runtime: what `switchboard up` adds to the
+//! HTTP trigger of a Spin application.
+//!
+//! It loads the [`Pipeline`] (when the manifest has a router component), the
+//! stories API and the key directory, and plugs them into the trigger at its
+//! extension points: native routes (`/metrics`, `/keys/…`, `/stories/…`) and
+//! a commit hook that wakes the router when a webhook is in the inbox.
+
+use crate::config::HostConfig;
+use crate::key_directory::KeyDirectory;
+use crate::pipeline::{Pipeline, Stages};
+use crate::stories::{StoryHook, StoryService};
+use anyhow::Result;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use switchboard_runtime::engine::Runtime;
+use switchboard_runtime::http::{self, BoxFuture, HttpTrigger, NativeRoute, Request, Response};
+use switchboard_runtime::key_value::KeyValueStores;
+use switchboard_runtime::manifest::Manifest;
+
+/// The messaging service of a running app.
+pub struct MessagingService {
+    pipeline: Option<Arc<Pipeline>>,
+    stories: Option<Arc<StoryService>>,
+    keys: Arc<KeyDirectory>,
+}
+
+impl MessagingService {
+    /// Loads the service for `manifest`, running the manifest's components as
+    /// the pipeline's stages.
+    pub fn load(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        config: HostConfig,
+    ) -> Result<MessagingService> {
+        let stages = Stages::components(runtime, manifest, stores, &config)?;
+        MessagingService::with_stages(runtime, manifest, stores, config, stages)
+    }
+
+    /// Loads the service with the given pipeline stages (`None`: no
+    /// pipeline; webhooks are stored but not routed).
+    pub fn with_stages(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        config: HostConfig,
+        stages: Option<Stages>,
+    ) -> Result<MessagingService> {
+        let pipeline = stages
+            .map(|stages| {
+                Pipeline::new(manifest, stores, config, stages, |outbox, config| {
+                    vec![(
+                        StoryHook::NAME.to_string(),
+                        Arc::new(StoryHook::new(outbox.store().clone(), config))
+                            as Arc<dyn crate::sending::DeliveryHook>,
+                    )]
+                })
+            })
+            .transpose()?
+            .map(Arc::new);
+        let stories = pipeline
+            .as_ref()
+            .map(|pipeline| StoryService::load(runtime, manifest, pipeline.clone()))
+            .transpose()?
+            .map(Arc::new);
+        Ok(MessagingService {
+            pipeline,
+            stories,
+            keys: KeyDirectory::load(manifest, stores)?,
+        })
+    }
+
+    /// The pipeline, when the manifest has one.
+    pub fn pipeline(&self) -> Option<&Arc<Pipeline>> {
+        self.pipeline.as_ref()
+    }
+
+    /// `trigger` with the service's routes and hook.
+    pub fn attach(&self, mut trigger: HttpTrigger) -> HttpTrigger {
+        trigger = trigger
+            .with_native_route(Arc::new(MetricsRoute(self.pipeline.clone())))
+            .with_native_route(self.keys.clone());
+        trigger = match &self.stories {
+            Some(stories) => trigger.with_native_route(stories.clone()),
+            None => trigger.with_native_route(Arc::new(NoStories)),
+        };
+        if let Some(pipeline) = &self.pipeline {
+            trigger = trigger.with_commit_hook(pipeline.clone());
+        }
+        trigger
+    }
+
+    /// Serves `trigger` (with the service attached) on `listen`, and runs the
+    /// pipeline, until the process is interrupted.
+    pub fn run_until_stopped(self, trigger: HttpTrigger, listen: SocketAddr) -> Result<()> {
+        let trigger = Arc::new(self.attach(trigger));
+        let pipeline = self.pipeline.clone();
+        http::run_until_stopped(trigger, listen, move || {
+            if let Some(pipeline) = pipeline {
+                tokio::spawn(pipeline.run());
+            }
+        })
+    }
+}
+
+/// `GET /metrics`: the pipeline's metrics in Prometheus' text format.
+struct MetricsRoute(Option<Arc<Pipeline>>);
+
+impl NativeRoute for MetricsRoute {
+    fn serves(&self, _method: &hyper::Method, path: &str) -> bool {
+        path == "/metrics"
+    }
+
+    fn handle(&self, _request: Request) -> BoxFuture<'_, Response> {
+        let text = match &self.0 {
+            Some(pipeline) => pipeline.metrics.render(),
+            None => String::new(),
+        };
+        Box::pin(async move { http::plain(200, &text) })
+    }
+}
+
+/// `/stories/…` in an app without a pipeline.
+struct NoStories;
+
+impl NativeRoute for NoStories {
+    fn serves(&self, _method: &hyper::Method, path: &str) -> bool {
+        path == "/stories" || path.starts_with("/stories/")
+    }
+
+    fn handle(&self, _request: Request) -> BoxFuture<'_, Response> {
+        Box::pin(async { http::plain(503, "stories need the pipeline (a router component)\n") })
+    }
+}

@@ -1,0 +1,238 @@
+//! The pipeline's stages that run as components — the router (policy and
+//! routing over the directory) and the translators — behind traits, so that
+//! the same pipeline runs them as WebAssembly or, for the comparison
+//! benchmark only, as native code (`examples/native-pipeline.rs`). The
+//! pipeline never asks which it has.
+
+pub use crate::bindings::router::exports::switchboard::messaging::policy::{
+    Rejection, RejectionReason, Verdict,
+};
+pub use crate::bindings::router::exports::switchboard::messaging::router::{
+    Delivery, RouteError, UnmappedReference,
+};
+use crate::bindings::router::{PipelineRouter, PipelineRouterPre};
+use crate::bindings::types::{Address, EncodeError, Envelope};
+use crate::plugins::translator::{Encoded, Translator};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use switchboard_runtime::engine::{Limits, Runtime};
+use switchboard_runtime::http::BoxFuture;
+use switchboard_runtime::instance::{Grants, InstanceState, link};
+use switchboard_runtime::key_value::{EmbeddedStore, HeldWrites, KeyValueStores};
+use switchboard_runtime::manifest::Manifest;
+use wasmtime::Store;
+use wasmtime::component::Linker;
+
+/// The router stage: gives an instance for one routing pass.
+pub trait RouterStage: Send + Sync {
+    /// An instance whose directory writes (to `store`) are held in `writes`,
+    /// for the pass to commit with its outbox entries.
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a Arc<EmbeddedStore>,
+        writes: &'a Arc<HeldWrites>,
+    ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>>;
+}
+
+/// One router instance: routes and judges envelopes. An `Err` is the
+/// instance failing (a trap, its deadline); the pass then takes a new one.
+pub trait RouterInstance: Send {
+    /// Where `envelope` goes: one delivery per recipient.
+    fn route<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+    ) -> BoxFuture<'a, Result<Result<Vec<Delivery>, RouteError>>>;
+
+    /// Whether `envelope` may go to `recipient`.
+    fn check<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+        recipient: &'a Address,
+    ) -> BoxFuture<'a, Result<Verdict>>;
+}
+
+/// Why an envelope could not be encoded for a recipient.
+pub enum EncodeFailure {
+    /// No translator for the recipient's platform.
+    NotConnected,
+    /// The translator failed (a trap, its deadline, no instance).
+    Failed(String),
+    /// The translator refused the envelope.
+    Refused(EncodeError),
+}
+
+/// The translator stage: encoding for the target and reading send answers.
+pub trait TranslatorStage: Send + Sync {
+    /// `envelope` as `recipient`'s platform's send-API requests, from `sender`.
+    fn encode(
+        &self,
+        envelope: &Envelope,
+        sender: &Address,
+        recipient: &Address,
+    ) -> Result<Encoded, EncodeFailure>;
+
+    /// The platform's id for a sent message, from its send API's answer.
+    fn sent_message_id(&self, platform: &str, response_body: &[u8]) -> Option<String>;
+
+    /// The platforms it can encode for.
+    fn platforms(&self) -> Vec<String>;
+}
+
+/// The import that marks a manifest component as a translator: the gateways
+/// depend on translators under this name.
+const TRANSLATOR_IMPORT: &str = "switchboard:messaging/translator@0.1.0";
+
+/// The translator components the manifest's gateways depend on, by the
+/// platform each describes. Each call gets a fresh instance.
+pub struct ComponentTranslators {
+    translators: BTreeMap<String, Translator>,
+}
+
+impl ComponentTranslators {
+    /// Loads every translator the manifest's components import as
+    /// `translator` (the same file may serve several gateways).
+    pub fn load(runtime: &Runtime, manifest: &Manifest) -> Result<ComponentTranslators> {
+        let mut paths = std::collections::BTreeSet::new();
+        for (owner, component) in &manifest.app.component {
+            if let Some(dependency) = component.dependencies.get(TRANSLATOR_IMPORT) {
+                paths.insert(manifest.dependency_path(owner, TRANSLATOR_IMPORT, dependency)?);
+            }
+        }
+        let mut translators = BTreeMap::new();
+        for path in paths {
+            let wasm = std::fs::read(&path)
+                .with_context(|| format!("cannot read translator {}", path.display()))?;
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            let translator = Translator::load(runtime, &name, &wasm)?;
+            let platform = translator.platform().to_string();
+            tracing::info!(path = %path.display(), %platform, "translator ready");
+            translators.insert(platform, translator);
+        }
+        Ok(ComponentTranslators { translators })
+    }
+}
+
+impl TranslatorStage for ComponentTranslators {
+    fn encode(
+        &self,
+        envelope: &Envelope,
+        sender: &Address,
+        recipient: &Address,
+    ) -> Result<Encoded, EncodeFailure> {
+        let translator = self
+            .translators
+            .get(&recipient.platform)
+            .ok_or(EncodeFailure::NotConnected)?;
+        translator
+            .instantiate()
+            .and_then(|mut instance| instance.encode(envelope, sender, recipient))
+            .map_err(|error| EncodeFailure::Failed(error.to_string()))?
+            .map_err(EncodeFailure::Refused)
+    }
+
+    fn sent_message_id(&self, platform: &str, response_body: &[u8]) -> Option<String> {
+        let mut instance = self.translators.get(platform)?.instantiate().ok()?;
+        instance.sent_message_id(response_body).ok().flatten()
+    }
+
+    fn platforms(&self) -> Vec<String> {
+        self.translators.keys().cloned().collect()
+    }
+}
+
+/// The composed router component, ready to instantiate.
+pub struct ComponentRouter {
+    pre: PipelineRouterPre<InstanceState>,
+    grants: Arc<Grants>,
+    limits: Limits,
+    deadline_ticks: u64,
+}
+
+impl ComponentRouter {
+    /// Composes component `id` of the manifest (the router, with the
+    /// directory it depends on) and links it with Spin's capabilities.
+    pub fn load(
+        runtime: &Runtime,
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        id: &str,
+    ) -> Result<ComponentRouter> {
+        let mut linker: Linker<InstanceState> =
+            switchboard_runtime::instance::capability_linker(runtime)?;
+        // The canonical types are an interface of types only: an empty instance.
+        linker
+            .instance("switchboard:messaging/types@0.1.0")
+            .map_err(anyhow::Error::from)?;
+        let pre = link(runtime, &linker, manifest, id)?;
+        let pre = PipelineRouterPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component `{id}` does not export `policy` and `router`"))?;
+        Ok(ComponentRouter {
+            pre,
+            grants: Grants::for_component(manifest, id, stores)?,
+            limits: runtime.limits().clone(),
+            deadline_ticks: runtime.deadline_ticks(),
+        })
+    }
+}
+
+impl RouterStage for ComponentRouter {
+    fn instantiate<'a>(
+        &'a self,
+        _store: &'a Arc<EmbeddedStore>,
+        writes: &'a Arc<HeldWrites>,
+    ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
+        Box::pin(async move {
+            let mut state = InstanceState::new(self.grants.clone(), &self.limits);
+            state.hold_writes(writes.clone());
+            let mut store = Store::new(self.pre.engine(), state);
+            store.limiter(|state| state.limiter());
+            store.set_epoch_deadline(self.deadline_ticks);
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            Ok(Box::new(ComponentRouterInstance {
+                store,
+                bindings,
+                deadline_ticks: self.deadline_ticks,
+            }) as Box<dyn RouterInstance>)
+        })
+    }
+}
+
+/// One instance of the router component, with its store.
+struct ComponentRouterInstance {
+    store: Store<InstanceState>,
+    bindings: PipelineRouter,
+    deadline_ticks: u64,
+}
+
+impl RouterInstance for ComponentRouterInstance {
+    fn route<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+    ) -> BoxFuture<'a, Result<Result<Vec<Delivery>, RouteError>>> {
+        Box::pin(async move {
+            self.store.set_epoch_deadline(self.deadline_ticks);
+            self.bindings
+                .switchboard_messaging_router()
+                .call_route(&mut self.store, envelope)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    }
+
+    fn check<'a>(
+        &'a mut self,
+        envelope: &'a Envelope,
+        recipient: &'a Address,
+    ) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            self.store.set_epoch_deadline(self.deadline_ticks);
+            self.bindings
+                .switchboard_messaging_policy()
+                .call_check(&mut self.store, envelope, recipient)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+    }
+}

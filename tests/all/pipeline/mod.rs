@@ -1,0 +1,10 @@
+//! The messaging service: translators in the sandbox, and the whole pipeline
+//! through a running host — routing, delivery, conversations over three apps,
+//! crashes, stories.
+
+pub(crate) mod conversation;
+pub(crate) mod crash;
+pub(crate) mod delivery;
+pub(crate) mod malformed;
+pub(crate) mod story_service;
+pub(crate) mod translate;

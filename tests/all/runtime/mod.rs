@@ -1,0 +1,5 @@
+//! The runtime layer: `switchboard up` serving the manifest's components over
+//! real HTTP, and the sandbox every component call runs in.
+
+pub(crate) mod sandbox;
+pub(crate) mod up;
