@@ -116,8 +116,11 @@ mod handler {
         variables::get(name).unwrap_or_default()
     }
 
-    /// The body, read only until it passes `limit`: a body over the limit is
-    /// answered 413 without being held in memory whole.
+    /// The body, kept only until it passes `limit`: a body over the limit is
+    /// answered 413 without being held in memory whole. The rest is still
+    /// read and dropped, because an HTTP/1 server that answers before the
+    /// body is read closes the connection with a reset, which the client
+    /// may see instead of its 413; the host's deadline bounds how long.
     async fn read_body(request: IncomingRequest, limit: u64) -> anyhow::Result<Vec<u8>> {
         let mut chunks = request.into_body_stream();
         let mut body = Vec::new();
@@ -125,9 +128,8 @@ mod handler {
             let chunk = chunk.map_err(|error| {
                 anyhow::anyhow!("cannot read the body: {}", error.to_debug_string())
             })?;
-            body.extend_from_slice(&chunk);
-            if u64::try_from(body.len()).map_or(true, |length| length > limit) {
-                break;
+            if u64::try_from(body.len()).is_ok_and(|length| length <= limit) {
+                body.extend_from_slice(&chunk);
             }
         }
         Ok(body)
@@ -147,11 +149,7 @@ mod handler {
             .split_once('?')
             .map_or("", |(_, query)| query);
         let headers = request.headers().entries();
-        let body = if method == "POST" {
-            read_body(request, route.max_webhook_bytes).await?
-        } else {
-            Vec::new()
-        };
+        let body = read_body(request, route.max_webhook_bytes).await?;
         let (secret, verify_token) = (variable("app_secret"), variable("verify_token"));
         let answer = ingest::handle(
             &route,
