@@ -23,7 +23,7 @@
 use directory_schema::{api_envelope_id, envelope_key, inbox_key, status_key};
 use serde::Deserialize;
 use serde_json::json;
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText, Message,
     MessageCategory, Participant,
 };

@@ -189,7 +189,7 @@ mod bindings {
     wit_bindgen::generate!({
         world: "directory-store",
         path: "../../wit",
-        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+        with: { "switchboard:messaging/types@0.1.0": switchboard_pdk::types },
     });
 }
 
@@ -202,7 +202,7 @@ mod component {
     use directory_schema::{Account, ConsentScope};
     use spin_sdk::key_value::Store;
     use std::cell::OnceCell;
-    use switchboard_model::types::Address;
+    use switchboard_pdk::types::Address;
 
     thread_local! {
         /// The default store, opened on first use and kept for the instance's

@@ -38,7 +38,7 @@ mod bindings {
     wit_bindgen::generate!({
         world: "ingress-gateway",
         path: "../../wit",
-        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+        with: { "switchboard:messaging/types@0.1.0": switchboard_pdk::types },
     });
 }
 

@@ -3,7 +3,7 @@
 //! One method per function of the `directory` interface.
 
 use crate::{ConsentScope, LinkedAccount, StoryOrigin};
-use switchboard_model::types::Address;
+use switchboard_pdk::types::Address;
 
 /// What policy and routing read from (and record in) the directory.
 ///

@@ -4,7 +4,7 @@
 //! could carry anyone's identity never cross.
 
 use crate::{ConsentScope, Facts};
-use switchboard_model::types::{Address, ExtraField, IdentityAttribute};
+use switchboard_pdk::types::{Address, ExtraField, IdentityAttribute};
 
 /// Names of JSON members that hold or lead to a party's identity. An extra
 /// whose pointer passes through one of them, or whose value contains a member

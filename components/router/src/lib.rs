@@ -101,7 +101,7 @@ mod bindings {
     wit_bindgen::generate!({
         world: "message-router",
         path: "../../wit",
-        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+        with: { "switchboard:messaging/types@0.1.0": switchboard_pdk::types },
         additional_derives: [PartialEq],
     });
 }
@@ -121,7 +121,7 @@ mod component {
     use super::bindings::exports::switchboard::messaging::{policy, router};
     use super::bindings::switchboard::messaging::directory as imported;
     use super::{ConsentScope, Delivery, Facts, LinkedAccount, RouteError, StoryOrigin, Verdict};
-    use switchboard_model::types::{Address, Envelope};
+    use switchboard_pdk::types::{Address, Envelope};
 
     /// The imported `directory` interface as [`Facts`].
     struct ImportedDirectory;

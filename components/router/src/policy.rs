@@ -3,7 +3,7 @@
 //! The rules and their order are in the crate documentation.
 
 use crate::{ConsentScope, Facts, Rejection, RejectionReason, Verdict};
-use switchboard_model::types::{Address, Content, Envelope, Event, MessageCategory};
+use switchboard_pdk::types::{Address, Content, Envelope, Event, MessageCategory};
 
 /// Texts that opt the sender out of a business's marketing (compared trimmed,
 /// ignoring case).

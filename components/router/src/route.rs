@@ -5,7 +5,7 @@
 use crate::identity::{shareable_attributes, shareable_extras};
 use crate::{Delivery, Facts, LinkedAccount, RouteError, UnmappedReference};
 use std::cell::RefCell;
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, Edit, Envelope, Event, ExtraField,
     FormattedText, IdentityAttribute, Message, MessageRef, Participant, Reaction, Receipt, Span,
     SpanStyle, StoryRef, StoryRelation,

@@ -9,7 +9,7 @@ use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check};
 use support::{
     NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, alice_and_bob, text_from, with_category,
 };
-use switchboard_model::types::{Address, Envelope, Event, MessageCategory, Receipt, ReceiptStatus};
+use switchboard_pdk::types::{Address, Envelope, Event, MessageCategory, Receipt, ReceiptStatus};
 
 /// The rejection in a verdict, or a failure naming the verdict.
 fn rejection(verdict: Verdict) -> Rejection {

@@ -7,7 +7,7 @@ mod support;
 
 use router::{ConsentScope, Delivery, Facts, RouteError, UnmappedReference, route};
 use support::{NOW_MS, TestDirectory, addr, alice_and_bob, envelope_from, text_from, with_message};
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Content, ConversationKind, Edit, Envelope, Event, ExtraField, FormattedText,
     IdentityAttribute, Message, MessageRef, Reaction, ReactionAction, Receipt, ReceiptStatus, Span,
     SpanStyle, StoryRef, StoryRelation,
@@ -133,7 +133,7 @@ fn records_the_native_id_of_messages_only() {
     let typing = envelope_from(
         &alice,
         "wamid.typing",
-        Event::Typing(switchboard_model::types::TypingState::Started),
+        Event::Typing(switchboard_pdk::types::TypingState::Started),
     );
     only(route(&directory, &typing));
     assert_eq!(directory.canonical_id("whatsapp", "wamid.typing"), None);

@@ -8,7 +8,7 @@ mod support;
 
 use router::{Facts, RejectionReason, RouteError, Verdict, check, route};
 use support::{NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, text_from, with_message};
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, ConversationKind, Envelope, Event, IdentityAttribute, StoryRef, StoryRelation,
 };
 

@@ -9,7 +9,7 @@
 //! ```
 //! use stories::{default_profiles, plan};
 //! # use stories::{Audience, CrossPostSettings, Story};
-//! # use switchboard_model::types::{Address, MediaKind, MediaSource};
+//! # use switchboard_pdk::types::{Address, MediaKind, MediaSource};
 //! # let story = Story {
 //! #     id: "1".into(),
 //! #     author: Address { platform: "instagram".into(), id: "17841400000000001".into() },
@@ -51,7 +51,7 @@ pub mod bindings {
     wit_bindgen::generate!({
         world: "story-planner",
         path: "../../wit",
-        with: { "switchboard:messaging/types@0.1.0": switchboard_model::types },
+        with: { "switchboard:messaging/types@0.1.0": switchboard_pdk::types },
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
     });
 }

@@ -3,7 +3,7 @@
 
 use crate::rules;
 use crate::{CrossPostSettings, PlannedPost, Story, StoryProfile, TargetOutcome, TargetPlan};
-use switchboard_model::types::{Address, MediaKind};
+use switchboard_pdk::types::{Address, MediaKind};
 
 /// Plans the cross-posts of `story` as of `now_ms`: one outcome per target in
 /// `settings.targets`, in order, each keeping its target address.

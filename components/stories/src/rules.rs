@@ -4,8 +4,8 @@
 //! target accepts. A rule that changes something returns the notes saying what.
 
 use crate::{Audience, Sticker, Story, StoryMention, StoryProfile};
-use switchboard_model::text::{char_len, truncate_at_word};
-use switchboard_model::types::{Address, MediaKind};
+use switchboard_pdk::text::{char_len, truncate_at_word};
+use switchboard_pdk::types::{Address, MediaKind};
 
 /// The WIT name of an audience, for reasons and notes.
 pub fn audience_name(audience: &Audience) -> &'static str {

@@ -11,7 +11,7 @@ use stories::{
     StoryProfile, TargetOutcome, TargetPlan, default_profiles, plan, profiles_from_json,
     try_default_profiles,
 };
-use switchboard_model::types::{Address, MediaKind};
+use switchboard_pdk::types::{Address, MediaKind};
 
 const CREATED: u64 = 1_732_518_000_000;
 const EXPIRES: u64 = CREATED + 86_400_000;

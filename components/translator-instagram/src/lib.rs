@@ -3,7 +3,7 @@
 //! the mapping and every degradation rule), with the `instagram` flavor.
 //!
 //! [`meta_messaging::translator!`] defines the native functions the component
-//! exports (`describe`, `decode`, `encode`, `sent_message_id`); the host's
+//! exports (`describe`, `decode`, `encode`, `sent_message_id`, `fetch_media`); the host's
 //! benchmarks and the integration tests call them directly.
 
 #![deny(missing_docs)]

@@ -2,17 +2,19 @@
 //! checks the canonical values field by field, round-trips them through
 //! `encode`, and feeds `decode` malformed input.
 
-#[path = "../../meta-messaging/tests/support/translator.rs"]
+#[path = "../../../libs/meta-messaging/tests/support/translator.rs"]
 mod support;
 
 use serde_json::json;
 use support::{address, bodies, decode_err, fixture, fixture_names, one, raw};
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     ChoiceOrigin, Content, DecodeError, Event, MediaKind, MediaSource, ReactionAction,
     ReceiptStatus, StoryRelation,
 };
 use translator_instagram as translator;
-use translator_instagram::{ContentKind, WebhookSignature, decode, describe};
+use translator_instagram::{
+    ApiAuth, ContentKind, MediaError, WebhookSignature, decode, describe, fetch_media,
+};
 
 const PLATFORM: &str = "instagram";
 /// The professional account.
@@ -256,6 +258,7 @@ fn describe_names_the_platform_and_limits() {
         capabilities.webhook_signature,
         WebhookSignature::HubSignatureSha256
     );
+    assert_eq!(capabilities.api_auth, ApiAuth::BearerHeader);
     assert!(capabilities.native.contains(&ContentKind::QuickReplies));
     assert!(!capabilities.native.contains(&ContentKind::Buttons));
     assert!(!capabilities.native.contains(&ContentKind::Document));
@@ -300,4 +303,16 @@ fn malformed_input_gives_typed_errors() {
         DecodeError::TooDeep(_)
     ));
     assert_eq!(decode_err(b"\xc3\x28"), DecodeError::InvalidUtf8(0));
+}
+
+#[test]
+fn media_is_not_fetched_by_id() {
+    // The webhooks carry attachment URLs (`media-source::url`): there is no
+    // media id to resolve, so the host is told so instead of being sent
+    // somewhere.
+    assert_eq!(fetch_media("1234", None), Err(MediaError::Unsupported));
+    assert_eq!(
+        fetch_media("1234", Some(b"{}")),
+        Err(MediaError::Unsupported)
+    );
 }

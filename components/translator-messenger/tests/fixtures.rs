@@ -2,17 +2,19 @@
 //! checks the canonical values field by field, round-trips them through
 //! `encode`, and feeds `decode` malformed input.
 
-#[path = "../../meta-messaging/tests/support/translator.rs"]
+#[path = "../../../libs/meta-messaging/tests/support/translator.rs"]
 mod support;
 
 use serde_json::json;
 use support::{address, bodies, decode_err, extra, fixture, fixture_names, one, raw};
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     ChoiceOrigin, Content, ConversationKind, DecodeError, Event, MediaKind, MediaSource,
     MessageCategory, ReactionAction, ReceiptStatus,
 };
 use translator_messenger as translator;
-use translator_messenger::{ContentKind, WebhookSignature, describe};
+use translator_messenger::{
+    ApiAuth, ContentKind, MediaError, WebhookSignature, describe, fetch_media,
+};
 
 const PLATFORM: &str = "messenger";
 /// The page.
@@ -350,6 +352,7 @@ fn describe_names_the_platform_and_limits() {
         capabilities.webhook_signature,
         WebhookSignature::HubSignatureSha256
     );
+    assert_eq!(capabilities.api_auth, ApiAuth::BearerHeader);
     assert!(capabilities.native.contains(&ContentKind::Buttons));
     assert!(!capabilities.native.contains(&ContentKind::Location));
 }
@@ -408,5 +411,17 @@ fn malformed_input_gives_typed_errors() {
     assert_eq!(
         decode_err(b"{\"object\":\"pa\xffge\"}"),
         DecodeError::InvalidUtf8(13)
+    );
+}
+
+#[test]
+fn media_is_not_fetched_by_id() {
+    // The webhooks carry attachment URLs (`media-source::url`): there is no
+    // media id to resolve, so the host is told so instead of being sent
+    // somewhere.
+    assert_eq!(fetch_media("1234", None), Err(MediaError::Unsupported));
+    assert_eq!(
+        fetch_media("1234", Some(b"{}")),
+        Err(MediaError::Unsupported)
     );
 }

@@ -12,15 +12,15 @@
 
 use crate::markup;
 use crate::{MAX_WEBHOOK_BYTES, PLATFORM};
-use switchboard_model::armor;
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{
+use switchboard_pdk::armor;
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{
     Address, ChoiceOrigin, ContactCard, Content, Conversation, ConversationKind, DecodeError,
     DeliveryFailure, Edit, Envelope, Event, ExtraField, IdentityAttribute, LabeledValue, Location,
     Media, MediaKind, MediaSource, Message, MessageCategory, MessageRef, Participant, Reaction,
     ReactionAction, Receipt, ReceiptStatus, UnsupportedContent,
 };
-use switchboard_model::types::{Choice, ForwardInfo};
+use switchboard_pdk::types::{Choice, ForwardInfo};
 
 /// The `object` value of WhatsApp Business Account webhooks.
 const OBJECT: &str = "whatsapp_business_account";
@@ -639,7 +639,7 @@ fn system_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_model::types::FormattedText;
+    use switchboard_pdk::types::FormattedText;
 
     fn one(message: &str) -> Result<Envelope, DecodeError> {
         let body = format!(
@@ -687,10 +687,10 @@ mod tests {
             inner.content,
             Content::Text(FormattedText {
                 body: "Text was edited".to_string(),
-                spans: vec![switchboard_model::types::Span {
+                spans: vec![switchboard_pdk::types::Span {
                     start: 9,
                     end: 15,
-                    style: switchboard_model::types::SpanStyle::Bold
+                    style: switchboard_pdk::types::SpanStyle::Bold
                 }],
             })
         );

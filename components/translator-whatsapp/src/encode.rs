@@ -14,15 +14,15 @@ use crate::{
     MAX_LIST_ROWS, MAX_TEXT_CHARS, PLATFORM, SendRequest,
 };
 use serde_json::{Map, Value, json};
-use switchboard_model::text::{char_len, chunks, truncate_at_word};
-use switchboard_model::types::{
+use switchboard_pdk::text::{char_len, chunks, truncate_at_word};
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     Interactive, InteractiveAction, ListMenu, Location, Media, MediaKind, MediaSource, Message,
     MessageRef, QuickReply, ReactionAction, Receipt, ReceiptStatus, SealedContent, Template,
 };
 
-/// Graph API version of the send path.
-const API_VERSION: &str = "v21.0";
+/// The Graph API version of the send path and the media lookup.
+pub const API_VERSION: &str = "v21.0";
 /// Characters of an interactive message's body.
 const MAX_INTERACTIVE_BODY_CHARS: usize = 1024;
 /// Characters of an interactive message's text header and of its footer.
@@ -841,7 +841,7 @@ fn encode_template(out: &mut Output<'_>, template: &Template) {
 /// Sealed content as one armored text message; armor longer than one
 /// message cannot be split without breaking it.
 fn encode_sealed(out: &mut Output<'_>, sealed: &SealedContent) -> Result<(), EncodeError> {
-    let armored = switchboard_model::armor::encode(sealed);
+    let armored = switchboard_pdk::armor::encode(sealed);
     let length = char_len(&armored);
     if length > MAX_TEXT_CHARS as usize {
         return Err(EncodeError::Unsupported(format!(

@@ -6,7 +6,7 @@
 //! [`encode`](mod@encode), [`markup`]) with the native functions below as
 //! their public face: the host's benchmarks and the integration tests call
 //! them directly, and the component
-//! ([`switchboard_model::translator_component!`]) only forwards to them.
+//! ([`switchboard_pdk::export_translator!`]) only forwards to them.
 //!
 //! # Decoding
 //!
@@ -68,17 +68,31 @@
 //! | `forward-flag-dropped` / `story-context-dropped` | forwarded flag / story reference | the message without it |
 //! | `receipt-dropped` | delivered/sent/failed receipts, or targets without a WhatsApp id | nothing (read receipts become `{"status":"read","message_id":…}`) |
 //! | `typing-dropped` | typing (WhatsApp's indicator needs a received message id to mark read) | nothing |
+//!
+//! # Media
+//!
+//! Webhooks carry media ids (`media-source::platform-id`), not URLs.
+//! [`fetch_media`] tells the host how to get the bytes: `GET /v21.0/{media-id}`,
+//! then a download of the `url` it answers, both with the bearer token
+//! (`api-auth::bearer-header`); the answer's `mime_type`, `file_size` and
+//! `sha256` go with the download so the host can check the file.
 
 #![deny(missing_docs)]
 
 pub mod decode;
 pub mod encode;
 pub mod markup;
+pub mod media;
 
-switchboard_model::translator_component!();
+switchboard_pdk::export_translator!();
 
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{Address, DecodeError, EncodeError, Envelope};
+pub use switchboard_pdk::{
+    ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits, MediaDownload,
+    MediaError, MediaStep, SendRequest, WebhookSignature,
+};
+
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{Address, DecodeError, EncodeError, Envelope};
 
 /// The platform name in addresses, references and envelope ids.
 pub const PLATFORM: &str = "whatsapp";
@@ -128,6 +142,7 @@ pub fn describe() -> Capabilities {
             max_webhook_bytes: MAX_WEBHOOK_BYTES,
         },
         webhook_signature: WebhookSignature::HubSignatureSha256,
+        api_auth: ApiAuth::BearerHeader,
     }
 }
 
@@ -153,4 +168,13 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
     let messages = root.get("messages").ok()??;
     let first = messages.items().ok()?.next()?;
     first.opt_string("id").ok()?
+}
+
+/// Says how to fetch a WhatsApp media id's bytes: the media URL lookup, then
+/// the download it names (see [`media`](mod@media)).
+pub fn fetch_media(
+    media_id: &str,
+    previous_response: Option<&[u8]>,
+) -> Result<MediaStep, MediaError> {
+    media::fetch_media(media_id, previous_response)
 }

@@ -9,7 +9,7 @@
 //! or digit. Styles nest (`*_both_*`); monospace content is taken literally.
 //! Anything that does not match these rules stays as literal characters.
 
-use switchboard_model::types::{FormattedText, Span, SpanStyle};
+use switchboard_pdk::types::{FormattedText, Span, SpanStyle};
 
 /// The triple backtick that opens and closes a monospace run.
 const MONO: &str = "```";

@@ -3,7 +3,7 @@
 //! round trips, and every encode degradation and limit.
 
 use serde_json::Value;
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, Choice, ChoiceOrigin, ContactCard, Content, Conversation,
     ConversationKind, DecodeError, Edit, EncodeError, Envelope, Event, FormattedText,
     IdentityAttribute, Interactive, InteractiveAction, LabeledValue, ListMenu, ListRow,
@@ -11,7 +11,10 @@ use switchboard_model::types::{
     Participant, QuickReply, Reaction, ReactionAction, Receipt, ReceiptStatus, SealedContent,
     SealingScheme, Span, SpanStyle, Template, TemplateParameter, TypingState, UnsupportedContent,
 };
-use translator_whatsapp::{ContentKind, Encoded, HttpMethod, WebhookSignature};
+use translator_whatsapp::{
+    ApiAuth, ContentKind, Encoded, HttpMethod, MediaDownload, MediaError, MediaStep,
+    WebhookSignature, fetch_media,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -1178,11 +1181,11 @@ fn reactions_edits_deletions_receipts_typing() -> TestResult {
     let relations = send(Event::Message(Message {
         content: Content::Text(plain("hi")),
         reply_to: Some(elsewhere),
-        forwarded: Some(switchboard_model::types::ForwardInfo {
+        forwarded: Some(switchboard_pdk::types::ForwardInfo {
             frequently_forwarded: false,
         }),
-        story: Some(switchboard_model::types::StoryRef {
-            relation: switchboard_model::types::StoryRelation::Reply,
+        story: Some(switchboard_pdk::types::StoryRef {
+            relation: switchboard_pdk::types::StoryRelation::Reply,
             story_id: None,
             url: None,
         }),
@@ -1423,6 +1426,7 @@ fn describes_whatsapp() {
         capabilities.webhook_signature,
         WebhookSignature::HubSignatureSha256
     );
+    assert_eq!(capabilities.api_auth, ApiAuth::BearerHeader);
     assert!(capabilities.native.contains(&ContentKind::Sticker));
     assert!(!capabilities.native.contains(&ContentKind::QuickReplies));
     assert!(!capabilities.native.contains(&ContentKind::Typing));
@@ -1445,4 +1449,116 @@ fn reads_the_sent_message_id() {
         None
     );
     assert_eq!(translator_whatsapp::sent_message_id(b"not json"), None);
+}
+
+// ------------------------------------------------------------ media
+
+/// The media id of the documented answer (`tests/fixtures/whatsapp/media`).
+const MEDIA_ID: &str = "2621233374848975";
+
+#[test]
+fn media_answer_has_a_source() -> TestResult {
+    let sources = std::fs::read_to_string(format!("{FIXTURES}/media/SOURCES"))?;
+    assert!(
+        sources
+            .lines()
+            .any(|line| line.starts_with("retrieve-media-url.json: https://")),
+        "retrieve-media-url.json has no source"
+    );
+    Ok(())
+}
+
+#[test]
+fn media_is_looked_up_then_downloaded() -> TestResult {
+    // Step 1: the media URL lookup, a Graph API call the host authenticates.
+    let Ok(MediaStep::Request(lookup)) = fetch_media(MEDIA_ID, None) else {
+        return Err("the first step is not a request".into());
+    };
+    assert_eq!(lookup.method, HttpMethod::Get);
+    assert_eq!(lookup.path, format!("/v21.0/{MEDIA_ID}"));
+    assert!(lookup.body.is_empty());
+    assert!(lookup.headers.is_empty());
+
+    // Step 2: the documented answer names the download and what to expect.
+    let answer = fixture("media/retrieve-media-url.json");
+    assert!(!answer.is_empty(), "fixture missing");
+    assert_eq!(
+        fetch_media(MEDIA_ID, Some(&answer)),
+        Ok(MediaStep::Download(MediaDownload {
+            url: "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=2621233374848975&ext=1765000300&hash=ATtQ0Ex4mpLe".to_string(),
+            headers: Vec::new(),
+            mime_type: Some("image/jpeg".to_string()),
+            // A string of digits in the reference.
+            size_bytes: Some(303_833),
+            sha256: Some(
+                "81d3bd8a8db4868c9520ed47186e8b7c5789e61ff79f7f834be6950b808a90d3".to_string()
+            ),
+        }))
+    );
+    Ok(())
+}
+
+#[test]
+fn media_answer_variants_are_read() -> TestResult {
+    // A numeric file_size, a base64 hash (as in webhooks), no id.
+    let answer = br#"{"messaging_product":"whatsapp","url":"https://lookaside.fbsbx.com/x?mid=1","mime_type":"audio/ogg","sha256":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","file_size":12345}"#;
+    let Ok(MediaStep::Download(download)) = fetch_media("1", Some(answer)) else {
+        return Err("not a download".into());
+    };
+    assert_eq!(download.size_bytes, Some(12_345));
+    assert_eq!(
+        download.sha256.as_deref(),
+        Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    );
+    // A hash that is a documentation placeholder is left out, not checked.
+    let placeholder = br#"{"url":"https://lookaside.fbsbx.com/x","sha256":"<HASH>"}"#;
+    let Ok(MediaStep::Download(download)) = fetch_media("1", Some(placeholder)) else {
+        return Err("not a download".into());
+    };
+    assert_eq!(download.sha256, None);
+    assert_eq!(download.mime_type, None);
+    Ok(())
+}
+
+#[test]
+fn media_ids_that_would_change_the_request_are_refused() {
+    for id in [
+        "",
+        "../me/accounts",
+        "123?fields=access_token",
+        "12 3",
+        "abc",
+    ] {
+        assert!(
+            matches!(fetch_media(id, None), Err(MediaError::InvalidId(_))),
+            "{id:?} accepted"
+        );
+    }
+}
+
+#[test]
+fn bad_media_answers_are_invalid_responses() {
+    let invalid = |body: &[u8]| {
+        matches!(
+            fetch_media(MEDIA_ID, Some(body)),
+            Err(MediaError::InvalidResponse(_))
+        )
+    };
+    assert!(invalid(b"not json"));
+    // The reference's own placeholders: `<URL>` is no URL to download.
+    assert!(invalid(
+        br#"{"file_size":"303833","id":"2621233374848975","messaging_product":"whatsapp","mime_type":"image/jpeg","sha256":"<HASH>","url":"<URL>"}"#
+    ));
+    assert!(invalid(br#"{"id":"2621233374848975"}"#), "no url");
+    assert!(
+        invalid(br#"{"url":"http://lookaside.fbsbx.com/x"}"#),
+        "not https"
+    );
+    // An answer about another media id.
+    assert!(invalid(
+        br#"{"id":"999","url":"https://lookaside.fbsbx.com/x?mid=999"}"#
+    ));
+    assert!(invalid(
+        br#"{"url":"https://lookaside.fbsbx.com/x","file_size":"big"}"#
+    ));
 }

@@ -1,9 +1,9 @@
 //! Webhook bodies to canonical envelopes (see the crate docs for the mapping).
 
 use crate::{Flavor, MAX_WEBHOOK_BYTES};
-use switchboard_model::armor;
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{
+use switchboard_pdk::armor;
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{
     Address, Choice, ChoiceOrigin, Content, Conversation, ConversationKind, DecodeError, Edit,
     Envelope, Event, ExtraField, FormattedText, Location, Media, MediaKind, MediaSource, Message,
     MessageCategory, MessageRef, Participant, Reaction, ReactionAction, Receipt, ReceiptStatus,

@@ -7,8 +7,8 @@ use crate::{
 };
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
-use switchboard_model::text::{char_len, chunks_within, truncate_at_word};
-use switchboard_model::types::{
+use switchboard_pdk::text::{char_len, chunks_within, truncate_at_word};
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, ListMenu, Location, Media, MediaKind,
     MediaSource, Message, MessageCategory, Reaction, ReactionAction, ReceiptStatus, SpanStyle,
@@ -405,7 +405,7 @@ impl Builder<'_> {
                 self.texts(&text)
             }
             Content::Sealed(sealed) => {
-                let armor = switchboard_model::armor::encode(sealed);
+                let armor = switchboard_pdk::armor::encode(sealed);
                 self.degrade(
                     "sealed-as-armored-text",
                     format!(

@@ -76,7 +76,7 @@
 //! | `quick-replies-to-numbered-text` | more than 13 quick replies | numbered text |
 //! | `choice-as-text` | a choice (an answer to someone else's interactive) | its title as text |
 //! | `template-as-text` | a WhatsApp business template | its fallback text, or a notice naming it |
-//! | `sealed-as-armored-text` | sealed content | the `switchboard_model::armor` text; split like text when longer than the limit |
+//! | `sealed-as-armored-text` | sealed content | the `switchboard_pdk::armor` text; split like text when longer than the limit |
 //! | `unsupported-as-notice` | unsupported content | a text notice naming the native type |
 //! | `story-as-text` | a message about a story | a text line before the message, with the story URL |
 //! | `reply-as-prefix` | a reply, which the Send API cannot thread | `↩️ ` before the first text, or a notice before an attachment |
@@ -168,10 +168,10 @@ pub const MAX_PAYLOAD_CHARS: usize = 1000;
 pub const API_VERSION: &str = "v21.0";
 
 /// Makes the calling crate the translator component of a flavor: defines its
-/// native `describe`, `decode`, `encode` and `sent_message_id` (what the host's
-/// benchmarks and the integration tests call) over this crate, and exports
-/// them with [`switchboard_model::translator_component!`]. The caller depends
-/// on `wit-bindgen`, `switchboard-model` and this crate.
+/// native `describe`, `decode`, `encode`, `sent_message_id` and `fetch_media`
+/// (what the host's benchmarks and the integration tests call) over this
+/// crate, and exports them with [`switchboard_pdk::export_translator!`]. The
+/// caller depends on `switchboard-pdk` and this crate.
 ///
 /// ```ignore
 /// meta_messaging::translator!(meta_messaging::MESSENGER);
@@ -179,7 +179,12 @@ pub const API_VERSION: &str = "v21.0";
 #[macro_export]
 macro_rules! translator {
     ($flavor:path) => {
-        switchboard_model::translator_component!();
+        switchboard_pdk::export_translator!();
+
+        pub use switchboard_pdk::{
+            ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits,
+            MediaDownload, MediaError, MediaStep, SendRequest, WebhookSignature,
+        };
 
         /// What this translator handles and the limits `encode` keeps to.
         pub fn describe() -> Capabilities {
@@ -221,23 +226,23 @@ macro_rules! translator {
                     max_webhook_bytes: $crate::MAX_WEBHOOK_BYTES,
                 },
                 webhook_signature: WebhookSignature::HubSignatureSha256,
+                api_auth: ApiAuth::BearerHeader,
             }
         }
 
         /// Decodes one webhook body into canonical envelopes.
         pub fn decode(
             body: &[u8],
-        ) -> Result<Vec<switchboard_model::types::Envelope>, switchboard_model::types::DecodeError>
-        {
+        ) -> Result<Vec<switchboard_pdk::types::Envelope>, switchboard_pdk::types::DecodeError> {
             $crate::decode::decode(&$flavor, body)
         }
 
         /// Renders an envelope as Send API requests from `sender` to `recipient`.
         pub fn encode(
-            envelope: &switchboard_model::types::Envelope,
-            sender: &switchboard_model::types::Address,
-            recipient: &switchboard_model::types::Address,
-        ) -> Result<Encoded, switchboard_model::types::EncodeError> {
+            envelope: &switchboard_pdk::types::Envelope,
+            sender: &switchboard_pdk::types::Address,
+            recipient: &switchboard_pdk::types::Address,
+        ) -> Result<Encoded, switchboard_pdk::types::EncodeError> {
             let encoded = $crate::encode::encode(&$flavor, envelope, sender, recipient)?;
             let (name, value) = $crate::encode::CONTENT_TYPE;
             Ok(Encoded {
@@ -265,6 +270,15 @@ macro_rules! translator {
         /// Reads the sent message's id from a Send API response body.
         pub fn sent_message_id(body: &[u8]) -> Option<String> {
             $crate::sent_message_id(body)
+        }
+
+        /// Media cannot be fetched by id: the Messenger Platform's webhooks
+        /// carry attachment URLs, decoded as `media-source::url`.
+        pub fn fetch_media(
+            _media_id: &str,
+            _previous_response: Option<&[u8]>,
+        ) -> Result<MediaStep, MediaError> {
+            Err(MediaError::Unsupported)
         }
     };
 }

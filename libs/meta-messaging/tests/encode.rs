@@ -3,7 +3,7 @@
 use meta_messaging::encode::{Encoded, encode, split_text};
 use meta_messaging::{Flavor, INSTAGRAM, MESSENGER};
 use serde_json::{Value, json};
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, ContactCard, Content, Conversation, ConversationKind,
     EncodeError, Envelope, Event, FormattedText, Interactive, InteractiveAction, LabeledValue,
     ListMenu, ListRow, ListSection, Location, Media, MediaKind, MediaSource, Message,
@@ -470,8 +470,8 @@ fn quick_replies_native_and_over_13_to_numbered_text() {
 
 #[test]
 fn choice_template_and_unsupported_as_text() {
-    let choice = Content::Choice(switchboard_model::types::Choice {
-        origin: switchboard_model::types::ChoiceOrigin::Button,
+    let choice = Content::Choice(switchboard_pdk::types::Choice {
+        origin: switchboard_pdk::types::ChoiceOrigin::Button,
         id: "YES".into(),
         title: "Yes please".into(),
     });
@@ -544,7 +544,7 @@ fn long_sealed_content_is_split_within_the_limit() {
     let sent = texts(&encoded);
     assert!(sent.len() >= 5);
     // The parts are the armor's lines, in order.
-    let armor = switchboard_model::armor::encode(&sealed(3000));
+    let armor = switchboard_pdk::armor::encode(&sealed(3000));
     assert_eq!(sent.join("\n"), armor);
 }
 
@@ -637,7 +637,7 @@ fn reactions_use_sender_actions_or_text_for_foreign_messages() {
 
 #[test]
 fn edits_and_deletions_become_notices() {
-    let edit = Event::Edit(switchboard_model::types::Edit {
+    let edit = Event::Edit(switchboard_pdk::types::Edit {
         target: MessageRef {
             platform: "whatsapp".into(),
             native_id: "wamid.0".into(),

@@ -12,7 +12,7 @@ use router::{ConsentScope, Facts, LinkedAccount, StoryOrigin};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText,
     IdentityAttribute, Message, MessageCategory, Participant,
 };

@@ -11,7 +11,7 @@ use crate::translator::{HttpMethod, decode, encode};
 use crate::{OWN, PLATFORM, USER};
 use serde_json::Value;
 use std::path::PathBuf;
-use switchboard_model::types::{Address, DecodeError, Envelope};
+use switchboard_pdk::types::{Address, DecodeError, Envelope};
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

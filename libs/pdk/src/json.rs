@@ -254,6 +254,22 @@ impl<'v, 'p> Node<'v, 'p> {
         self.get(key)?.map(|node| node.as_u64()).transpose()
     }
 
+    /// The node as a signed integer (Telegram's group chat ids are negative);
+    /// a string of digits with an optional `-` is accepted too, like
+    /// [`Node::as_u64`].
+    pub fn as_i64(&self) -> Result<i64, DecodeError> {
+        match self.value {
+            Value::Number(number) => number.as_i64().ok_or_else(|| self.invalid("an integer")),
+            Value::String(text) => text.parse().map_err(|_| self.invalid("an integer")),
+            _ => Err(self.wrong_type("integer")),
+        }
+    }
+
+    /// An optional signed integer member.
+    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, DecodeError> {
+        self.get(key)?.map(|node| node.as_i64()).transpose()
+    }
+
     /// The node as a number.
     pub fn as_f64(&self) -> Result<f64, DecodeError> {
         match self.value {
@@ -365,6 +381,32 @@ mod tests {
         assert_eq!(extras.len(), 1);
         assert_eq!(extras[0].path, "/entry/0/time");
         assert_eq!(extras[0].json, "\"12\"");
+        Ok(())
+    }
+
+    #[test]
+    fn reads_signed_integers_from_numbers_and_strings() -> Result<(), DecodeError> {
+        let value = parse(
+            br#"{"chat":-1001234567890,"text":"-42","big":18446744073709551615,"f":1.5}"#,
+            1 << 20,
+        )?;
+        let root = Node::root(&value);
+        assert_eq!(root.field("chat")?.as_i64()?, -1_001_234_567_890);
+        assert_eq!(root.opt_i64("text")?, Some(-42));
+        assert_eq!(root.opt_i64("absent")?, None);
+        // Unsigned readers refuse what is negative; signed ones what overflows.
+        assert!(matches!(
+            root.field("chat")?.as_u64(),
+            Err(DecodeError::InvalidValue(_))
+        ));
+        let DecodeError::InvalidValue(error) = root.field("big")?.as_i64().unwrap_err() else {
+            unreachable!()
+        };
+        assert_eq!(error.path, "/big");
+        assert!(matches!(
+            root.field("f")?.as_i64(),
+            Err(DecodeError::InvalidValue(_))
+        ));
         Ok(())
     }
 

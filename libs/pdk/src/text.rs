@@ -1,6 +1,13 @@
 //! Text length rules shared by translators and the story planner: platforms
 //! count limits in characters, and a cut must land on a word boundary where one
 //! exists, never inside a character.
+//!
+//! Also the conversion between offsets in UTF-16 code units, which several
+//! platforms use for their formatting entities (Telegram's `offset` and
+//! `length`, JavaScript-based APIs), and the Unicode scalar values the
+//! canonical model's `span`s count: an emoji outside the Basic Multilingual
+//! Plane is two UTF-16 units but one scalar value, so a platform offset used
+//! unconverted shifts every span after it.
 
 /// Number of Unicode scalar values in `text` (how the apps count their limits).
 pub fn char_len(text: &str) -> usize {
@@ -74,9 +81,60 @@ pub fn truncate_at_word(text: &str, max_chars: usize) -> (String, bool) {
     (format!("{head}…"), true)
 }
 
+/// The offset in Unicode scalar values (a `span` offset) of the UTF-16 offset
+/// `utf16` in `text`; `None` when it lies past the end or between the two
+/// halves of a surrogate pair, which no well-formed entity does.
+pub fn utf16_to_scalar(text: &str, utf16: usize) -> Option<usize> {
+    let mut units = 0;
+    for (scalars, c) in text.chars().enumerate() {
+        if units == utf16 {
+            return Some(scalars);
+        }
+        units += c.len_utf16();
+        if units > utf16 {
+            return None;
+        }
+    }
+    (units == utf16).then(|| char_len(text))
+}
+
+/// The UTF-16 offset of the offset in Unicode scalar values `scalar` in
+/// `text`; `None` when it lies past the end.
+pub fn scalar_to_utf16(text: &str, scalar: usize) -> Option<usize> {
+    let mut units = 0;
+    let mut chars = text.chars();
+    for _ in 0..scalar {
+        units += chars.next()?.len_utf16();
+    }
+    Some(units)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn converts_utf16_offsets_around_astral_characters() {
+        // "a😀b": the emoji is two UTF-16 units, one scalar value.
+        let text = "a😀bé";
+        assert_eq!(utf16_to_scalar(text, 0), Some(0));
+        assert_eq!(utf16_to_scalar(text, 1), Some(1));
+        assert_eq!(utf16_to_scalar(text, 2), None, "inside the surrogate pair");
+        assert_eq!(utf16_to_scalar(text, 3), Some(2));
+        assert_eq!(utf16_to_scalar(text, 5), Some(4));
+        assert_eq!(utf16_to_scalar(text, 6), None);
+        assert_eq!(scalar_to_utf16(text, 2), Some(3));
+        assert_eq!(scalar_to_utf16(text, 4), Some(5));
+        assert_eq!(scalar_to_utf16(text, 5), None);
+        for scalar in 0..=4 {
+            let units = scalar_to_utf16(text, scalar);
+            assert_eq!(
+                units.and_then(|units| utf16_to_scalar(text, units)),
+                Some(scalar)
+            );
+        }
+        assert_eq!(utf16_to_scalar("", 0), Some(0));
+    }
 
     #[test]
     fn splits_on_words_and_counts_characters() {
