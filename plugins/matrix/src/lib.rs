@@ -1,0 +1,1 @@
+//! The Matrix translator (in progress).
