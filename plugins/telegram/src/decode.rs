@@ -89,7 +89,11 @@ fn user(node: &Node<'_, '_>) -> Result<Participant, DecodeError> {
     let mut attributes = Vec::new();
     let first = node.opt_str("first_name")?;
     let last = node.opt_str("last_name")?;
-    let name = [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let name = [first, last]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     if !name.is_empty() {
         attributes.push(IdentityAttribute::DisplayName(name));
     }
@@ -192,8 +196,17 @@ const MESSAGE_KEYS: &[&str] = &[
 /// The members that carry a message's content, in the order they are looked
 /// for (an animation also has a `document`, so it comes first).
 const CONTENT_KEYS: &[&str] = &[
-    "text", "animation", "photo", "video", "voice", "audio", "document", "sticker", "venue",
-    "location", "contact",
+    "text",
+    "animation",
+    "photo",
+    "video",
+    "voice",
+    "audio",
+    "document",
+    "sticker",
+    "venue",
+    "location",
+    "contact",
 ];
 
 /// The envelope frame shared by messages and edits.
@@ -227,7 +240,10 @@ fn decode_message(message: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
             Some(chat) => integer(&chat.field("id")?)?,
             None => frame.chat_id.clone(),
         };
-        inner.reply_to = Some(message_ref(&chat_id, &integer(&reply.field("message_id")?)?));
+        inner.reply_to = Some(message_ref(
+            &chat_id,
+            &integer(&reply.field("message_id")?)?,
+        ));
         extras.push(reply.to_extra());
     }
     if let Some(origin) = message.get("forward_origin")? {
@@ -302,9 +318,9 @@ fn decode_content(
             .value()
             .as_object()
             .and_then(|object| {
-                object
-                    .keys()
-                    .find(|key| !MESSAGE_KEYS.contains(&key.as_str()) && !FRAME_KEYS.contains(&key.as_str()))
+                object.keys().find(|key| {
+                    !MESSAGE_KEYS.contains(&key.as_str()) && !FRAME_KEYS.contains(&key.as_str())
+                })
             })
             .map_or("empty", String::as_str)
             .to_string();
@@ -659,7 +675,11 @@ fn decode_callback(query: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
 
 /// An update kind the model has no event for, reported as unsupported from
 /// the user or chat it names.
-fn other_update(update_id: String, kind: &str, node: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
+fn other_update(
+    update_id: String,
+    kind: &str,
+    node: &Node<'_, '_>,
+) -> Result<Envelope, DecodeError> {
     let mut sender = None;
     let mut chat = None;
     if node.value().is_object() {

@@ -9,8 +9,8 @@
 
 use crate::entities::{self, utf16_len};
 use crate::{
-    Degradation, Encoded, HttpMethod, MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS,
-    MAX_CALLBACK_DATA_BYTES, MAX_CAPTION_UNITS, MAX_TEXT_UNITS, PLATFORM, SendRequest,
+    Degradation, Encoded, HttpMethod, MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS, MAX_CALLBACK_DATA_BYTES,
+    MAX_CAPTION_UNITS, MAX_TEXT_UNITS, PLATFORM, SendRequest,
 };
 use serde_json::{Map, Value, json};
 use switchboard_model::text::{split_at_word, truncate_at_word};
@@ -28,19 +28,89 @@ const MAX_VCARD_BYTES: usize = 2048;
 /// The emoji a bot may set with `setMessageReaction` (the Bot API's
 /// `ReactionTypeEmoji` list), without variation selectors.
 pub const REACTION_EMOJI: &[&str] = &[
-    "❤", "👍", "👎", "🔥", "🥰", "👏", "😁", "🤔", "🤯", "😱", "🤬", "😢", "🎉", "🤩", "🤮", "💩",
-    "🙏", "👌", "🕊", "🤡", "🥱", "🥴", "😍", "🐳", "❤\u{200d}🔥", "🌚", "🌭", "💯", "🤣", "⚡",
-    "🍌", "🏆", "💔", "🤨", "😐", "🍓", "🍾", "💋", "🖕", "😈", "😴", "😭", "🤓", "👻",
-    "👨\u{200d}💻", "👀", "🎃", "🙈", "😇", "😨", "🤝", "✍", "🤗", "🫡", "🎅", "🎄", "☃", "💅",
-    "🤪", "🗿", "🆒", "💘", "🙉", "🦄", "😘", "💊", "🙊", "😎", "👾", "🤷\u{200d}♂", "🤷",
-    "🤷\u{200d}♀", "😡",
+    "❤",
+    "👍",
+    "👎",
+    "🔥",
+    "🥰",
+    "👏",
+    "😁",
+    "🤔",
+    "🤯",
+    "😱",
+    "🤬",
+    "😢",
+    "🎉",
+    "🤩",
+    "🤮",
+    "💩",
+    "🙏",
+    "👌",
+    "🕊",
+    "🤡",
+    "🥱",
+    "🥴",
+    "😍",
+    "🐳",
+    "❤\u{200d}🔥",
+    "🌚",
+    "🌭",
+    "💯",
+    "🤣",
+    "⚡",
+    "🍌",
+    "🏆",
+    "💔",
+    "🤨",
+    "😐",
+    "🍓",
+    "🍾",
+    "💋",
+    "🖕",
+    "😈",
+    "😴",
+    "😭",
+    "🤓",
+    "👻",
+    "👨\u{200d}💻",
+    "👀",
+    "🎃",
+    "🙈",
+    "😇",
+    "😨",
+    "🤝",
+    "✍",
+    "🤗",
+    "🫡",
+    "🎅",
+    "🎄",
+    "☃",
+    "💅",
+    "🤪",
+    "🗿",
+    "🆒",
+    "💘",
+    "🙉",
+    "🦄",
+    "😘",
+    "💊",
+    "🙊",
+    "😎",
+    "👾",
+    "🤷\u{200d}♂",
+    "🤷",
+    "🤷\u{200d}♀",
+    "😡",
 ];
 
 /// The form of `emoji` a bot may react with, when there is one: variation
 /// selectors (`❤️` → `❤`) are not part of Telegram's list.
 pub fn reaction_emoji(emoji: &str) -> Option<&'static str> {
     let bare: String = emoji.chars().filter(|&c| c != '\u{fe0f}').collect();
-    REACTION_EMOJI.iter().copied().find(|allowed| *allowed == bare)
+    REACTION_EMOJI
+        .iter()
+        .copied()
+        .find(|allowed| *allowed == bare)
 }
 
 /// A Telegram message reference split into chat id and message id.
@@ -55,7 +125,8 @@ fn telegram_id(reference: &MessageRef) -> Option<(String, i64)> {
 
 /// A chat id as the Bot API takes it: a number, or `@channelusername`.
 fn chat_value(id: &str) -> Value {
-    id.parse::<i64>().map_or_else(|_| json!(id), |number| json!(number))
+    id.parse::<i64>()
+        .map_or_else(|_| json!(id), |number| json!(number))
 }
 
 /// Requests and degradations collected while rendering one envelope.
@@ -454,7 +525,9 @@ fn encode_media(out: &mut Output<'_>, media: &Media) {
         MediaSource::PlatformId(id) => {
             out.degrade(
                 "media-without-url",
-                format!("{member} {id} is another platform's media id, which Telegram cannot fetch"),
+                format!(
+                    "{member} {id} is another platform's media id, which Telegram cannot fetch"
+                ),
             );
             let mut notice = format!("[{member}]");
             if let Some(caption) = &media.caption {
@@ -487,7 +560,9 @@ fn encode_media(out: &mut Output<'_>, media: &Media) {
                     format!("caption cut to {MAX_CAPTION_UNITS} UTF-16 code units"),
                 );
                 // Room for the ellipsis, which is one code unit.
-                let end = parts(&caption.body, limit - 1).first().map_or(0, |part| part.1);
+                let end = parts(&caption.body, limit - 1)
+                    .first()
+                    .map_or(0, |part| part.1);
                 let head: String = caption.body.chars().take(end).collect();
                 (format!("{head}…"), out.entities(caption, 0, end))
             } else {
@@ -638,7 +713,10 @@ fn callback_data(out: &mut Output<'_>, data: &str) -> String {
     }
     out.degrade(
         "button-id-truncated",
-        format!("a payload of {} bytes cut to {MAX_CALLBACK_DATA_BYTES}", data.len()),
+        format!(
+            "a payload of {} bytes cut to {MAX_CALLBACK_DATA_BYTES}",
+            data.len()
+        ),
     );
     let mut end = MAX_CALLBACK_DATA_BYTES;
     while !data.is_char_boundary(end) {
@@ -674,8 +752,14 @@ fn numbered(text: &FormattedText, options: &[String]) -> FormattedText {
 
 /// The interactive's text: header in bold, body, footer in italics.
 fn frame(out: &mut Output<'_>, interactive: &Interactive) -> FormattedText {
-    let header = interactive.header.as_deref().filter(|text| !text.is_empty());
-    let footer = interactive.footer.as_deref().filter(|text| !text.is_empty());
+    let header = interactive
+        .header
+        .as_deref()
+        .filter(|text| !text.is_empty());
+    let footer = interactive
+        .footer
+        .as_deref()
+        .filter(|text| !text.is_empty());
     if header.is_none() && footer.is_none() {
         return interactive.body.clone();
     }
@@ -733,7 +817,9 @@ fn encode_interactive(out: &mut Output<'_>, interactive: &Interactive) {
                     ButtonAction::Reply(payload) => {
                         keys.push((button.title.clone(), payload.clone(), false))
                     }
-                    ButtonAction::OpenUrl(url) => keys.push((button.title.clone(), url.clone(), true)),
+                    ButtonAction::OpenUrl(url) => {
+                        keys.push((button.title.clone(), url.clone(), true))
+                    }
                     ButtonAction::Call(number) => calls.push(format!("{}: {number}", button.title)),
                 }
             }

@@ -9,9 +9,7 @@
 use crate::PLATFORM;
 use serde_json::{Value, json};
 use switchboard_model::json::Node;
-use switchboard_model::types::{
-    Address, DecodeError, ExtraField, FormattedText, Span, SpanStyle,
-};
+use switchboard_model::types::{Address, DecodeError, ExtraField, FormattedText, Span, SpanStyle};
 
 /// Number of UTF-16 code units in `text` (how Telegram counts its limits).
 pub fn utf16_len(text: &str) -> usize {

@@ -79,7 +79,10 @@ pub fn percent_encode(text: &str) -> String {
 
 /// The next step in fetching the file `media_id` (a `file_id`): `getFile`
 /// first, then the download of the `file_path` it answered with.
-pub fn fetch_media(media_id: &str, previous_response: Option<&[u8]>) -> Result<MediaStep, MediaError> {
+pub fn fetch_media(
+    media_id: &str,
+    previous_response: Option<&[u8]>,
+) -> Result<MediaStep, MediaError> {
     if media_id.is_empty() || media_id.len() > 256 {
         return Err(MediaError::InvalidId(media_id.chars().take(64).collect()));
     }
@@ -92,7 +95,11 @@ pub fn fetch_media(media_id: &str, previous_response: Option<&[u8]>) -> Result<M
     let bad = |what: &str| MediaError::BadResponse(what.to_string());
     let value = json::parse(response, MAX_WEBHOOK_BYTES).map_err(|_| bad("not JSON"))?;
     let root = Node::root(&value);
-    if root.opt_bool("ok").map_err(|_| bad("`ok` is not a boolean"))? != Some(true) {
+    if root
+        .opt_bool("ok")
+        .map_err(|_| bad("`ok` is not a boolean"))?
+        != Some(true)
+    {
         let description = root
             .opt_str("description")
             .ok()
