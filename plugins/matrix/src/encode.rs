@@ -19,8 +19,8 @@ use switchboard_model::text::split_at_word;
 use switchboard_model::types::{
     Address, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, Location, Media, MediaKind, MediaSource,
-    Message, MessageRef, ReactionAction, ReceiptStatus, SealedContent, Span, SpanStyle,
-    Template, TypingState,
+    Message, MessageRef, ReactionAction, ReceiptStatus, SealedContent, Span, SpanStyle, Template,
+    TypingState,
 };
 
 /// Prefix of a message that stands for an edit Matrix cannot make.
@@ -151,7 +151,9 @@ impl Output<'_> {
         let foreign = text
             .spans
             .iter()
-            .filter(|span| matches!(&span.style, SpanStyle::Mention(who) if who.platform != PLATFORM))
+            .filter(
+                |span| matches!(&span.style, SpanStyle::Mention(who) if who.platform != PLATFORM),
+            )
             .count();
         if foreign > 0 {
             self.degrade(
@@ -533,7 +535,11 @@ fn encode_media(out: &mut Output<'_>, media: &Media) {
             return;
         }
         MediaSource::PlatformId(id) => {
-            let whose = if out.own_media { "a malformed" } else { "another platform's" };
+            let whose = if out.own_media {
+                "a malformed"
+            } else {
+                "another platform's"
+            };
             out.degrade(
                 "media-without-url",
                 format!("{id} is {whose} media id, which Matrix cannot fetch"),
@@ -680,8 +686,14 @@ fn contact_text(card: &ContactCard) -> String {
 /// Buttons, lists and quick replies as numbered text: Matrix messages have
 /// no controls.
 fn encode_interactive(out: &mut Output<'_>, interactive: &Interactive) {
-    let header = interactive.header.as_deref().filter(|text| !text.is_empty());
-    let footer = interactive.footer.as_deref().filter(|text| !text.is_empty());
+    let header = interactive
+        .header
+        .as_deref()
+        .filter(|text| !text.is_empty());
+    let footer = interactive
+        .footer
+        .as_deref()
+        .filter(|text| !text.is_empty());
     let mut text = FormattedText {
         body: String::new(),
         spans: Vec::new(),

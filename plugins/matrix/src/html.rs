@@ -18,8 +18,22 @@ pub const MENTION_PREFIX: &str = "https://matrix.to/#/";
 
 /// Block elements whose edges are line breaks.
 const BLOCKS: &[&str] = &[
-    "p", "div", "pre", "blockquote", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
-    "table", "tr", "hr",
+    "p",
+    "div",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "tr",
+    "hr",
 ];
 
 /// The canonical style a tag stands for.
@@ -123,9 +137,7 @@ fn read_tag(inside: &str) -> Option<Tag<'_>> {
     };
     let self_closing = rest.ends_with('/');
     let rest = rest.trim_end_matches('/');
-    let name_end = rest
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(rest.len());
+    let name_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     let name = rest[..name_end].to_ascii_lowercase();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return None;
@@ -162,9 +174,7 @@ fn attribute(attributes: &str, wanted: &str) -> Option<String> {
                     (&body[..end], body.get(end + 1..).unwrap_or(""))
                 }
                 _ => {
-                    let end = after
-                        .find(char::is_whitespace)
-                        .unwrap_or(after.len());
+                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
                     (&after[..end], &after[end..])
                 }
             };
@@ -201,11 +211,7 @@ pub fn parse(html: &str) -> FormattedText {
                 let text = &rest[..text_end];
                 // Source line breaks are layout outside `pre`, as HTML has it.
                 let decoded = unescape(text);
-                body.extend(
-                    decoded
-                        .chars()
-                        .filter(|&c| preformatted > 0 || c != '\n'),
-                );
+                body.extend(decoded.chars().filter(|&c| preformatted > 0 || c != '\n'));
             }
             rest = &rest[text_end..];
             continue;
@@ -256,7 +262,9 @@ pub fn parse(html: &str) -> FormattedText {
                 let (_, start, style) = open.remove(index);
                 // `<pre><code>` is one monospace run, not two.
                 let nested_code = style == SpanStyle::Monospace
-                    && open.iter().any(|(_, _, outer)| *outer == SpanStyle::Monospace);
+                    && open
+                        .iter()
+                        .any(|(_, _, outer)| *outer == SpanStyle::Monospace);
                 if start < body.len() && !nested_code {
                     spans.push(Span {
                         start: offset(start),

@@ -86,19 +86,22 @@ pub fn parse_mxc(uri: &str) -> Option<(&str, &str)> {
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-'));
     let valid_server = !server.is_empty()
-        && server
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b':' | b'[' | b']'));
+        && server.bytes().all(|byte| {
+            byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b':' | b'[' | b']')
+        });
     (valid_media && valid_server).then_some((server, media))
 }
 
 /// The step that fetches `media_id` (an `mxc://` URI): a download at once,
 /// since the media repository needs no lookup. `previous_response` is
 /// unused; it is there for the shape every translator shares.
-pub fn fetch_media(media_id: &str, previous_response: Option<&[u8]>) -> Result<MediaStep, MediaError> {
+pub fn fetch_media(
+    media_id: &str,
+    previous_response: Option<&[u8]>,
+) -> Result<MediaStep, MediaError> {
     let _ = previous_response;
-    let (server, media) =
-        parse_mxc(media_id).ok_or_else(|| MediaError::InvalidId(media_id.chars().take(64).collect()))?;
+    let (server, media) = parse_mxc(media_id)
+        .ok_or_else(|| MediaError::InvalidId(media_id.chars().take(64).collect()))?;
     Ok(MediaStep::Download(get(format!(
         "/_matrix/client/v1/media/download/{}/{}",
         percent_encode(server),
