@@ -1,0 +1,213 @@
+//! Telegram's `MessageEntity` lists to canonical spans and back.
+//!
+//! Telegram keeps formatting apart from the text, as the canonical model
+//! does, but counts offsets and lengths in UTF-16 code units (an emoji
+//! outside the Basic Multilingual Plane counts two), while canonical spans
+//! count Unicode scalar values. Everything here converts between the two, so
+//! that `👋 bold` keeps `bold` bold on both sides.
+
+use crate::PLATFORM;
+use serde_json::{Value, json};
+use switchboard_model::json::Node;
+use switchboard_model::types::{Address, DecodeError, ExtraField, FormattedText, Span, SpanStyle};
+
+/// Number of UTF-16 code units in `text` (how Telegram counts its limits).
+pub fn utf16_len(text: &str) -> usize {
+    text.chars().map(char::len_utf16).sum()
+}
+
+/// The UTF-16 offset at which each character of `text` starts, plus the
+/// text's UTF-16 length at the end: index `i` converts character offset `i`.
+pub fn utf16_offsets(text: &str) -> Vec<u32> {
+    let mut offsets = Vec::with_capacity(text.len() + 1);
+    let mut at = 0u32;
+    for c in text.chars() {
+        offsets.push(at);
+        at = at.saturating_add(c.len_utf16() as u32);
+    }
+    offsets.push(at);
+    offsets
+}
+
+/// The character offset of UTF-16 offset `unit` in a text whose
+/// [`utf16_offsets`] are `offsets`; an offset inside a surrogate pair rounds
+/// down to its character. `None` past the end of the text.
+pub fn char_offset(offsets: &[u32], unit: u64) -> Option<u32> {
+    if unit > u64::from(*offsets.last()?) {
+        return None;
+    }
+    let index = match offsets.binary_search_by(|probe| u64::from(*probe).cmp(&unit)) {
+        Ok(index) => index,
+        Err(index) => index.saturating_sub(1),
+    };
+    u32::try_from(index).ok()
+}
+
+/// A Telegram address (user or chat id).
+pub fn address(id: impl Into<String>) -> Address {
+    Address {
+        platform: PLATFORM.to_string(),
+        id: id.into(),
+    }
+}
+
+/// Reads `text` with its entity list at `entities` (may be absent) into
+/// formatted text. Entities with no canonical style are kept whole in
+/// `extras`; an entity outside the text is an invalid value naming it.
+pub fn parse(
+    text: &str,
+    entities: Option<&Node<'_, '_>>,
+    extras: &mut Vec<ExtraField>,
+) -> Result<FormattedText, DecodeError> {
+    let mut spans = Vec::new();
+    if let Some(entities) = entities {
+        let offsets = utf16_offsets(text);
+        let chars: Vec<char> = text.chars().collect();
+        for entity in entities.items()? {
+            let kind = entity.str("type")?;
+            let offset_node = entity.field("offset")?;
+            let length_node = entity.field("length")?;
+            let offset = offset_node.as_u64()?;
+            let length = length_node.as_u64()?;
+            let start = char_offset(&offsets, offset)
+                .ok_or_else(|| offset_node.invalid("a UTF-16 offset inside the text"))?;
+            let end = offset
+                .checked_add(length)
+                .and_then(|end| char_offset(&offsets, end))
+                .ok_or_else(|| length_node.invalid("a UTF-16 length inside the text"))?;
+            let covered = || -> String { chars[start as usize..end as usize].iter().collect() };
+            let style = match kind {
+                "bold" => SpanStyle::Bold,
+                "italic" => SpanStyle::Italic,
+                "strikethrough" => SpanStyle::Strikethrough,
+                "code" | "pre" => {
+                    if entity.has("language") {
+                        extras.push(entity.to_extra());
+                    }
+                    SpanStyle::Monospace
+                }
+                "text_link" => SpanStyle::Link(entity.str("url")?.to_string()),
+                "url" => SpanStyle::Link(covered()),
+                "text_mention" => {
+                    let user = entity.field("user")?;
+                    SpanStyle::Mention(address(crate::decode::integer(&user.field("id")?)?))
+                }
+                "mention" => SpanStyle::Mention(address(covered())),
+                _ => {
+                    extras.push(entity.to_extra());
+                    continue;
+                }
+            };
+            spans.push(Span { start, end, style });
+        }
+    }
+    spans.sort_by_key(|span| (span.start, std::cmp::Reverse(span.end)));
+    Ok(FormattedText {
+        body: text.to_string(),
+        spans,
+    })
+}
+
+/// What rendering spans as entities left out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// The entity list, offsets in UTF-16 code units.
+    pub entities: Vec<Value>,
+    /// Mentions of addresses that are not Telegram users, sent as plain text.
+    pub foreign_mentions: usize,
+}
+
+/// Renders the spans of `text` that fall in characters `[from, to)` as
+/// entities of the part of the text that starts at character `from`. Spans
+/// crossing the part's edges are clipped to it; empty ones are dropped.
+pub fn render(text: &FormattedText, from: usize, to: usize) -> Rendered {
+    let mut out = Rendered::default();
+    if text.spans.is_empty() {
+        return out;
+    }
+    let chars: Vec<char> = text.body.chars().collect();
+    let to = to.min(chars.len());
+    let from = from.min(to);
+    let part: String = chars[from..to].iter().collect();
+    let offsets = utf16_offsets(&part);
+    for span in &text.spans {
+        let start = (span.start as usize).clamp(from, to) - from;
+        let end = (span.end as usize).clamp(from, to) - from;
+        if start >= end {
+            continue;
+        }
+        let mut entity = match &span.style {
+            SpanStyle::Bold => json!({ "type": "bold" }),
+            SpanStyle::Italic => json!({ "type": "italic" }),
+            SpanStyle::Strikethrough => json!({ "type": "strikethrough" }),
+            SpanStyle::Monospace => {
+                // Telegram shows `pre` as a block: keep it for runs of lines.
+                let multiline = chars[from + start..from + end].contains(&'\n');
+                json!({ "type": if multiline { "pre" } else { "code" } })
+            }
+            SpanStyle::Link(url) => json!({ "type": "text_link", "url": url }),
+            SpanStyle::Mention(who) if who.platform == PLATFORM => {
+                match who.id.parse::<i64>() {
+                    Ok(id) => json!({
+                        "type": "text_mention",
+                        "user": { "id": id, "is_bot": false, "first_name": chars[from + start..from + end].iter().collect::<String>() },
+                    }),
+                    // `@username` mentions are recognised by Telegram in the
+                    // text itself.
+                    Err(_) => json!({ "type": "mention" }),
+                }
+            }
+            SpanStyle::Mention(_) => {
+                out.foreign_mentions += 1;
+                continue;
+            }
+        };
+        if let Value::Object(members) = &mut entity {
+            members.insert("offset".into(), json!(offsets[start]));
+            members.insert("length".into(), json!(offsets[end] - offsets[start]));
+        }
+        out.entities.push(entity);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_utf16_offsets_both_ways() {
+        let text = "a👋b";
+        assert_eq!(utf16_len(text), 4);
+        let offsets = utf16_offsets(text);
+        assert_eq!(offsets, vec![0, 1, 3, 4]);
+        assert_eq!(char_offset(&offsets, 3), Some(2));
+        // Inside the surrogate pair: the emoji itself.
+        assert_eq!(char_offset(&offsets, 2), Some(1));
+        assert_eq!(char_offset(&offsets, 4), Some(3));
+        assert_eq!(char_offset(&offsets, 5), None);
+    }
+
+    #[test]
+    fn renders_clipped_spans_in_utf16() {
+        let text = FormattedText {
+            body: "👋 bold tail".to_string(),
+            spans: vec![Span {
+                start: 2,
+                end: 11,
+                style: SpanStyle::Bold,
+            }],
+        };
+        let whole = render(&text, 0, 11);
+        assert_eq!(
+            whole.entities,
+            vec![json!({"type":"bold","offset":3,"length":9})]
+        );
+        // The part "tail" starts at character 7.
+        let part = render(&text, 7, 11);
+        assert_eq!(
+            part.entities,
+            vec![json!({"type":"bold","offset":0,"length":4})]
+        );
+    }
+}
