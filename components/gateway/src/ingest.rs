@@ -53,7 +53,7 @@
 
 use crate::{envelope_key, inbox_key, rejected_error_key, rejected_key};
 use serde_json::json;
-use switchboard_model::types::{DecodeError, Envelope};
+use switchboard_pdk::types::{DecodeError, Envelope};
 use webhook_signature::{Scheme, subscribe_challenge};
 
 /// `Content-Type` of the JSON answers.

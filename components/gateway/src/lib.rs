@@ -42,26 +42,8 @@ mod bindings {
     });
 }
 
-pub use directory_schema::{envelope_key, inbox_key};
+pub use directory_schema::{envelope_key, inbox_key, rejected_error_key, rejected_key};
 
-/// Key-value key for a rejected body, by the hex SHA-256 of its bytes. The
-/// translator's error is kept next to it, under [`rejected_error_key`].
-pub fn rejected_key(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(body);
-    let mut key = String::with_capacity("rejected:".len() + 2 * digest.len());
-    key.push_str("rejected:");
-    for byte in digest.iter() {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    key
-}
-
-/// Key-value key of the record (platform and translator error) of a rejected
-/// body kept under `rejected_key`.
-pub fn rejected_error_key(rejected_key: &str) -> String {
-    format!("{rejected_key}:error")
-}
 
 /// The component's HTTP handler: reads the request, the variables and the
 /// translator's capabilities, and hands them to [`ingest::handle`].

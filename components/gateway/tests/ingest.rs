@@ -9,7 +9,7 @@ use gateway::{envelope_key, inbox_key, rejected_error_key, rejected_key};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use switchboard_model::types::{
+use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, DecodeError, Envelope, Event, FieldError,
     FormattedText, Message, MessageCategory, Participant,
 };

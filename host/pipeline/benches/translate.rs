@@ -68,11 +68,11 @@ fn translate(c: &mut Criterion) {
         id: "sb-5566778899".into(),
     };
     // The same addresses as the native crates' own binding type.
-    let native_sender = switchboard_model::types::Address {
+    let native_sender = switchboard_pdk::types::Address {
         platform: sender.platform.clone(),
         id: sender.id.clone(),
     };
-    let native_recipient = switchboard_model::types::Address {
+    let native_recipient = switchboard_pdk::types::Address {
         platform: recipient.platform.clone(),
         id: recipient.id.clone(),
     };

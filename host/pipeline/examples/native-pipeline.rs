@@ -19,14 +19,14 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use directory::{Directory, KeyValue};
-use directory_schema::{Account, envelope_key, inbox_key};
+use directory_schema::Account;
+use gateway::ingest;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_model::types as model;
+use switchboard_pdk::types as model;
 use switchboard_pipeline::config::HostConfig;
 use switchboard_pipeline::pipeline::{Pipeline, Stages};
 use switchboard_pipeline::plugins::translator::types as host;
@@ -85,6 +85,7 @@ fn main() -> Result<()> {
     let gateways = NativeGateways {
         store,
         secrets,
+        verify_token: variable("verify_token").unwrap_or_default(),
         pipeline: service.pipeline().cloned(),
     };
     let trigger =
@@ -97,6 +98,7 @@ struct NativeGateways {
     store: Arc<EmbeddedStore>,
     /// App secrets of WhatsApp, Messenger and Instagram, in that order.
     secrets: [String; 3],
+    verify_token: String,
     pipeline: Option<Arc<Pipeline>>,
 }
 
@@ -141,109 +143,118 @@ fn directory(store: &dyn KeyValueView, rate_per_minute: u32) -> DirectoryFacts<'
 }
 
 impl NativeGateways {
-    /// What the gateway component does with one webhook.
-    fn gateway(
+    /// A request to `path`, as that route's gateway component answers it
+    /// (the same `gateway::ingest` code, with the translator crate's
+    /// `decode`), its writes committed in one transaction as the host commits
+    /// a component's.
+    fn ingest(
         &self,
-        secret: &str,
-        limit: u64,
-        decode: Decode,
-        signature: Option<&str>,
-        body: &[u8],
-    ) -> Result<(u16, String)> {
-        if body.len() as u64 > limit {
-            return Ok((
-                413,
-                json!({ "error": "webhook body over the limit" }).to_string(),
-            ));
-        }
-        if let Err(error) = gateway::verify::verify_hub_signature(secret, body, signature) {
-            return Ok((401, json!({ "error": error.to_string() }).to_string()));
-        }
-        let envelopes = match decode(body) {
-            Ok(envelopes) => envelopes,
-            Err(error) => {
-                let key = gateway::rejected_key(body);
-                self.store.set(&key, body)?;
-                return Ok((400, json!({ "error": error, "kept_as": key }).to_string()));
-            }
-        };
-        // The request's writes in one commit, as the host commits a
-        // component's writes before its answer.
-        let writes = WriteBuffer::new(self.store.clone());
-        let (mut accepted, mut duplicates) = (0, 0);
-        for envelope in &envelopes {
-            let key = envelope_key(&envelope.id);
-            if writes.get(&key)?.is_some() {
-                duplicates += 1;
-                continue;
-            }
-            let json = serde_json::to_vec(envelope)?;
-            writes.set(&inbox_key(&envelope.id), &json)?;
-            writes.set(&key, &json)?;
-            accepted += 1;
-        }
-        writes.commit_and_write_through()?;
-        Ok((
-            200,
-            json!({ "accepted": accepted, "duplicates": duplicates }).to_string(),
-        ))
-    }
-
-    /// A webhook for `path`, as that route's gateway component answers it.
-    fn ingest(&self, path: &str, signature: Option<&str>, body: &[u8]) -> (u16, String) {
-        let (index, limit, decode): (usize, u64, Decode) = match path {
+        path: &str,
+        request: &ingest::Request<'_, [(String, Vec<u8>)]>,
+    ) -> ingest::Answer {
+        let (index, platform, limit, decode): (usize, &str, u64, Decode) = match path {
             "/ingress/whatsapp" => (
                 0,
+                "whatsapp",
                 translator_whatsapp::describe().limits.max_webhook_bytes,
                 translator_whatsapp::decode,
             ),
             "/ingress/messenger" => (
                 1,
+                "messenger",
                 translator_messenger::describe().limits.max_webhook_bytes,
                 translator_messenger::decode,
             ),
             "/ingress/instagram" => (
                 2,
+                "instagram",
                 translator_instagram::describe().limits.max_webhook_bytes,
                 translator_instagram::decode,
             ),
-            _ => return (404, "no native route\n".to_string()),
+            _ => {
+                return ingest::Answer {
+                    status: 404,
+                    content_type: ingest::TEXT,
+                    allow: None,
+                    body: "no native route\n".into(),
+                };
+            }
         };
-        self.gateway(&self.secrets[index], limit, decode, signature, body)
-            .unwrap_or_else(|error| (500, format!("store failed: {error:#}")))
+        let route = ingest::Route {
+            platform,
+            max_webhook_bytes: limit,
+            scheme: webhook_signature::Scheme::Hub,
+        };
+        let secrets = ingest::Secrets {
+            secret: &self.secrets[index],
+            verify_token: &self.verify_token,
+        };
+        let writes = WriteBuffer::new(self.store.clone());
+        let answer = ingest::handle(&route, &secrets, request, decode, &BufferStore(&writes))
+            .and_then(|answer| {
+                writes.commit_and_write_through()?;
+                Ok(answer)
+            });
+        answer.unwrap_or_else(|error| ingest::Answer {
+            status: 500,
+            content_type: ingest::TEXT,
+            allow: None,
+            body: format!("store failed: {error:#}\n"),
+        })
+    }
+}
+
+/// The request's write buffer as the gateway's store.
+struct BufferStore<'a>(&'a WriteBuffer);
+
+impl ingest::Store for BufferStore<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.0.set(key, value)
     }
 }
 
 impl NativeRoute for NativeGateways {
-    fn serves(&self, method: &hyper::Method, path: &str) -> bool {
-        method == hyper::Method::POST && path.starts_with("/ingress/")
+    fn serves(&self, _method: &hyper::Method, path: &str) -> bool {
+        path.starts_with("/ingress/")
     }
 
     fn handle(&self, request: Request) -> BoxFuture<'_, Response> {
         Box::pin(async move {
-            let path = request.uri().path().to_string();
-            let signature = request
-                .headers()
-                .get("x-hub-signature-256")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string);
+            let (parts, body) = request.into_parts();
+            let path = parts.uri.path().to_string();
+            let headers: Vec<(String, Vec<u8>)> = parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+                .collect();
             // Well over any translator's webhook limit, so that the gateway
             // itself answers 413 with its own limit.
-            let body = match http_body_util::Limited::new(request.into_body(), 16 << 20)
-                .collect()
-                .await
-            {
+            let body = match http_body_util::Limited::new(body, 16 << 20).collect().await {
                 Ok(body) => body.to_bytes(),
                 Err(_) => return http::plain(413, "body too large\n"),
             };
-            let (status, answer) =
-                durable_write(|| self.ingest(&path, signature.as_deref(), &body));
+            let request = ingest::Request {
+                method: parts.method.as_str(),
+                query: parts.uri.query().unwrap_or_default(),
+                headers: headers.as_slice(),
+                body: &body,
+            };
+            let answer = durable_write(|| self.ingest(&path, &request));
             if let Some(pipeline) = &self.pipeline
-                && (200..300).contains(&status)
+                && (200..300).contains(&answer.status)
             {
                 pipeline.wake();
             }
-            http::plain(status, &answer)
+            let mut response = http::plain(answer.status, &answer.body);
+            if let Ok(value) = hyper::header::HeaderValue::from_str(answer.content_type) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONTENT_TYPE, value);
+            }
+            response
         })
     }
 }

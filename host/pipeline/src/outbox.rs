@@ -210,3 +210,97 @@ impl Outbox {
         ])
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::plugins::translator::{HttpMethod, SendRequest};
+    use switchboard_runtime::key_value::KeyValueStores;
+
+    /// The `default` store in a fresh directory.
+    pub(crate) fn scratch_store(name: &str) -> Arc<EmbeddedStore> {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-pipeline-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        KeyValueStores::open(None, &dir)
+            .unwrap()
+            .get("default")
+            .unwrap()
+    }
+
+    fn entry(recipient: &str) -> OutboxEntry {
+        let encoded = Encoded {
+            requests: vec![SendRequest {
+                method: HttpMethod::Post,
+                path: "/send".into(),
+                headers: Vec::new(),
+                body: b"{}".to_vec(),
+            }],
+            degradations: Vec::new(),
+        };
+        let to = Address {
+            platform: "messenger".into(),
+            id: recipient.into(),
+        };
+        OutboxEntry::new("whatsapp:wamid.1", &to, encoded, 1)
+    }
+
+    #[test]
+    fn a_restart_queues_what_the_store_holds_and_dead_letters_the_unreadable() {
+        let store = scratch_store("resume");
+        let metrics = Arc::new(Metrics::new());
+        let first = Outbox::new(store.clone(), metrics.clone());
+        first
+            .enqueue(Vec::new(), vec![entry("bob").queued(), entry("carol").queued()])
+            .unwrap();
+        store
+            .apply(&[Change::Set("outbox:broken".into(), b"not json".to_vec())])
+            .unwrap();
+
+        // A new outbox over the same store, as after a restart.
+        let restarted = Outbox::new(store.clone(), metrics);
+        let mut receiver = restarted.take_receiver().unwrap();
+        assert!(restarted.take_receiver().is_none(), "one sender loop only");
+        restarted.resume().unwrap();
+        let mut queued = Vec::new();
+        while let Ok(next) = receiver.try_recv() {
+            queued.push(next.entry.recipient);
+        }
+        queued.sort();
+        assert_eq!(queued, ["bob", "carol"]);
+        assert!(store.get("outbox:broken").unwrap().is_none());
+        let dead = store.get("deadletter:broken").unwrap().unwrap();
+        let dead: serde_json::Value = serde_json::from_slice(&dead).unwrap();
+        assert!(
+            dead["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("unreadable outbox entry")
+        );
+    }
+
+    #[test]
+    fn a_dropped_entry_leaves_the_outbox_with_its_reason() {
+        let store = scratch_store("drop");
+        let outbox = Outbox::new(store.clone(), Arc::new(Metrics::new()));
+        let bob = entry("bob");
+        let key = bob.key();
+        outbox
+            .enqueue(Vec::new(), vec![bob.clone().queued()])
+            .unwrap();
+        assert!(store.get(&key).unwrap().is_some());
+        outbox.drop_entry(&key, &bob, "expired").unwrap();
+        assert!(store.get(&key).unwrap().is_none());
+        let dropped = store
+            .get("dropped:whatsapp:wamid.1:messenger:bob")
+            .unwrap()
+            .unwrap();
+        let dropped: serde_json::Value = serde_json::from_slice(&dropped).unwrap();
+        assert_eq!(dropped["reason"], "expired");
+        assert_eq!(dropped["entry"]["recipient"], "bob");
+    }
+}

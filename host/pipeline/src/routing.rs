@@ -507,3 +507,239 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::bindings::types::{Conversation, ConversationKind};
+    use crate::outbox::tests::scratch_store;
+    use crate::plugins::translator::{HttpMethod, SendRequest};
+    use crate::stages::{Delivery, Rejection};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use switchboard_runtime::http::BoxFuture;
+
+    fn address(platform: &str, id: &str) -> Address {
+        Address {
+            platform: platform.into(),
+            id: id.into(),
+        }
+    }
+
+    fn envelope(id: &str) -> Envelope {
+        Envelope {
+            id: id.into(),
+            platform: "whatsapp".into(),
+            native_id: Some("wamid.1".into()),
+            conversation: Conversation {
+                kind: ConversationKind::Direct,
+                id: "alice".into(),
+            },
+            sender: Participant {
+                address: address("whatsapp", "alice"),
+                attributes: Vec::new(),
+            },
+            recipient: address("whatsapp", "relay"),
+            timestamp_ms: 1,
+            event: Event::Message(Message {
+                content: Content::Text(FormattedText {
+                    body: "hi".into(),
+                    spans: Vec::new(),
+                }),
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        }
+    }
+
+    /// Routes every envelope to Bob on Messenger and Carol on Instagram;
+    /// Carol has blocked the sender. Counts the envelopes it is asked about.
+    #[derive(Default)]
+    struct TwoRecipients {
+        routed: Arc<AtomicUsize>,
+    }
+
+    struct TwoRecipientsInstance {
+        routed: Arc<AtomicUsize>,
+    }
+
+    impl RouterStage for TwoRecipients {
+        fn instantiate<'a>(
+            &'a self,
+            _store: &'a Arc<EmbeddedStore>,
+            _writes: &'a Arc<HeldWrites>,
+        ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
+            let routed = self.routed.clone();
+            Box::pin(async move {
+                Ok(Box::new(TwoRecipientsInstance { routed }) as Box<dyn RouterInstance>)
+            })
+        }
+    }
+
+    impl RouterInstance for TwoRecipientsInstance {
+        fn route<'a>(
+            &'a mut self,
+            envelope: &'a Envelope,
+        ) -> BoxFuture<'a, Result<Result<Vec<crate::stages::Delivery>, RouteError>>> {
+            self.routed.fetch_add(1, Ordering::SeqCst);
+            let deliveries = [("messenger", "bob"), ("instagram", "carol")]
+                .map(|(platform, id)| Delivery {
+                    platform: platform.into(),
+                    recipient: address(platform, id),
+                    envelope: envelope.clone(),
+                })
+                .to_vec();
+            Box::pin(async move { Ok(Ok(deliveries)) })
+        }
+
+        fn check<'a>(
+            &'a mut self,
+            _envelope: &'a Envelope,
+            recipient: &'a Address,
+        ) -> BoxFuture<'a, Result<Verdict>> {
+            let verdict = if recipient.id == "carol" {
+                Verdict::Reject(Rejection {
+                    reason: RejectionReason::Blocked,
+                    detail: "the recipient blocked you".into(),
+                })
+            } else {
+                Verdict::Deliver
+            };
+            Box::pin(async move { Ok(verdict) })
+        }
+    }
+
+    /// Encodes every envelope as one request carrying its text.
+    struct EchoText;
+
+    impl TranslatorStage for EchoText {
+        fn encode(
+            &self,
+            envelope: &Envelope,
+            sender: &Address,
+            recipient: &Address,
+        ) -> Result<Encoded, EncodeFailure> {
+            let Event::Message(Message {
+                content: Content::Text(text),
+                ..
+            }) = &envelope.event
+            else {
+                return Err(EncodeFailure::NotConnected);
+            };
+            let body = serde_json::json!({
+                "from": sender.id,
+                "to": recipient.id,
+                "text": text.body,
+            });
+            Ok(Encoded {
+                requests: vec![SendRequest {
+                    method: HttpMethod::Post,
+                    path: "/send".into(),
+                    headers: Vec::new(),
+                    body: body.to_string().into_bytes(),
+                }],
+                degradations: Vec::new(),
+            })
+        }
+
+        fn sent_message_id(&self, _platform: &str, _response_body: &[u8]) -> Option<String> {
+            None
+        }
+
+        fn platforms(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    fn router(name: &str, stage: TwoRecipients) -> (Router, Arc<EmbeddedStore>) {
+        let store = scratch_store(name);
+        let metrics = Arc::new(Metrics::new());
+        let outbox = Arc::new(Outbox::new(store.clone(), metrics.clone()));
+        let router = Router::new(
+            Arc::new(stage),
+            Arc::new(EchoText),
+            HostConfig::default(),
+            metrics,
+            outbox,
+        );
+        (router, store)
+    }
+
+    fn json(store: &EmbeddedStore, key: &str) -> serde_json::Value {
+        let bytes = store.get(key).unwrap().unwrap_or_else(|| panic!("{key}"));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_commits_deliveries_refusals_and_one_notice_together() {
+        let (router, store) = router("route", TwoRecipients::default());
+        let id = "whatsapp:wamid.1";
+        store
+            .apply(&[Change::Set(
+                directory_schema::inbox_key(id),
+                serde_json::to_vec(&envelope(id)).unwrap(),
+            )])
+            .unwrap();
+        let mut held = HashMap::new();
+        assert_eq!(router.route_pending(&mut held).await.unwrap(), 1);
+
+        assert!(store.get(&directory_schema::inbox_key(id)).unwrap().is_none());
+        assert!(store.get(&envelope_key(id)).unwrap().is_some());
+        let bob = json(&store, "outbox:whatsapp:wamid.1:messenger:bob");
+        let bob_body: Vec<u8> =
+            serde_json::from_value(bob["encoded"]["requests"][0]["body"].clone()).unwrap();
+        let bob_body: serde_json::Value = serde_json::from_slice(&bob_body).unwrap();
+        assert_eq!(bob_body["to"], "bob");
+        assert_eq!(bob_body["text"], "hi");
+        assert!(
+            store
+                .get("outbox:whatsapp:wamid.1:instagram:carol")
+                .unwrap()
+                .is_none(),
+            "nothing for the recipient who blocked the sender"
+        );
+        // The sender hears why, once, on their own app.
+        let notice = json(&store, "outbox:whatsapp:wamid.1:notice:whatsapp:alice");
+        let notice_body: Vec<u8> =
+            serde_json::from_value(notice["encoded"]["requests"][0]["body"].clone()).unwrap();
+        let notice_body: serde_json::Value = serde_json::from_slice(&notice_body).unwrap();
+        assert_eq!(
+            notice_body["text"],
+            "Not delivered: the recipient blocked you."
+        );
+        let status = json(&store, &directory_schema::status_key(id));
+        assert_eq!(status["state"], "routed");
+        assert_eq!(status["refused"][0]["reason"], "blocked");
+        assert_eq!(status["refused"][0]["recipient"], "instagram:carol");
+        assert_eq!(status["deliveries"].as_array().unwrap().len(), 2);
+
+        // Nothing left: the next pass settles nothing.
+        assert_eq!(router.route_pending(&mut held).await.unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_copy_of_a_routed_envelope_is_dropped_unrouted() {
+        let stage = TwoRecipients::default();
+        let routed = stage.routed.clone();
+        let (router, store) = router("copy", stage);
+        let id = "whatsapp:wamid.2";
+        let status = RouteStatus::new("routed", Vec::new(), Vec::new());
+        store
+            .apply(&[
+                status.change(id).unwrap(),
+                Change::Set(
+                    directory_schema::inbox_key(id),
+                    serde_json::to_vec(&envelope(id)).unwrap(),
+                ),
+            ])
+            .unwrap();
+        let mut held = HashMap::new();
+        assert_eq!(router.route_pending(&mut held).await.unwrap(), 0);
+        assert_eq!(routed.load(Ordering::SeqCst), 0);
+        assert!(store.get(&directory_schema::inbox_key(id)).unwrap().is_none());
+    }
+}

@@ -13,7 +13,7 @@
 //! steps) are checked, filled in and recorded by their [`DeliveryHook`].
 
 use crate::clock::now_ms;
-use crate::config::HostConfig;
+use crate::config::{DeliveryConfig, HostConfig};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
 use crate::plugins::translator::{HttpMethod, SendRequest};
@@ -249,7 +249,7 @@ impl Sender {
                     .dead_letter(&key, serde_json::to_value(entry)?, &reason, &platform)?;
                 return Ok(None);
             }
-            entry.next_at_ms = now_ms() + self.backoff_ms(entry.attempts);
+            entry.next_at_ms = now_ms() + backoff_ms(&self.config.delivery, entry.attempts);
             Metrics::platform(&self.metrics.retries, &entry.platform).inc();
             tracing::warn!(%key, attempts = entry.attempts, %reason, retry_in_ms = entry.next_at_ms.saturating_sub(now_ms()), "send failed; will retry");
             self.store
@@ -326,17 +326,55 @@ impl Sender {
         tracing::info!(%key, native_ids = ?entry.native_ids, "delivered");
         Ok(())
     }
+}
 
-    /// Exponential backoff with "equal jitter": the ceiling doubles with each
-    /// try up to `backoff_max_ms`; half of it is fixed, half random, so a
-    /// retry is never immediate and retries never move in lock-step.
-    fn backoff_ms(&self, attempts: u32) -> u64 {
-        let delivery = &self.config.delivery;
-        let ceiling = delivery
-            .backoff_base_ms
-            .saturating_mul(1u64 << attempts.min(20))
-            .min(delivery.backoff_max_ms)
-            .max(1);
-        ceiling / 2 + rand::random_range(0..=ceiling / 2)
+/// Exponential backoff with "equal jitter": the ceiling doubles with each try
+/// up to `backoff_max_ms`; half of it is fixed, half random, so a retry is
+/// never immediate and retries never move in lock-step.
+fn backoff_ms(delivery: &DeliveryConfig, attempts: u32) -> u64 {
+    let ceiling = backoff_ceiling_ms(delivery, attempts);
+    ceiling / 2 + rand::random_range(0..=ceiling / 2)
+}
+
+/// The most a retry after `attempts` failed tries waits.
+fn backoff_ceiling_ms(delivery: &DeliveryConfig, attempts: u32) -> u64 {
+    delivery
+        .backoff_base_ms
+        .saturating_mul(1u64 << attempts.min(20))
+        .min(delivery.backoff_max_ms)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_with_half_of_it_random() {
+        let delivery = DeliveryConfig {
+            backoff_base_ms: 200,
+            backoff_max_ms: 60_000,
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(backoff_ceiling_ms(&delivery, 1), 400);
+        assert_eq!(backoff_ceiling_ms(&delivery, 4), 3_200);
+        assert_eq!(backoff_ceiling_ms(&delivery, 9), 60_000);
+        assert_eq!(backoff_ceiling_ms(&delivery, 500), 60_000, "no overflow");
+        for attempts in 0..40 {
+            let ceiling = backoff_ceiling_ms(&delivery, attempts);
+            for _ in 0..50 {
+                let wait = backoff_ms(&delivery, attempts);
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&wait),
+                    "{wait} for ceiling {ceiling}"
+                );
+            }
+        }
+        let instant = DeliveryConfig {
+            backoff_base_ms: 0,
+            ..delivery
+        };
+        assert_eq!(backoff_ceiling_ms(&instant, 3), 1, "never an immediate retry loop");
     }
 }

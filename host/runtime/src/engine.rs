@@ -226,3 +226,39 @@ impl Drop for Runtime {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn runtime(call_deadline: Duration) -> Runtime {
+        Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            limits: Limits {
+                call_deadline,
+                ..Limits::default()
+            },
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_deadline_is_counted_in_epoch_ticks_and_never_zero() {
+        assert_eq!(runtime(Duration::from_secs(2)).deadline_ticks(), 400);
+        assert_eq!(runtime(Duration::from_millis(12)).deadline_ticks(), 2);
+        // Shorter than a tick: one tick, not an instant trap.
+        assert_eq!(runtime(Duration::from_millis(1)).deadline_ticks(), 1);
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_component_are_refused_with_the_name() {
+        let error = runtime(Duration::from_secs(1))
+            .compile("translator-broken", b"not wasm")
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("failed to compile component `translator-broken`"),
+            "{error:#}"
+        );
+    }
+}

@@ -58,12 +58,60 @@ pub trait CommitHook: Send + Sync {
 
 /// One served route.
 struct RouteHandler {
-    /// An exact path, or a prefix when the route ended in `/...`.
-    path: String,
-    prefix: bool,
+    pattern: RoutePattern,
     component: String,
     pre: ProxyPre<InstanceState>,
     grants: Arc<Grants>,
+}
+
+/// A manifest route as Spin matches it: an exact path, or a prefix when the
+/// route ends in `/...` (which also matches the prefix itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RoutePattern {
+    path: String,
+    prefix: bool,
+}
+
+impl RoutePattern {
+    fn parse(route: &str) -> RoutePattern {
+        match route.strip_suffix("/...") {
+            Some(prefix) => RoutePattern {
+                path: prefix.to_string(),
+                prefix: true,
+            },
+            None => RoutePattern {
+                path: route.to_string(),
+                prefix: false,
+            },
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        if self.prefix {
+            path == self.path
+                || path
+                    .strip_prefix(self.path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        } else {
+            path == self.path
+        }
+    }
+}
+
+/// Which of `patterns` serves `path`: an exact route first, else the longest
+/// matching prefix (as Spin's router chooses).
+fn best_match(patterns: &[&RoutePattern], path: &str) -> Option<usize> {
+    let exact = patterns
+        .iter()
+        .position(|pattern| !pattern.prefix && pattern.matches(path));
+    exact.or_else(|| {
+        patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, pattern)| pattern.prefix && pattern.matches(path))
+            .max_by_key(|(_, pattern)| pattern.path.len())
+            .map(|(index, _)| index)
+    })
 }
 
 /// The HTTP trigger of a running application: its routes, its extensions
@@ -96,14 +144,9 @@ impl HttpTrigger {
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component `{id}` is not an HTTP component (no wasi:http incoming-handler export)"))?;
             let grants = Grants::for_component(manifest, id, stores)?;
-            let (path, prefix) = match route.strip_suffix("/...") {
-                Some(prefix) => (prefix.to_string(), true),
-                None => (route.clone(), false),
-            };
             tracing::info!(route = %route, component = %id, "route ready");
             routes.push(RouteHandler {
-                path,
-                prefix,
+                pattern: RoutePattern::parse(route),
                 component: id.clone(),
                 pre,
                 grants,
@@ -132,19 +175,8 @@ impl HttpTrigger {
     }
 
     fn route(&self, path: &str) -> Option<&RouteHandler> {
-        let exact = self
-            .routes
-            .iter()
-            .find(|route| !route.prefix && route.path == path);
-        exact.or_else(|| {
-            self.routes
-                .iter()
-                .filter(|route| {
-                    route.prefix
-                        && (path == route.path || path.starts_with(&format!("{}/", route.path)))
-                })
-                .max_by_key(|route| route.path.len())
-        })
+        let patterns: Vec<&RoutePattern> = self.routes.iter().map(|route| &route.pattern).collect();
+        best_match(&patterns, path).map(|index| &self.routes[index])
     }
 
     /// Serves requests on `listener` until the process is stopped.
@@ -300,4 +332,105 @@ pub async fn bind(listen: SocketAddr) -> Result<TcpListener> {
     let local = listener.local_addr()?;
     println!("switchboard listening on http://{local}");
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::engine::RuntimeOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn an_exact_route_wins_then_the_longest_prefix() {
+        let routes = [
+            RoutePattern::parse("/admin/..."),
+            RoutePattern::parse("/admin/audit"),
+            RoutePattern::parse("/..."),
+            RoutePattern::parse("/admin/keys/..."),
+        ];
+        let patterns: Vec<&RoutePattern> = routes.iter().collect();
+        assert_eq!(best_match(&patterns, "/admin/audit"), Some(1));
+        assert_eq!(best_match(&patterns, "/admin/audit/x"), Some(0));
+        assert_eq!(best_match(&patterns, "/admin"), Some(0));
+        assert_eq!(best_match(&patterns, "/admin/keys/1"), Some(3));
+        assert_eq!(best_match(&patterns, "/other"), Some(2));
+        // A prefix matches at a path segment, not inside one.
+        assert_eq!(best_match(&patterns[..2], "/administrator"), None);
+    }
+
+    /// Answers `GET /hello` natively and counts nothing else.
+    struct Hello;
+
+    impl NativeRoute for Hello {
+        fn serves(&self, method: &hyper::Method, path: &str) -> bool {
+            method == hyper::Method::GET && path == "/hello"
+        }
+        fn handle(&self, _request: Request) -> BoxFuture<'_, Response> {
+            Box::pin(async { plain(200, "native\n") })
+        }
+    }
+
+    /// Counts what it is told.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl CommitHook for Counting {
+        fn committed(&self, _path: &str, _status: u16) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A manifest with no HTTP components: what is left is the trigger's own
+    /// routes and the embedder's.
+    fn empty_app() -> (Runtime, Manifest, KeyValueStores) {
+        let dir = std::env::temp_dir().join(format!("switchboard-http-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("spin.toml"),
+            "spin_manifest_version = 2\n[application]\nname = \"empty\"\n",
+        )
+        .unwrap();
+        let manifest = Manifest::load(&dir.join("spin.toml")).unwrap();
+        let stores = KeyValueStores::open(None, &dir).unwrap();
+        let options = RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        };
+        (Runtime::new(options).unwrap(), manifest, stores)
+    }
+
+    async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let request = hyper::Request::get(path)
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn native_routes_answer_and_unknown_paths_are_404() {
+        let (runtime, manifest, stores) = empty_app();
+        let hook = Arc::new(Counting::default());
+        let trigger = HttpTrigger::load(&runtime, &manifest, &stores)
+            .unwrap()
+            .with_native_route(Arc::new(Hello))
+            .with_commit_hook(hook.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(Arc::new(trigger).serve(listener));
+        assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
+        assert_eq!(get(address, "/hello").await, (200, "native\n".into()));
+        assert_eq!(get(address, "/nowhere").await.0, 404);
+        // Hooks are for committed component requests: none ran here.
+        assert_eq!(hook.0.load(Ordering::SeqCst), 0);
+    }
 }

@@ -317,6 +317,32 @@ pub fn one_time_prekey_key(account: &Account, public_key_hex: &str) -> String {
     format!("{}{public_key_hex}", one_time_prekey_prefix(account))
 }
 
+/// Key of a webhook body that could not be processed, by the hex SHA-256 of
+/// its bytes: kept for inspection (and replay), the reason beside it under
+/// [`rejected_error_key`].
+pub fn rejected_key(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    let mut key = String::with_capacity("rejected:".len() + 2 * digest.len());
+    key.push_str("rejected:");
+    for byte in digest.iter() {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+/// Key of the record (platform and error) of a body kept under
+/// [`rejected_key`].
+pub fn rejected_error_key(rejected_key: &str) -> String {
+    format!("{rejected_key}:error")
+}
+
+/// Key of the insights a platform sent for a story (an original or a
+/// cross-post) by its media id.
+pub fn story_insights_key(platform: &str, media_id: &str) -> String {
+    format!("storyinsights:{platform}:{media_id}")
+}
+
 /// Key of the routing outcome of an envelope (the host's pipeline writes it
 /// once the envelope is judged): what was queued, what was refused and why.
 pub fn status_key(canonical_id: &str) -> String {

@@ -21,8 +21,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use switchboard_model::armor;
-use switchboard_model::types::{SealedContent, SealingScheme};
+use switchboard_pdk::armor;
+use switchboard_pdk::types::{SealedContent, SealingScheme};
 use switchboard_runtime::key_value::KeyValueStores;
 
 /// The sample Messenger app secret from `spin.toml`.

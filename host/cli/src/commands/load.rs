@@ -28,10 +28,8 @@
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
@@ -43,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use wasmtime_wasi_http::io::TokioIo;
+use webhook_signature::hub_signature;
 
 /// The business phone-number id the webhooks are addressed to (the sample
 /// apps' WhatsApp account, as in the fixtures and `switchboard.toml`).
@@ -328,21 +327,6 @@ fn webhook(run: &str, seq: u64, from: &str, timestamp: u64) -> String {
     format!(
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Load Sender"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.LOAD{run}{seq:010}","timestamp":"{timestamp}","type":"text","text":{{"body":"switchboard load {run} seq {seq}"}}}}]}},"field":"messages"}}]}}]}}"#
     )
-}
-
-/// `X-Hub-Signature-256` of `body`, as Meta signs webhooks.
-fn hub_signature(secret: &str, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }
 
 /// What the generator and the sink record, per sequence number and in total.

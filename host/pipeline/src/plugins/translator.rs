@@ -262,3 +262,61 @@ fn describe_field_error(what: &str, error: &FieldError) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn field(path: &str, expected: &str, found: Option<&str>) -> FieldError {
+        FieldError {
+            path: path.into(),
+            expected: expected.into(),
+            found: found.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn errors_read_as_one_line_naming_the_field() {
+        assert_eq!(
+            describe_decode_error(&DecodeError::MissingField(field(
+                "/entry/0/changes/0/value/messages/0/from",
+                "a string",
+                None
+            ))),
+            "missing field at /entry/0/changes/0/value/messages/0/from: expected a string"
+        );
+        assert_eq!(
+            describe_decode_error(&DecodeError::WrongType(field(
+                "/entry",
+                "a list",
+                Some("a number")
+            ))),
+            "wrong type at /entry: expected a list, found a number"
+        );
+        assert_eq!(
+            describe_encode_error(&EncodeError::InvalidEnvelope(field(
+                "",
+                "a text message",
+                None
+            ))),
+            "invalid envelope at (document): expected a text message"
+        );
+        assert_eq!(
+            describe_decode_error(&DecodeError::TooLarge(4096)),
+            "body is larger than the 4096-byte limit"
+        );
+    }
+
+    #[test]
+    fn a_component_that_is_not_a_translator_is_refused_at_load() {
+        let runtime = Runtime::new(switchboard_runtime::engine::RuntimeOptions::default()).unwrap();
+        let error = match Translator::load(&runtime, "sealing", crate::builtin::SEALING.wasm) {
+            Ok(_) => panic!("the sealing component loaded as a translator"),
+            Err(error) => format!("{error:#}"),
+        };
+        // The sealer imports WASI's random source, which no translator may.
+        assert!(error.contains("translator `sealing` imports"), "{error}");
+        assert!(error.contains("wasi:random"), "{error}");
+    }
+}

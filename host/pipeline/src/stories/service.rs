@@ -351,7 +351,14 @@ impl StoryService {
                 .map(str::to_string)
         };
         let authorization = header("authorization");
-        let signature = header("x-hub-signature-256");
+        // Every value: a request with two signatures is refused, not judged
+        // by its first.
+        let signatures: Vec<Vec<u8>> = request
+            .headers()
+            .get_all(webhook_signature::Header::HubSignature.name())
+            .iter()
+            .map(|value| value.as_bytes().to_vec())
+            .collect();
         let parts: Vec<&str> = path
             .trim_start_matches("/stories")
             .split('/')
@@ -370,7 +377,7 @@ impl StoryService {
                 Ok(self.subscribe(platform, &query))
             }
             (&hyper::Method::POST, [platform, hook]) if hook == "webhook" => {
-                self.webhook(platform, &body, signature.as_deref())
+                self.webhook(platform, &body, &signatures)
             }
             _ if !self.authorised(authorization.as_deref()) => Ok(error(
                 401,
@@ -654,7 +661,10 @@ impl StoryService {
                     .and_then(|bytes| String::from_utf8(bytes).ok());
                 let insights = match &native_id {
                     Some(native) => store
-                        .get(&story_insights_key(&target.target.platform, native))?
+                        .get(&directory_schema::story_insights_key(
+                            &target.target.platform,
+                            native,
+                        ))?
                         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok()),
                     None => None,
                 };
@@ -677,7 +687,7 @@ impl StoryService {
             value["targets"][index]["progress"] = Value::Array(progress);
         }
         value["insights"] = store
-            .get(&story_insights_key(platform, id))?
+            .get(&directory_schema::story_insights_key(platform, id))?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or(Value::Null);
         Ok(answer(200, &value))
@@ -741,24 +751,20 @@ impl StoryService {
 
     /// `GET /stories/{platform}/webhook`: Meta's subscribe handshake.
     fn subscribe(&self, platform: &str, query: &str) -> hyper::Response<HyperOutgoingBody> {
-        let params: BTreeMap<&str, &str> = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .collect();
-        let token_ok = !self.verify_token.is_empty()
-            && params.get("hub.verify_token") == Some(&self.verify_token.as_str());
-        match (params.get("hub.mode"), params.get("hub.challenge")) {
-            (Some(&"subscribe"), Some(challenge)) if token_ok => {
+        match webhook_signature::subscribe_challenge(query, &self.verify_token) {
+            Ok(challenge) => {
                 tracing::info!(%platform, "story webhook subscribed");
-                let body = Full::new(Bytes::from(challenge.to_string()))
+                let body = Full::new(Bytes::from(challenge))
                     .map_err(|never| match never {})
                     .boxed_unsync();
-                hyper::Response::new(body)
+                let mut response = hyper::Response::new(body);
+                response.headers_mut().insert(
+                    hyper::header::CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                response
             }
-            _ => error(
-                403,
-                "subscribe handshake refused (hub.mode or hub.verify_token)",
-            ),
+            Err(reason) => error(403, format!("subscribe handshake refused: {reason}")),
         }
     }
 
@@ -770,11 +776,12 @@ impl StoryService {
         &self,
         platform: &str,
         body: &[u8],
-        signature: Option<&str>,
+        signatures: &[Vec<u8>],
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let secret = self.secrets.get(platform).map(String::as_str).unwrap_or("");
-        if let Err(reason) = verify_hub_signature(secret, body, signature) {
-            return Ok(error(401, reason));
+        let signatures: Vec<&[u8]> = signatures.iter().map(Vec::as_slice).collect();
+        if let Err(reason) = webhook_signature::verify_hub_signature(secret, body, &signatures) {
+            return Ok(error(401, reason.to_string()));
         }
         let payload: Value = match serde_json::from_slice(body) {
             Ok(payload) => payload,
@@ -820,7 +827,7 @@ impl StoryService {
                         "received_ms": now_ms(),
                     });
                     changes.push(Change::Set(
-                        story_insights_key(platform, &media_id),
+                        directory_schema::story_insights_key(platform, &media_id),
                         insights.to_string().into_bytes(),
                     ));
                     if let Some(mut record) = self.record(platform, &media_id)?
@@ -844,62 +851,9 @@ impl StoryService {
     }
 }
 
-/// Key of the insights a platform sent for a story (an original or a
-/// cross-post) by its media id.
-fn story_insights_key(platform: &str, media_id: &str) -> String {
-    format!("storyinsights:{platform}:{media_id}")
-}
-
 fn error_for_body(reason: &str) -> hyper::Response<HyperOutgoingBody> {
     error(
         413,
         format!("cannot read the body (at most {MAX_BODY_BYTES} bytes): {reason}"),
     )
-}
-
-/// Checks Meta's `X-Hub-Signature-256: sha256=<hex>` (HMAC-SHA256 of the raw
-/// body with the app secret), in constant time.
-fn verify_hub_signature(secret: &str, body: &[u8], header: Option<&str>) -> Result<(), String> {
-    use hmac::{Hmac, KeyInit, Mac};
-    if secret.is_empty() {
-        return Err("no app secret is configured for this platform".into());
-    }
-    let header = header.ok_or("missing X-Hub-Signature-256 header")?;
-    let hex = header
-        .trim()
-        .strip_prefix("sha256=")
-        .filter(|hex| hex.len() == 64)
-        .ok_or("X-Hub-Signature-256 is not `sha256=<64 hex digits>`")?;
-    let expected: Option<Vec<u8>> = (0..64)
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).ok())
-        .collect();
-    let expected = expected.ok_or("X-Hub-Signature-256 is not `sha256=<64 hex digits>`")?;
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|_| "the app secret cannot key an HMAC")?;
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| "X-Hub-Signature-256 does not match the body".to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checks_signatures_as_meta_signs() {
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
-        mac.update(b"{}");
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
-        assert!(verify_hub_signature("s", b"{}", Some(&format!("sha256={hex}"))).is_ok());
-        assert!(verify_hub_signature("t", b"{}", Some(&format!("sha256={hex}"))).is_err());
-        assert!(verify_hub_signature("s", b"{}", None).is_err());
-        assert!(verify_hub_signature("", b"{}", Some(&format!("sha256={hex}"))).is_err());
-    }
 }
