@@ -9,9 +9,9 @@
 use crate::html;
 use crate::media::parse_mxc;
 use crate::{APPSERVICE_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM, TXN_PREFIX};
-use switchboard_model::armor;
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{
+use switchboard_pdk::armor;
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, DecodeError, Edit, Envelope, Event,
     ExtraField, FormattedText, Location, Media, MediaKind, MediaSource, Message, MessageCategory,
     MessageRef, Participant, Reaction, ReactionAction, Receipt, ReceiptStatus, UnsupportedContent,

@@ -10,18 +10,16 @@
 use crate::decode::fnv1a;
 use crate::html;
 use crate::media::{parse_mxc, percent_encode};
-use crate::{
-    Degradation, Encoded, HttpMethod, MAX_FORMATTED_BYTES, MAX_TEXT_BYTES, PLATFORM, SendRequest,
-    TXN_PREFIX,
-};
-use serde_json::{Map, Value, json};
-use switchboard_model::text::split_at_word;
-use switchboard_model::types::{
+use crate::{MAX_FORMATTED_BYTES, MAX_TEXT_BYTES, PLATFORM, TXN_PREFIX};
+use switchboard_pdk::serde_json::{Map, Value, json};
+use switchboard_pdk::text::split_at_word;
+use switchboard_pdk::types::{
     Address, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, Location, Media, MediaKind, MediaSource,
     Message, MessageRef, ReactionAction, ReceiptStatus, SealedContent, Span, SpanStyle, Template,
     TypingState,
 };
+use switchboard_pdk::{Degradation, Encoded, HttpMethod, SendRequest};
 
 /// Prefix of a message that stands for an edit Matrix cannot make.
 pub const EDIT_PREFIX: &str = "✏️ Edited: ";
@@ -788,7 +786,7 @@ fn encode_template(out: &mut Output<'_>, template: &Template) {
 
 /// Sealed content as one armored `m.text`.
 fn encode_sealed(out: &mut Output<'_>, sealed: &SealedContent) -> Result<(), EncodeError> {
-    let armored = switchboard_model::armor::encode(sealed);
+    let armored = switchboard_pdk::armor::encode(sealed);
     if armored.len() > MAX_TEXT_BYTES {
         return Err(EncodeError::Unsupported(format!(
             "sealed content armors to {} bytes, more than one Matrix message ({MAX_TEXT_BYTES})",

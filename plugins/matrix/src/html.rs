@@ -11,7 +11,7 @@
 //! text and nests tags properly even when spans overlap.
 
 use crate::PLATFORM;
-use switchboard_model::types::{Address, FormattedText, Span, SpanStyle};
+use switchboard_pdk::types::{Address, FormattedText, Span, SpanStyle};
 
 /// The prefix of a `matrix.to` link to a user, which clients show as a pill.
 pub const MENTION_PREFIX: &str = "https://matrix.to/#/";

@@ -8,10 +8,11 @@
 //! (body `{"events":[…], "ephemeral":[…]}`), and the service sends with its
 //! `as_token`, speaking as one of its users through the `user_id` query
 //! parameter (identity assertion). It is written as a third-party plugin is:
-//! its own `Cargo.toml`, the plugin kit (`switchboard-model`) and
-//! `wit-bindgen` as its only Switchboard dependencies, the logic in plain
-//! modules ([`decode`](mod@decode), [`encode`](mod@encode), [`html`],
-//! [`media`]) behind the native functions below.
+//! its own `Cargo.toml`, the plugin development kit (`switchboard-pdk`) as
+//! its only dependency, the logic in plain modules ([`decode`](mod@decode),
+//! [`encode`](mod@encode), [`html`], [`media`]) behind the native functions
+//! below, which the component ([`switchboard_pdk::export_translator!`]) only
+//! forwards to.
 //!
 //! # Decoding
 //!
@@ -101,12 +102,13 @@ pub mod encode;
 pub mod html;
 pub mod media;
 
-switchboard_model::translator_component!();
+switchboard_pdk::export_translator!();
 
-pub use media::{ApiAuth, MediaError, MediaStep, fetch_media};
+pub use media::fetch_media;
 
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{Address, DecodeError, EncodeError, Envelope};
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{Address, DecodeError, EncodeError, Envelope};
+use switchboard_pdk::{ApiAuth, Capabilities, ContentKind, Encoded, Limits, WebhookSignature};
 
 /// The platform name in addresses, references and envelope ids.
 pub const PLATFORM: &str = "matrix";
@@ -134,7 +136,8 @@ pub fn api_auth() -> ApiAuth {
     ApiAuth::BearerHeader
 }
 
-/// What this translator handles and the limits `encode` keeps to.
+/// What this translator handles, the limits `encode` keeps to, and how the
+/// host authenticates webhooks and API calls for it.
 pub fn describe() -> Capabilities {
     Capabilities {
         platform: PLATFORM.to_string(),
@@ -167,6 +170,7 @@ pub fn describe() -> Capabilities {
             max_webhook_bytes: MAX_WEBHOOK_BYTES,
         },
         webhook_signature: WEBHOOK_SIGNATURE,
+        api_auth: api_auth(),
     }
 }
 

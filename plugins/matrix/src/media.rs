@@ -1,61 +1,12 @@
-//! Fetching the bytes of Matrix media, percent-encoding of path segments,
-//! and how the host authenticates.
+//! Fetching the bytes of Matrix media, and percent-encoding of path
+//! segments.
 //!
 //! Matrix media are named by `mxc://<server-name>/<media-id>` URIs; since
 //! Matrix 1.11 they are downloaded with the application service's token
 //! from the authenticated `GET /_matrix/client/v1/media/download/{serverName}/{mediaId}`,
 //! one step with no lookup first.
-//!
-//! The types here mirror the plugin kit's coming `fetch-media` and
-//! `api-auth` WIT types case for case; when the kit exports them, these
-//! definitions give way to the kit's and the functions stay as they are.
 
-use crate::{HttpMethod, SendRequest};
-
-/// How the host adds the platform credentials to every API call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiAuth {
-    /// No credentials.
-    None,
-    /// `Authorization: Bearer <token>`.
-    BearerHeader,
-    /// The token replaces this placeholder in the request path.
-    PathToken(String),
-    /// The token is added as this query parameter.
-    QueryParameter(String),
-    /// The token is sent in this header.
-    Header(String),
-}
-
-/// The next step in fetching a media item.
-#[derive(Debug, Clone)]
-pub enum MediaStep {
-    /// Run this request with the app's credentials and call `fetch_media`
-    /// again with its response body.
-    Request(SendRequest),
-    /// Run this request: its response body is the media's bytes.
-    Download(SendRequest),
-}
-
-/// Why a media item cannot be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MediaError {
-    /// The media id is not one this platform issues.
-    InvalidId(String),
-    /// The platform's answer to the previous step was not what was expected,
-    /// or was an error (its description).
-    BadResponse(String),
-}
-
-/// A bodiless GET of `path`.
-fn get(path: String) -> SendRequest {
-    SendRequest {
-        method: HttpMethod::Get,
-        path,
-        headers: Vec::new(),
-        body: Vec::new(),
-    }
-}
+use switchboard_pdk::{MediaDownload, MediaError, MediaStep};
 
 /// Whether a byte needs no percent-encoding in a query value or path
 /// segment (RFC 3986 unreserved characters).
@@ -102,9 +53,16 @@ pub fn fetch_media(
     let _ = previous_response;
     let (server, media) = parse_mxc(media_id)
         .ok_or_else(|| MediaError::InvalidId(media_id.chars().take(64).collect()))?;
-    Ok(MediaStep::Download(get(format!(
-        "/_matrix/client/v1/media/download/{}/{}",
-        percent_encode(server),
-        percent_encode(media)
-    ))))
+    Ok(MediaStep::Download(MediaDownload {
+        url: format!(
+            "/_matrix/client/v1/media/download/{}/{}",
+            percent_encode(server),
+            percent_encode(media)
+        ),
+        headers: Vec::new(),
+        // The URI alone says nothing of the file; the download's answer does.
+        mime_type: None,
+        size_bytes: None,
+        sha256: None,
+    }))
 }

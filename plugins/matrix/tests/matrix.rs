@@ -5,17 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use matrix_translator::{
-    ApiAuth, ContentKind, Encoded, HttpMethod, MediaError, MediaStep, WebhookSignature,
-};
-use serde_json::{Value, json};
-use switchboard_model::types::{
+use switchboard_pdk::serde_json::{self, Value, json};
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, Choice, ChoiceOrigin, ContactCard, Content, Conversation,
     ConversationKind, DecodeError, Edit, EncodeError, Envelope, Event, FormattedText, ForwardInfo,
     Interactive, InteractiveAction, LabeledValue, ListMenu, ListRow, ListSection, Location, Media,
     MediaKind, MediaSource, Message, MessageCategory, MessageRef, Participant, QuickReply,
     Reaction, ReactionAction, Receipt, ReceiptStatus, SealedContent, SealingScheme, Span,
     SpanStyle, StoryRef, StoryRelation, Template, TypingState, UnsupportedContent,
+};
+use switchboard_pdk::{
+    ApiAuth, ContentKind, Encoded, HttpMethod, MediaDownload, MediaError, MediaStep,
+    WebhookSignature,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
@@ -1194,10 +1195,15 @@ fn fetch_media_downloads_mxc_uris() {
     else {
         panic!("expected a download")
     };
-    assert_eq!(request.method, HttpMethod::Get);
     assert_eq!(
-        request.path,
-        "/_matrix/client/v1/media/download/example.org/JWEIFJgwEIhweiWJE"
+        request,
+        MediaDownload {
+            url: "/_matrix/client/v1/media/download/example.org/JWEIFJgwEIhweiWJE".into(),
+            headers: Vec::new(),
+            mime_type: None,
+            size_bytes: None,
+            sha256: None,
+        }
     );
     let MediaStep::Download(port) =
         matrix_translator::fetch_media("mxc://localhost:8448/abc_1-2", None).unwrap()
@@ -1205,7 +1211,7 @@ fn fetch_media_downloads_mxc_uris() {
         panic!("expected a download")
     };
     assert_eq!(
-        port.path,
+        port.url,
         "/_matrix/client/v1/media/download/localhost%3A8448/abc_1-2"
     );
     for bad in [
@@ -1233,6 +1239,7 @@ fn describe_says_what_matrix_shows() {
         WebhookSignature::BearerToken
     );
     assert_eq!(matrix_translator::api_auth(), ApiAuth::BearerHeader);
+    assert_eq!(capabilities.api_auth, ApiAuth::BearerHeader);
     for kind in [
         ContentKind::Edit,
         ContentKind::Deletion,

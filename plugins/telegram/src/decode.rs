@@ -9,10 +9,10 @@
 
 use crate::entities::{self, address};
 use crate::{BOT_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM};
-use serde_json::Value;
-use switchboard_model::armor;
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{
+use switchboard_pdk::armor;
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::serde_json::Value;
+use switchboard_pdk::types::{
     Choice, ChoiceOrigin, ContactCard, Content, Conversation, ConversationKind, DecodeError, Edit,
     Envelope, Event, ExtraField, ForwardInfo, IdentityAttribute, LabeledValue, Location, Media,
     MediaKind, MediaSource, Message, MessageCategory, MessageRef, Participant, Reaction,
@@ -63,16 +63,10 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
 /// and up to 52 bits; a number that is not an exact integer is refused.
 pub fn integer(node: &Node<'_, '_>) -> Result<String, DecodeError> {
     match node.value() {
-        Value::Number(number) => number
-            .as_i64()
-            .map(|value| value.to_string())
-            .or_else(|| number.as_u64().map(|value| value.to_string()))
-            .ok_or_else(|| node.invalid("an integer")),
-        // `as_u64` names the wrong type; a string is the right type's wrong
-        // form, since the Bot API never quotes its numbers.
-        _ => Err(node
-            .as_u64()
-            .map_or_else(|error| error, |_| node.invalid("an integer, not a string"))),
+        // A string is the right type's wrong form, since the Bot API never
+        // quotes its numbers (`as_i64` would read one).
+        Value::String(_) => Err(node.invalid("an integer, not a string")),
+        _ => node.as_i64().map(|value| value.to_string()),
     }
 }
 

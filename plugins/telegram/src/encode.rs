@@ -9,16 +9,17 @@
 
 use crate::entities::{self, utf16_len};
 use crate::{
-    Degradation, Encoded, HttpMethod, MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS, MAX_CALLBACK_DATA_BYTES,
-    MAX_CAPTION_UNITS, MAX_TEXT_UNITS, PLATFORM, SendRequest,
+    MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS, MAX_CALLBACK_DATA_BYTES, MAX_CAPTION_UNITS,
+    MAX_TEXT_UNITS, PLATFORM,
 };
-use serde_json::{Map, Value, json};
-use switchboard_model::text::{split_at_word, truncate_at_word};
-use switchboard_model::types::{
+use switchboard_pdk::serde_json::{Map, Value, json};
+use switchboard_pdk::text::{split_at_word, truncate_at_word};
+use switchboard_pdk::types::{
     Address, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, Location, Media, MediaKind, MediaSource,
     Message, MessageRef, ReactionAction, SealedContent, Span, SpanStyle, Template, TypingState,
 };
+use switchboard_pdk::{Degradation, Encoded, HttpMethod, SendRequest};
 
 /// Prefix of a message that stands for an edit Telegram cannot make.
 pub const EDIT_PREFIX: &str = "✏️ Edited: ";
@@ -915,7 +916,7 @@ fn encode_template(out: &mut Output<'_>, template: &Template) {
 
 /// Sealed content as one armored text message.
 fn encode_sealed(out: &mut Output<'_>, sealed: &SealedContent) -> Result<(), EncodeError> {
-    let armored = switchboard_model::armor::encode(sealed);
+    let armored = switchboard_pdk::armor::encode(sealed);
     let length = utf16_len(&armored);
     if length > MAX_TEXT_UNITS as usize {
         return Err(EncodeError::Unsupported(format!(

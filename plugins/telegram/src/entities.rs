@@ -3,43 +3,31 @@
 //! Telegram keeps formatting apart from the text, as the canonical model
 //! does, but counts offsets and lengths in UTF-16 code units (an emoji
 //! outside the Basic Multilingual Plane counts two), while canonical spans
-//! count Unicode scalar values. Everything here converts between the two, so
-//! that `👋 bold` keeps `bold` bold on both sides.
+//! count Unicode scalar values. Everything here converts between the two
+//! (with the kit's [`utf16_to_scalar`] and [`scalar_to_utf16`]),
+//! so that `👋 bold` keeps `bold` bold on both sides.
 
 use crate::PLATFORM;
-use serde_json::{Value, json};
-use switchboard_model::json::Node;
-use switchboard_model::types::{Address, DecodeError, ExtraField, FormattedText, Span, SpanStyle};
+use switchboard_pdk::json::Node;
+use switchboard_pdk::serde_json::{Value, json};
+use switchboard_pdk::text::{char_len, scalar_to_utf16, utf16_to_scalar};
+use switchboard_pdk::types::{Address, DecodeError, ExtraField, FormattedText, Span, SpanStyle};
 
 /// Number of UTF-16 code units in `text` (how Telegram counts its limits).
 pub fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
 }
 
-/// The UTF-16 offset at which each character of `text` starts, plus the
-/// text's UTF-16 length at the end: index `i` converts character offset `i`.
-pub fn utf16_offsets(text: &str) -> Vec<u32> {
-    let mut offsets = Vec::with_capacity(text.len() + 1);
-    let mut at = 0u32;
-    for c in text.chars() {
-        offsets.push(at);
-        at = at.saturating_add(c.len_utf16() as u32);
-    }
-    offsets.push(at);
-    offsets
-}
-
-/// The character offset of UTF-16 offset `unit` in a text whose
-/// [`utf16_offsets`] are `offsets`; an offset inside a surrogate pair rounds
-/// down to its character. `None` past the end of the text.
-pub fn char_offset(offsets: &[u32], unit: u64) -> Option<u32> {
-    if unit > u64::from(*offsets.last()?) {
-        return None;
-    }
-    let index = match offsets.binary_search_by(|probe| u64::from(*probe).cmp(&unit)) {
-        Ok(index) => index,
-        Err(index) => index.saturating_sub(1),
-    };
+/// The character offset of UTF-16 offset `unit` in `text`; an offset inside
+/// a surrogate pair rounds down to its character. `None` past the end of the
+/// text.
+pub fn char_offset(text: &str, unit: u64) -> Option<u32> {
+    let unit = usize::try_from(unit).ok()?;
+    let index = utf16_to_scalar(text, unit).or_else(|| {
+        // Between the halves of a pair, the unit before is the pair's start;
+        // past the end, it is the end or past it, never a character's start.
+        utf16_to_scalar(text, unit.checked_sub(1)?).filter(|&index| index < char_len(text))
+    })?;
     u32::try_from(index).ok()
 }
 
@@ -61,7 +49,6 @@ pub fn parse(
 ) -> Result<FormattedText, DecodeError> {
     let mut spans = Vec::new();
     if let Some(entities) = entities {
-        let offsets = utf16_offsets(text);
         let chars: Vec<char> = text.chars().collect();
         for entity in entities.items()? {
             let kind = entity.str("type")?;
@@ -69,11 +56,11 @@ pub fn parse(
             let length_node = entity.field("length")?;
             let offset = offset_node.as_u64()?;
             let length = length_node.as_u64()?;
-            let start = char_offset(&offsets, offset)
+            let start = char_offset(text, offset)
                 .ok_or_else(|| offset_node.invalid("a UTF-16 offset inside the text"))?;
             let end = offset
                 .checked_add(length)
-                .and_then(|end| char_offset(&offsets, end))
+                .and_then(|end| char_offset(text, end))
                 .ok_or_else(|| length_node.invalid("a UTF-16 length inside the text"))?;
             let covered = || -> String { chars[start as usize..end as usize].iter().collect() };
             let style = match kind {
@@ -129,13 +116,18 @@ pub fn render(text: &FormattedText, from: usize, to: usize) -> Rendered {
     let to = to.min(chars.len());
     let from = from.min(to);
     let part: String = chars[from..to].iter().collect();
-    let offsets = utf16_offsets(&part);
     for span in &text.spans {
         let start = (span.start as usize).clamp(from, to) - from;
         let end = (span.end as usize).clamp(from, to) - from;
         if start >= end {
             continue;
         }
+        // Both lie within the part, so both convert.
+        let (Some(offset), Some(stop)) =
+            (scalar_to_utf16(&part, start), scalar_to_utf16(&part, end))
+        else {
+            continue;
+        };
         let mut entity = match &span.style {
             SpanStyle::Bold => json!({ "type": "bold" }),
             SpanStyle::Italic => json!({ "type": "italic" }),
@@ -163,8 +155,8 @@ pub fn render(text: &FormattedText, from: usize, to: usize) -> Rendered {
             }
         };
         if let Value::Object(members) = &mut entity {
-            members.insert("offset".into(), json!(offsets[start]));
-            members.insert("length".into(), json!(offsets[end] - offsets[start]));
+            members.insert("offset".into(), json!(offset));
+            members.insert("length".into(), json!(stop - offset));
         }
         out.entities.push(entity);
     }
@@ -179,13 +171,13 @@ mod tests {
     fn converts_utf16_offsets_both_ways() {
         let text = "a👋b";
         assert_eq!(utf16_len(text), 4);
-        let offsets = utf16_offsets(text);
-        assert_eq!(offsets, vec![0, 1, 3, 4]);
-        assert_eq!(char_offset(&offsets, 3), Some(2));
+        let offsets: Vec<_> = (0..=3).map(|index| scalar_to_utf16(text, index)).collect();
+        assert_eq!(offsets, vec![Some(0), Some(1), Some(3), Some(4)]);
+        assert_eq!(char_offset(text, 3), Some(2));
         // Inside the surrogate pair: the emoji itself.
-        assert_eq!(char_offset(&offsets, 2), Some(1));
-        assert_eq!(char_offset(&offsets, 4), Some(3));
-        assert_eq!(char_offset(&offsets, 5), None);
+        assert_eq!(char_offset(text, 2), Some(1));
+        assert_eq!(char_offset(text, 4), Some(3));
+        assert_eq!(char_offset(text, 5), None);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! ([`encode`](fn@encode)), as a `translator-plugin` component.
 //!
 //! It is written as a third-party plugin is: its own `Cargo.toml`, the
-//! plugin kit (`switchboard-model`) and `wit-bindgen` as its only Switchboard
-//! dependencies, and its logic in plain modules ([`decode`](mod@decode),
-//! [`encode`](mod@encode), [`entities`], [`media`]) behind the native
-//! functions below, which the component only forwards to.
+//! plugin development kit (`switchboard-pdk`) as its only dependency, and its
+//! logic in plain modules ([`decode`](mod@decode), [`encode`](mod@encode),
+//! [`entities`], [`media`]) behind the native functions below, which the
+//! component ([`switchboard_pdk::export_translator!`]) only forwards to.
 //!
 //! # Decoding
 //!
@@ -88,8 +88,9 @@
 //! # Media and authentication
 //!
 //! [`fetch_media`] resolves a `file_id` in two steps (`getFile`, then the
-//! download of its `file_path`); [`api_auth`] and [`WEBHOOK_SIGNATURE`] say
-//! how the host authenticates calls and checks webhooks.
+//! download of its `file_path`, announcing its `file_size`); [`api_auth`]
+//! and [`WEBHOOK_SIGNATURE`] say how the host authenticates calls and checks
+//! webhooks.
 
 #![deny(missing_docs)]
 
@@ -98,12 +99,13 @@ pub mod encode;
 pub mod entities;
 pub mod media;
 
-switchboard_model::translator_component!();
+switchboard_pdk::export_translator!();
 
-pub use media::{ApiAuth, MediaError, MediaStep, fetch_media};
+pub use media::fetch_media;
 
-use switchboard_model::json::{self, Node};
-use switchboard_model::types::{Address, DecodeError, EncodeError, Envelope};
+use switchboard_pdk::json::{self, Node};
+use switchboard_pdk::types::{Address, DecodeError, EncodeError, Envelope};
+use switchboard_pdk::{ApiAuth, Capabilities, ContentKind, Encoded, Limits, WebhookSignature};
 
 /// The platform name in addresses, references and envelope ids.
 pub const PLATFORM: &str = "telegram";
@@ -134,7 +136,8 @@ pub fn api_auth() -> ApiAuth {
     ApiAuth::PathToken("{token}".to_string())
 }
 
-/// What this translator handles and the limits `encode` keeps to.
+/// What this translator handles, the limits `encode` keeps to, and how the
+/// host authenticates webhooks and API calls for it.
 pub fn describe() -> Capabilities {
     Capabilities {
         platform: PLATFORM.to_string(),
@@ -168,6 +171,7 @@ pub fn describe() -> Capabilities {
             max_webhook_bytes: MAX_WEBHOOK_BYTES,
         },
         webhook_signature: WEBHOOK_SIGNATURE,
+        api_auth: api_auth(),
     }
 }
 

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{Value, json};
-use switchboard_model::types::{
+use switchboard_pdk::serde_json::{self, Value, json};
+use switchboard_pdk::types::{
     Address, Button, ButtonAction, Choice, ChoiceOrigin, ContactCard, Content, Conversation,
     ConversationKind, DecodeError, Edit, EncodeError, Envelope, Event, FormattedText, ForwardInfo,
     IdentityAttribute, Interactive, InteractiveAction, LabeledValue, ListMenu, ListRow,
@@ -14,8 +14,9 @@ use switchboard_model::types::{
     QuickReply, Reaction, ReactionAction, Receipt, ReceiptStatus, SealedContent, SealingScheme,
     Span, SpanStyle, StoryRef, StoryRelation, Template, TypingState, UnsupportedContent,
 };
-use telegram_translator::{
-    ApiAuth, ContentKind, Encoded, HttpMethod, MediaError, MediaStep, WebhookSignature,
+use switchboard_pdk::{
+    ApiAuth, ContentKind, Encoded, HttpMethod, MediaDownload, MediaError, MediaStep,
+    WebhookSignature,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -602,7 +603,7 @@ fn envelope(platform: &str, event: Event) -> Envelope {
             kind: ConversationKind::Direct,
             id: "u1".to_string(),
         },
-        sender: switchboard_model::types::Participant {
+        sender: switchboard_pdk::types::Participant {
             address: Address {
                 platform: platform.to_string(),
                 id: "u1".to_string(),
@@ -1419,20 +1420,42 @@ fn fetch_media_resolves_then_downloads() {
     else {
         panic!("expected the download")
     };
-    assert_eq!(download.method, HttpMethod::Get);
-    assert_eq!(download.path, "/file/bot{token}/photos/file_12.jpg");
+    assert_eq!(
+        download,
+        MediaDownload {
+            url: "/file/bot{token}/photos/file_12.jpg".into(),
+            headers: Vec::new(),
+            mime_type: None,
+            size_bytes: Some(63582),
+            sha256: None,
+        }
+    );
     assert_eq!(
         telegram_translator::fetch_media("AgAD", Some(&fixture("responses/error.json")))
             .unwrap_err(),
-        MediaError::BadResponse("Bad Request: chat not found".into())
+        MediaError::InvalidResponse("Bad Request: chat not found".into())
     );
     assert!(matches!(
         telegram_translator::fetch_media(
             "AgAD",
             Some(br#"{"ok":true,"result":{"file_path":"../../etc/passwd"}}"#)
         ),
-        Err(MediaError::BadResponse(_))
+        Err(MediaError::InvalidResponse(_))
     ));
+    for answer in [
+        br#"{"ok":true,"result":{"file_path":"/photos/file_12.jpg"}}"#.as_slice(),
+        br#"{"ok":true,"result":{"file_path":"photos/file?x=1"}}"#,
+        br#"{"ok":true,"result":{"file_path":"photos/file_12.jpg","file_size":-1}}"#,
+    ] {
+        assert!(
+            matches!(
+                telegram_translator::fetch_media("AgAD", Some(answer)),
+                Err(MediaError::InvalidResponse(_))
+            ),
+            "{}",
+            String::from_utf8_lossy(answer)
+        );
+    }
     assert!(matches!(
         telegram_translator::fetch_media("", None),
         Err(MediaError::InvalidId(_))
@@ -1455,6 +1478,7 @@ fn describe_says_what_telegram_shows() {
         telegram_translator::api_auth(),
         ApiAuth::PathToken("{token}".into())
     );
+    assert_eq!(capabilities.api_auth, ApiAuth::PathToken("{token}".into()));
     assert_eq!(capabilities.limits.max_text_chars, 4096);
     assert_eq!(capabilities.limits.max_caption_chars, 1024);
     for kind in [
