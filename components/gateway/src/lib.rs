@@ -44,7 +44,6 @@ mod bindings {
 
 pub use directory_schema::{envelope_key, inbox_key, rejected_error_key, rejected_key};
 
-
 /// The component's HTTP handler: reads the request, the variables and the
 /// translator's capabilities, and hands them to [`ingest::handle`].
 #[cfg(target_arch = "wasm32")]

@@ -255,7 +255,10 @@ pub(crate) mod tests {
         let metrics = Arc::new(Metrics::new());
         let first = Outbox::new(store.clone(), metrics.clone());
         first
-            .enqueue(Vec::new(), vec![entry("bob").queued(), entry("carol").queued()])
+            .enqueue(
+                Vec::new(),
+                vec![entry("bob").queued(), entry("carol").queued()],
+            )
             .unwrap();
         store
             .apply(&[Change::Set("outbox:broken".into(), b"not json".to_vec())])

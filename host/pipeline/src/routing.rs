@@ -687,7 +687,12 @@ mod tests {
         let mut held = HashMap::new();
         assert_eq!(router.route_pending(&mut held).await.unwrap(), 1);
 
-        assert!(store.get(&directory_schema::inbox_key(id)).unwrap().is_none());
+        assert!(
+            store
+                .get(&directory_schema::inbox_key(id))
+                .unwrap()
+                .is_none()
+        );
         assert!(store.get(&envelope_key(id)).unwrap().is_some());
         let bob = json(&store, "outbox:whatsapp:wamid.1:messenger:bob");
         let bob_body: Vec<u8> =
@@ -740,6 +745,11 @@ mod tests {
         let mut held = HashMap::new();
         assert_eq!(router.route_pending(&mut held).await.unwrap(), 0);
         assert_eq!(routed.load(Ordering::SeqCst), 0);
-        assert!(store.get(&directory_schema::inbox_key(id)).unwrap().is_none());
+        assert!(
+            store
+                .get(&directory_schema::inbox_key(id))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -375,6 +375,10 @@ mod tests {
             backoff_base_ms: 0,
             ..delivery
         };
-        assert_eq!(backoff_ceiling_ms(&instant, 3), 1, "never an immediate retry loop");
+        assert_eq!(
+            backoff_ceiling_ms(&instant, 3),
+            1,
+            "never an immediate retry loop"
+        );
     }
 }
