@@ -77,9 +77,14 @@ pub fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("switchboard finishes")
 }
 
+/// The repository's root (this binary belongs to `host/cli`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// The repository's `tests/fixtures` folder.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    repo_root().join("tests/fixtures")
 }
 
 /// A test guest component built by the host's build script.

@@ -123,13 +123,12 @@ impl SendRequest {
             ));
         }
         for (field, account) in [("business", &request.business), ("to", &request.to)] {
-            if account.platform.is_empty()
-                || account.id.is_empty()
-                || account.platform.contains(':')
-            {
+            if !platform_name_ok(&account.platform) || account.id.is_empty() {
                 return Err(refuse(
                     400,
-                    format!("`{field}` needs a platform (without `:`) and an id"),
+                    format!(
+                        "`{field}` needs a platform name (1 to 32 lower-case letters, digits, `-` or `_`, starting with a letter) and an id"
+                    ),
                 ));
             }
         }
@@ -259,6 +258,18 @@ mod handler {
     }
 }
 
+/// Whether `name` can be a platform name: it ends up in store keys, logs and
+/// metric labels, so only the shape every app name has is accepted.
+fn platform_name_ok(name: &str) -> bool {
+    let mut characters = name.chars();
+    characters
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase())
+        && name.len() <= 32
+        && characters
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_'))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -355,6 +366,16 @@ mod tests {
                 "own app",
             ),
             (vec![b' '; MAX_BODY_BYTES + 1], 413, "limit"),
+            // A platform name that would end a metric label or a log field.
+            (
+                json!({"id": "x", "business": {"platform": "messenger\"} 1\nforged", "id": "p"},
+                       "to": {"platform": "whatsapp", "id": "q"},
+                       "category": "marketing", "text": "hi"})
+                .to_string()
+                .into_bytes(),
+                400,
+                "platform name",
+            ),
         ];
         for (body, status, words) in cases {
             let outcome = dispatch(&store, "POST", "/business/messages", &body, 1);

@@ -24,7 +24,7 @@ const CASES: [(&str, &str); 2] = [("text", "text.json"), ("media", "image.json")
 
 fn fixture(file: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/whatsapp")
+        .join("../../tests/fixtures/whatsapp")
         .join(file);
     std::fs::read(path).expect("the fixture is readable")
 }

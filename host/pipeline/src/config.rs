@@ -57,6 +57,10 @@ pub struct HostConfig {
     /// Story cross-posting.
     #[serde(default)]
     pub stories: StoriesConfig,
+    /// The HTTP front door's limits (connections, timeouts, sizes, load
+    /// shedding).
+    #[serde(default)]
+    pub http: switchboard_runtime::http::FrontDoor,
 }
 
 /// How stories are published.

@@ -15,7 +15,8 @@
 //!
 //! Modules, each importing only the ones listed before it:
 //!
-//! * [`clock`], [`config`] (`switchboard.toml`), [`metrics`] (Prometheus).
+//! * [`clock`], [`config`] (`switchboard.toml`), [`metrics`] (Prometheus),
+//!   [`redact`] (what logs may say of ids that carry personal data).
 //! * [`bindings`] — the one place that generates host bindings of the
 //!   component worlds; [`builtin`], the first-party components embedded in
 //!   the binary; [`plugins`], loading and calling translators, the story
@@ -28,6 +29,8 @@
 //!   [`sending::DeliveryHook`] that story steps use.
 //! * [`pipeline`] — the two stages and the outbox assembled.
 //! * [`stories`] — the stories API and the story delivery hook.
+//! * [`ingress`] — the gateway routes' body limits and webhook checks, made
+//!   before an instance is taken, and webhooks a gateway fails on kept.
 //! * [`key_directory`] — public keys for end-to-end encryption, `/keys/…`.
 //! * [`service`] — all of it attached to the runtime's HTTP trigger.
 
@@ -37,11 +40,13 @@ pub mod bindings;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod ingress;
 pub mod key_directory;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod plugins;
+pub mod redact;
 pub mod routing;
 pub mod sending;
 pub mod service;

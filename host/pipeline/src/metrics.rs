@@ -106,7 +106,7 @@ impl Metrics {
     pub fn reject(&self, reason: &str) {
         self.rejections
             .get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
+                reason: label_value(reason),
             })
             .inc();
     }
@@ -117,13 +117,53 @@ impl Metrics {
         platform: &str,
     ) -> impl std::ops::Deref<Target = Counter> + 'a {
         family.get_or_create(&PlatformLabel {
-            platform: platform.to_string(),
+            platform: label_value(platform),
         })
     }
+}
+
+/// A label value escaped as the text exposition format requires (`\`, `"`
+/// and line feeds), which `prometheus-client` leaves to its caller: a value
+/// that came from a request can then never end its label or its line.
+fn label_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for character in value.chars() {
+        match character {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_label_from_a_request_cannot_forge_a_line() {
+        let metrics = Metrics::new();
+        let forged = "x\"} 1\nswitchboard_dead_letters_total{platform=\"y\"} 999999\n#";
+        Metrics::platform(&metrics.dead_letters, forged).inc();
+        metrics.reject("bad\\reason");
+        let text = metrics.render();
+        assert!(
+            !text.lines().any(|line| line.ends_with("999999")),
+            "a forged sample line:\n{text}"
+        );
+        assert!(
+            text.contains(r#"switchboard_dead_letters_total{platform="x\"} 1\nswitchboard_dead_letters_total{platform=\"y\"} 999999\n#"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"{reason="bad\\reason"} 1"#), "{text}");
     }
 }

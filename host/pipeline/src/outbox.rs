@@ -11,6 +11,7 @@ use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::plugins::translator::Encoded;
 use crate::plugins::translator::types::Address;
+use crate::redact::digest;
 use anyhow::Result;
 use directory_schema::{EndedDelivery, OUTBOX_PREFIX, ended_key, outbox_key};
 use serde::{Deserialize, Serialize};
@@ -178,7 +179,7 @@ impl Outbox {
         reason: &str,
         platform: &str,
     ) -> Result<()> {
-        tracing::warn!(%key, %reason, "dead-lettered");
+        tracing::warn!(key = %digest(key), %platform, "dead-lettered");
         Metrics::platform(&self.metrics.dead_letters, platform).inc();
         self.end(key, EndedDelivery::DeadLetter, entry, reason)
     }
@@ -186,7 +187,7 @@ impl Outbox {
     /// Ends an entry that must not be sent any more (a story that expired or
     /// was deleted), recording why under `dropped:…`.
     pub fn drop_entry(&self, key: &str, entry: &OutboxEntry, reason: &str) -> Result<()> {
-        tracing::info!(%key, %reason, "dropped");
+        tracing::info!(key = %digest(key), %reason, "dropped");
         self.metrics.reject("story-dropped");
         self.end(
             key,

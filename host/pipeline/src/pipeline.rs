@@ -42,6 +42,7 @@ impl Stages {
         manifest: &Manifest,
         stores: &KeyValueStores,
         config: &HostConfig,
+        translators: Arc<ComponentTranslators>,
     ) -> Result<Option<Stages>> {
         let router_id = &config.pipeline.router;
         if !manifest.app.component.contains_key(router_id) {
@@ -50,7 +51,7 @@ impl Stages {
         }
         Ok(Some(Stages {
             router: Arc::new(ComponentRouter::load(runtime, manifest, stores, router_id)?),
-            translators: Arc::new(ComponentTranslators::load(runtime, manifest)?),
+            translators,
         }))
     }
 }

@@ -23,6 +23,7 @@ use crate::config::HostConfig;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
 use crate::plugins::translator::{Encoded, describe_encode_error};
+use crate::redact::digest;
 use crate::stages::{EncodeFailure, RouterInstance, RouterStage, TranslatorStage};
 use anyhow::Result;
 use directory_schema::{INBOX_PREFIX, envelope_key};
@@ -105,6 +106,9 @@ enum Routed {
     Done(Vec<Change>, Vec<Queued>),
     /// Try again later (an event about a message still on its way).
     Hold(String),
+    /// Try again later, however long it takes: a resource was short (no
+    /// translator instance), nothing is wrong with the envelope.
+    Retry(String),
 }
 
 /// The router stage of a running pipeline.
@@ -195,7 +199,7 @@ impl Router {
                 // the first copy. A second copy is a webhook the platform
                 // delivered twice at once, both found new by the gateway.
                 if self.store.get(&directory_schema::status_key(id))?.is_some() {
-                    tracing::info!(envelope = %id, "second copy of a routed envelope dropped");
+                    tracing::info!(envelope = %digest(id), "second copy of a routed envelope dropped");
                     second_copies.push(Change::Delete(key));
                     continue;
                 }
@@ -247,7 +251,7 @@ impl Router {
                     // a fresh instance.
                     router = None;
                     let detail = format!("the router component failed: {error:#}");
-                    tracing::error!(envelope = %envelope.id, %detail);
+                    tracing::error!(envelope = %digest(&envelope.id), %detail);
                     self.metrics.reject("router-failed");
                     let status = RouteStatus::failed("router-failed", detail);
                     Routed::Done(vec![status.change(&envelope.id)?], Vec::new())
@@ -255,12 +259,21 @@ impl Router {
             };
             let (envelope_changes, envelope_queued) = match outcome {
                 Routed::Done(changes, queued) => (changes, queued),
+                Routed::Retry(reason) => {
+                    // Not counted against `hold_tries`: a resource error
+                    // never rejects a message.
+                    let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
+                    tries.1 = now + self.config.pipeline.hold_retry_ms;
+                    self.metrics.reject("retried");
+                    tracing::warn!(envelope = %digest(&envelope.id), %reason, "routing again later");
+                    continue;
+                }
                 Routed::Hold(reason) => {
                     let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
                     tries.0 += 1;
                     tries.1 = now + self.config.pipeline.hold_retry_ms;
                     if tries.0 < self.config.pipeline.hold_tries {
-                        tracing::debug!(envelope = %envelope.id, %reason, tries = tries.0, "held");
+                        tracing::debug!(envelope = %digest(&envelope.id), %reason, tries = tries.0, "held");
                         continue;
                     }
                     // Only a policy hold gets here: a reference that does not
@@ -369,6 +382,7 @@ impl Router {
                 }
                 // Nothing to send on that app (a dropped typing indicator…).
                 Ok(None) => {}
+                Err(("translator-unavailable", detail)) => return Ok(Routed::Retry(detail)),
                 Err((reason, detail)) => refused.push(refuse(reason, detail)),
             }
         }
@@ -423,6 +437,7 @@ impl Router {
             .map_err(|failure| match failure {
                 EncodeFailure::NotConnected => not_connected(),
                 EncodeFailure::Failed(detail) => ("translator-failed", detail),
+                EncodeFailure::Unavailable(detail) => ("translator-unavailable", detail),
                 EncodeFailure::Refused(error) => ("encode-failed", describe_encode_error(&error)),
             })?;
         Ok((!encoded.requests.is_empty()).then_some(encoded))
@@ -440,7 +455,7 @@ impl Router {
     ) -> Result<Routed> {
         for refusal in &refused {
             self.metrics.reject(&refusal.reason);
-            tracing::info!(envelope = %envelope.id, recipient = ?refusal.recipient, reason = %refusal.reason, detail = %refusal.detail, "not delivered");
+            tracing::info!(envelope = %digest(&envelope.id), recipient = %refusal.recipient.as_deref().map(digest).unwrap_or_default(), reason = %refusal.reason, "not delivered");
         }
         let state = if queued.is_empty() && !refused.is_empty() {
             "rejected"

@@ -17,6 +17,7 @@ use crate::config::{DeliveryConfig, HostConfig};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
 use crate::plugins::translator::{HttpMethod, SendRequest};
+use crate::redact::digest;
 use crate::stages::TranslatorStage;
 use anyhow::Result;
 use directory_schema::{EndedDelivery, ended_key};
@@ -134,7 +135,7 @@ impl Sender {
                     Ok(Some(retry)) => sender.outbox.queue(retry),
                     Ok(None) => {}
                     Err(error) => {
-                        tracing::error!(%key, error = %format!("{error:#}"), "delivery bookkeeping failed")
+                        tracing::error!(key = %digest(&key), error = %format!("{error:#}"), "delivery bookkeeping failed")
                     }
                 }
                 drop(permit);
@@ -202,7 +203,10 @@ impl Sender {
                         .run(request)
                         .map_err(|error| format!("{url}: {error}"))
                 });
-            let (reason, retryable) = match outcome {
+            // `reason` is kept with the entry; `summary` is what the log
+            // says, without the URL or the platform's words (which may name
+            // the recipient).
+            let (reason, summary, retryable) = match outcome {
                 Ok(mut response) if response.status().is_success() => {
                     let body = response
                         .body_mut()
@@ -213,7 +217,7 @@ impl Sender {
                     match hook.and_then(|hook| hook.not_ready(&entry, index, &body)) {
                         // Accepted, but what it made is not ready to go on
                         // (a video still processing): try again later.
-                        Some(reason) => (format!("{url}: {reason}"), true),
+                        Some(reason) => (format!("{url}: {reason}"), "not ready".to_string(), true),
                         None => {
                             self.accepted(&key, &mut entry, &body)?;
                             continue;
@@ -231,10 +235,11 @@ impl Sender {
                     let retryable = status == 408 || status == 429 || status >= 500;
                     (
                         format!("{url} answered {status}: {}", body.trim()),
+                        format!("answered {status}"),
                         retryable,
                     )
                 }
-                Err(error) => (error, true),
+                Err(error) => (error, "no answer".to_string(), true),
             };
             entry.attempts += 1;
             entry.last_error = Some(reason.clone());
@@ -251,7 +256,7 @@ impl Sender {
             }
             entry.next_at_ms = now_ms() + backoff_ms(&self.config.delivery, entry.attempts);
             Metrics::platform(&self.metrics.retries, &entry.platform).inc();
-            tracing::warn!(%key, attempts = entry.attempts, %reason, retry_in_ms = entry.next_at_ms.saturating_sub(now_ms()), "send failed; will retry");
+            tracing::warn!(key = %digest(&key), platform = %entry.platform, attempts = entry.attempts, %summary, retry_in_ms = entry.next_at_ms.saturating_sub(now_ms()), "send failed; will retry");
             self.store
                 .apply(&[Change::Set(key.clone(), serde_json::to_vec(&entry)?)])?;
             return Ok(Some(Queued { key, entry }));
@@ -323,7 +328,7 @@ impl Sender {
         self.metrics
             .delivery_latency
             .observe(elapsed as f64 / 1000.0);
-        tracing::info!(%key, native_ids = ?entry.native_ids, "delivered");
+        tracing::info!(key = %digest(key), requests = entry.native_ids.len(), "delivered");
         Ok(())
     }
 }

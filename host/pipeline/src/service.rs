@@ -3,23 +3,31 @@
 //!
 //! It loads the [`Pipeline`] (when the manifest has a router component), the
 //! stories API and the key directory, and plugs them into the trigger at its
-//! extension points: native routes (`/metrics`, `/keys/…`, `/stories/…`) and
-//! a commit hook that wakes the router when a webhook is in the inbox.
+//! extension points: the front door's limits from the host settings, native
+//! routes (`/metrics`, `/keys/…`, `/stories/…`), the ingress guard (each
+//! gateway's body limit and webhook check before an instance is taken) and a
+//! commit hook that wakes the router when a webhook is in the inbox.
 
 use crate::config::HostConfig;
+use crate::ingress::IngressGuard;
 use crate::key_directory::KeyDirectory;
 use crate::pipeline::{Pipeline, Stages};
+use crate::stages::ComponentTranslators;
 use crate::stories::{StoryHook, StoryService};
 use anyhow::Result;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_runtime::engine::Runtime;
-use switchboard_runtime::http::{self, BoxFuture, HttpTrigger, NativeRoute, Request, Response};
+use switchboard_runtime::http::{
+    self, BoxFuture, FrontDoor, HttpTrigger, NativeRoute, Request, Response,
+};
 use switchboard_runtime::key_value::KeyValueStores;
 use switchboard_runtime::manifest::Manifest;
 
 /// The messaging service of a running app.
 pub struct MessagingService {
+    front_door: FrontDoor,
+    ingress: Option<Arc<IngressGuard>>,
     pipeline: Option<Arc<Pipeline>>,
     stories: Option<Arc<StoryService>>,
     keys: Arc<KeyDirectory>,
@@ -34,8 +42,12 @@ impl MessagingService {
         stores: &KeyValueStores,
         config: HostConfig,
     ) -> Result<MessagingService> {
-        let stages = Stages::components(runtime, manifest, stores, &config)?;
-        MessagingService::with_stages(runtime, manifest, stores, config, stages)
+        let translators = Arc::new(ComponentTranslators::load(runtime, manifest)?);
+        let ingress = IngressGuard::load(manifest, stores, &translators)?;
+        let stages = Stages::components(runtime, manifest, stores, &config, translators)?;
+        let mut service = MessagingService::with_stages(runtime, manifest, stores, config, stages)?;
+        service.ingress = Some(Arc::new(ingress));
+        Ok(service)
     }
 
     /// Loads the service with the given pipeline stages (`None`: no
@@ -47,6 +59,7 @@ impl MessagingService {
         config: HostConfig,
         stages: Option<Stages>,
     ) -> Result<MessagingService> {
+        let front_door = config.http.clone();
         let pipeline = stages
             .map(|stages| {
                 Pipeline::new(manifest, stores, config, stages, |outbox, config| {
@@ -65,6 +78,8 @@ impl MessagingService {
             .transpose()?
             .map(Arc::new);
         Ok(MessagingService {
+            front_door,
+            ingress: None,
             pipeline,
             stories,
             keys: KeyDirectory::load(manifest, stores)?,
@@ -76,15 +91,19 @@ impl MessagingService {
         self.pipeline.as_ref()
     }
 
-    /// `trigger` with the service's routes and hook.
+    /// `trigger` with the service's front door, routes, guard and hook.
     pub fn attach(&self, mut trigger: HttpTrigger) -> HttpTrigger {
         trigger = trigger
+            .with_front_door(self.front_door.clone())
             .with_native_route(Arc::new(MetricsRoute(self.pipeline.clone())))
             .with_native_route(self.keys.clone());
         trigger = match &self.stories {
             Some(stories) => trigger.with_native_route(stories.clone()),
             None => trigger.with_native_route(Arc::new(NoStories)),
         };
+        if let Some(ingress) = &self.ingress {
+            trigger = trigger.with_guard(ingress.clone());
+        }
         if let Some(pipeline) = &self.pipeline {
             trigger = trigger.with_commit_hook(pipeline.clone());
         }

@@ -12,9 +12,10 @@ pub use crate::bindings::router::exports::switchboard::messaging::router::{
 };
 use crate::bindings::router::{PipelineRouter, PipelineRouterPre};
 use crate::bindings::types::{Address, EncodeError, Envelope};
-use crate::plugins::translator::{Encoded, Translator};
+use crate::plugins::translator::{CallError, Capabilities, Encoded, Translator};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard_runtime::engine::{Limits, Runtime};
 use switchboard_runtime::http::BoxFuture;
@@ -56,8 +57,11 @@ pub trait RouterInstance: Send {
 pub enum EncodeFailure {
     /// No translator for the recipient's platform.
     NotConnected,
-    /// The translator failed (a trap, its deadline, no instance).
+    /// The translator failed on this envelope (a trap, its deadline).
     Failed(String),
+    /// No translator instance could be had (the pool is exhausted, memory
+    /// ran out): nothing is wrong with the envelope; try again later.
+    Unavailable(String),
     /// The translator refused the envelope.
     Refused(EncodeError),
 }
@@ -87,6 +91,8 @@ const TRANSLATOR_IMPORT: &str = "switchboard:messaging/translator@0.1.0";
 /// platform each describes. Each call gets a fresh instance.
 pub struct ComponentTranslators {
     translators: BTreeMap<String, Translator>,
+    /// The platform of the translator in each file.
+    by_path: BTreeMap<PathBuf, String>,
 }
 
 impl ComponentTranslators {
@@ -100,6 +106,7 @@ impl ComponentTranslators {
             }
         }
         let mut translators = BTreeMap::new();
+        let mut by_path = BTreeMap::new();
         for path in paths {
             let wasm = std::fs::read(&path)
                 .with_context(|| format!("cannot read translator {}", path.display()))?;
@@ -107,9 +114,27 @@ impl ComponentTranslators {
             let translator = Translator::load(runtime, &name, &wasm)?;
             let platform = translator.platform().to_string();
             tracing::info!(path = %path.display(), %platform, "translator ready");
-            translators.insert(platform, translator);
+            translators.insert(platform.clone(), translator);
+            by_path.insert(path, platform);
         }
-        Ok(ComponentTranslators { translators })
+        Ok(ComponentTranslators {
+            translators,
+            by_path,
+        })
+    }
+
+    /// What the translator that manifest component `id` is composed with
+    /// says about itself, when `id` is a gateway (it imports `translator`).
+    pub fn of_gateway(&self, manifest: &Manifest, id: &str) -> Result<Option<&Capabilities>> {
+        let Some(dependency) = manifest.component(id)?.dependencies.get(TRANSLATOR_IMPORT) else {
+            return Ok(None);
+        };
+        let path = manifest.dependency_path(id, TRANSLATOR_IMPORT, dependency)?;
+        Ok(self
+            .by_path
+            .get(&path)
+            .and_then(|platform| self.translators.get(platform))
+            .map(Translator::capabilities))
     }
 }
 
@@ -124,10 +149,15 @@ impl TranslatorStage for ComponentTranslators {
             .translators
             .get(&recipient.platform)
             .ok_or(EncodeFailure::NotConnected)?;
+        let failed = |error: CallError| match error {
+            CallError::Instantiation { .. } => EncodeFailure::Unavailable(error.to_string()),
+            error => EncodeFailure::Failed(error.to_string()),
+        };
         translator
             .instantiate()
-            .and_then(|mut instance| instance.encode(envelope, sender, recipient))
-            .map_err(|error| EncodeFailure::Failed(error.to_string()))?
+            .map_err(failed)?
+            .encode(envelope, sender, recipient)
+            .map_err(failed)?
             .map_err(EncodeFailure::Refused)
     }
 

@@ -52,8 +52,7 @@ fn path_str(path: &Path) -> &str {
 
 /// The base-mode vectors of the sealing crate's RFC 9180 file, one per AEAD.
 fn base_mode_vectors() -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../components/sealing/tests/vectors/hpke_test_vectors.json");
+    let path = crate::repo_root().join("components/sealing/tests/vectors/hpke_test_vectors.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     let all: Vec<Value> = serde_json::from_str(&text).expect("the vector file is JSON");

@@ -41,7 +41,7 @@ struct CapturedHost {
 
 impl CapturedHost {
     fn start(dir: &Path, config: &Path) -> CapturedHost {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
+        let manifest = crate::repo_root().join("spin.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
             .arg(&manifest)

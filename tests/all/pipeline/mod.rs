@@ -5,6 +5,7 @@
 pub(crate) mod conversation;
 pub(crate) mod crash;
 pub(crate) mod delivery;
+pub(crate) mod logs;
 pub(crate) mod malformed;
 pub(crate) mod story_service;
 pub(crate) mod translate;

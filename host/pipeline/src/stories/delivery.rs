@@ -404,7 +404,7 @@ fn delete_if_original_deleted(
         reply_platform: &story.reply_platform,
         author: &story.author,
     };
-    tracing::info!(story = %story.story_id, platform = %entry.platform, %native_id, "published after the original was deleted: deleting it");
+    tracing::info!(story = %story.story_id, platform = %entry.platform, post = %crate::redact::digest(native_id), "published after the original was deleted: deleting it");
     Ok(Some(deletion(&post, &target, native_id, version, now_ms())))
 }
 

@@ -1,0 +1,155 @@
+//! The ingress routes' checks, made by the host before a gateway instance is
+//! taken ([`RouteGuard`]): each gateway route's body limit and webhook check
+//! come from the translator it is composed with (its declared limit and
+//! signature scheme) and the secret the manifest gives the gateway
+//! (`app_secret`). The gateway checks again inside, so a Spin deployment,
+//! which has no such guard, is as safe; here a flood of unsigned or oversized
+//! bodies costs no instance.
+//!
+//! A webhook the gateway fails on (a trap: out of memory or time on a body
+//! that passed the check) is kept under `rejected:<sha256>` with the reason
+//! and answered 422: the platform stops retrying a body no instance can
+//! process, and nothing is lost.
+
+use crate::plugins::translator::WebhookSignature;
+use crate::stages::ComponentTranslators;
+use anyhow::Result;
+use directory_schema::{rejected_error_key, rejected_key};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use switchboard_runtime::http::{RequestHead, RouteGuard};
+use switchboard_runtime::key_value::{Change, EmbeddedStore, KeyValueStores, durable_write};
+use switchboard_runtime::manifest::Manifest;
+use switchboard_runtime::variables;
+use webhook_signature::Scheme;
+
+/// One gateway route, as its translator and manifest entry describe it.
+struct IngressRoute {
+    platform: String,
+    max_webhook_bytes: u64,
+    scheme: Scheme,
+    secret: String,
+}
+
+/// The guard of every gateway route of the manifest.
+pub struct IngressGuard {
+    routes: BTreeMap<String, IngressRoute>,
+    store: Option<Arc<EmbeddedStore>>,
+}
+
+/// The library's scheme for the one a translator declares.
+pub fn scheme(signature: WebhookSignature) -> Scheme {
+    match signature {
+        WebhookSignature::HubSignatureSha256 => Scheme::Hub,
+        WebhookSignature::SecretTokenHeader => Scheme::SecretToken,
+        WebhookSignature::BearerToken => Scheme::Bearer,
+        WebhookSignature::None => Scheme::None,
+    }
+}
+
+impl IngressGuard {
+    /// The guard for the gateways of `manifest`: every component composed
+    /// with a translator of `translators`.
+    pub fn load(
+        manifest: &Manifest,
+        stores: &KeyValueStores,
+        translators: &ComponentTranslators,
+    ) -> Result<IngressGuard> {
+        let mut routes = BTreeMap::new();
+        for id in manifest.app.component.keys() {
+            let Some(capabilities) = translators.of_gateway(manifest, id)? else {
+                continue;
+            };
+            let secret = variables::resolve(manifest, id)?
+                .get("app_secret")
+                .unwrap_or_default()
+                .to_string();
+            routes.insert(
+                id.clone(),
+                IngressRoute {
+                    platform: capabilities.platform.clone(),
+                    max_webhook_bytes: capabilities.limits.max_webhook_bytes,
+                    scheme: scheme(capabilities.webhook_signature),
+                    secret,
+                },
+            );
+        }
+        Ok(IngressGuard {
+            routes,
+            store: stores.get("default"),
+        })
+    }
+
+    /// Keeps a body the gateway failed on, with the reason.
+    fn keep(&self, route: &IngressRoute, body: &[u8], reason: &str) -> Result<String> {
+        let key = rejected_key(body);
+        if let Some(store) = &self.store {
+            let record = serde_json::json!({ "platform": route.platform, "error": reason });
+            durable_write(|| {
+                store.apply(&[
+                    Change::Set(key.clone(), body.to_vec()),
+                    Change::Set(rejected_error_key(&key), record.to_string().into_bytes()),
+                ])
+            })?;
+        }
+        Ok(key)
+    }
+}
+
+fn refusal(status: u16, error: impl std::fmt::Display) -> (u16, String) {
+    (
+        status,
+        serde_json::json!({ "error": error.to_string() }).to_string(),
+    )
+}
+
+impl RouteGuard for IngressGuard {
+    fn body_limit(&self, component: &str) -> Option<u64> {
+        self.routes
+            .get(component)
+            .map(|route| route.max_webhook_bytes)
+    }
+
+    fn check(&self, component: &str, head: &RequestHead, body: &[u8]) -> Option<(u16, String)> {
+        let route = self.routes.get(component)?;
+        if head.method != hyper::Method::POST {
+            // The subscribe handshake and wrong methods: the gateway answers.
+            return None;
+        }
+        let values: Vec<&[u8]> = match route.scheme.header() {
+            Some(header) => head
+                .headers
+                .get_all(header.name())
+                .iter()
+                .map(|value| value.as_bytes())
+                .collect(),
+            None => Vec::new(),
+        };
+        let error = route.scheme.verify(&route.secret, body, &values).err()?;
+        Some(refusal(401, error))
+    }
+
+    fn failed(
+        &self,
+        component: &str,
+        head: &RequestHead,
+        body: &[u8],
+        reason: &str,
+    ) -> Option<(u16, String)> {
+        let route = self.routes.get(component)?;
+        if head.method != hyper::Method::POST {
+            return None;
+        }
+        match self.keep(route, body, reason) {
+            Ok(key) => Some((
+                422,
+                serde_json::json!({ "error": reason, "kept_as": key }).to_string(),
+            )),
+            // Not kept: a 5xx, so that the platform sends it again.
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "cannot keep a rejected webhook");
+                None
+            }
+        }
+    }
+}
