@@ -23,6 +23,10 @@ const COMPONENTS: &[&str] = &[
     "business",
     "directory",
     "router",
+    // Third-party translators built with the plugin kit, for the tests that
+    // check them and run them in a pipeline.
+    "telegram-translator",
+    "matrix-translator",
     // Guests that misbehave on purpose, for the sandbox tests.
     "rogue-translator",
     "clock-translator",
@@ -37,7 +41,7 @@ fn main() {
         .unwrap_or(Path::new("../.."))
         .to_path_buf();
     let target_dir = workspace.join("target").join("components");
-    for watched in ["components", "libs", "wit", "Cargo.lock"] {
+    for watched in ["components", "libs", "plugins", "wit", "Cargo.lock"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
