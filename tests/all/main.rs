@@ -57,7 +57,13 @@ pub fn translator(platform: &str) -> &'static Translator {
 
 /// Runs the `switchboard` binary with `args`, feeding `stdin`.
 pub fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
+    switchboard_in(Path::new("."), args, stdin)
+}
+
+/// Runs the `switchboard` binary in the directory `dir`.
+pub fn switchboard_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .current_dir(dir)
         .args(args)
         .env(
             "SWITCHBOARD_CACHE_DIR",

@@ -1,8 +1,9 @@
 //! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
 //! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
-//! `hpke`), a stand-in for the platforms (`sink`) and a load generator
-//! (`load`). One file per command under `commands/`.
+//! `hpke`), a stand-in for the platforms (`sink`), a load generator
+//! (`load`), and the plugin author's kit (`plugin new`, `plugin check`). One
+//! file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -12,7 +13,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, load, sink, story, translate, up};
+use commands::{crypto, load, plugin, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -42,6 +43,12 @@ enum Command {
     /// Load the whole pipeline with signed webhooks and a counting sink:
     /// throughput and latency from webhook to delivery.
     Load(load::LoadArgs),
+    /// Write a translator plugin (`plugin new`) and check one against the
+    /// conformance kit (`plugin check`).
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode(translate::DecodeArgs),
     /// Encode canonical envelopes (JSON, as `decode` prints) as a platform's
@@ -82,6 +89,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Story { command } => story::run(&runtime()?, command),
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
+        Command::Plugin { command } => plugin::run(command, runtime),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.
         Command::Decode(args) => translate::decode_command(&runtime()?, args),

@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod load;
+pub mod plugin;
 pub mod sink;
 pub mod story;
 pub mod translate;

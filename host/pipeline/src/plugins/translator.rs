@@ -21,11 +21,14 @@ use wasmtime::Store;
 
 pub use crate::bindings::types;
 pub use bindings::exports::switchboard::messaging::translator::{
-    Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
-    SendRequest, WebhookSignature,
+    ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
+    MediaError, MediaStep, SendRequest, WebhookSignature,
 };
 use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
+
+/// The interface a translator exports, by which the host calls it.
+pub const TRANSLATOR_EXPORT: &str = "switchboard:messaging/translator@0.1.0";
 
 /// Import name prefixes a translator may have. Anything else is refused at load.
 pub const ALLOWED_IMPORTS: &[&str] = &["switchboard:messaging/types@", "wasi:io/", "wasi:cli/"];
@@ -208,6 +211,21 @@ impl TranslatorInstance<'_> {
             plugin
                 .switchboard_messaging_translator()
                 .call_encode(store, envelope, sender, recipient)
+        })
+    }
+
+    /// Calls `fetch-media` for one media id, with the previous step's answer.
+    pub fn fetch_media(
+        &mut self,
+        media_id: &str,
+        previous_response: Option<&[u8]>,
+    ) -> Result<Result<MediaStep, MediaError>, CallError> {
+        self.call("fetch-media", |plugin, store| {
+            plugin.switchboard_messaging_translator().call_fetch_media(
+                store,
+                media_id,
+                previous_response,
+            )
         })
     }
 
