@@ -339,7 +339,48 @@ fn load(runtime: &Runtime, name: &str, wasm: &[u8], report: &mut Report) -> Opti
 }
 
 fn one_line(error: &anyhow::Error) -> String {
-    format!("{error:#}").replace('\n', " ")
+    squash(&format!("{error:#}"))
+}
+
+/// A failed call as one line of the report.
+fn call_failure(error: &CallError) -> String {
+    squash(&error.to_string())
+}
+
+/// Text as one line: a wasm backtrace reduced to the message of its frames,
+/// Rust's hint about `RUST_BACKTRACE` left out.
+fn squash(text: &str) -> String {
+    let text = text.replace(
+        "\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        "",
+    );
+    let mut parts: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(head) = line.strip_suffix("error while executing at wasm backtrace:") {
+            if !head.trim().is_empty() {
+                parts.push(head.trim());
+            }
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        // A frame: `7:  0x1046d - module!function: message`.
+        let frame = line.split_once(':').is_some_and(|(number, rest)| {
+            number.chars().all(|c| c.is_ascii_digit()) && rest.trim_start().starts_with("0x")
+        });
+        if frame {
+            if let Some((_, message)) = line
+                .split_once(" - ")
+                .and_then(|(_, rest)| rest.rsplit_once(": "))
+            {
+                parts.push(message);
+            }
+            continue;
+        }
+        parts.push(line);
+    }
+    parts.join(" ")
 }
 
 /// Whether `name` has the shape of a platform name: `[a-z][a-z0-9_-]{0,31}`.
@@ -537,13 +578,13 @@ fn check_fixture(
     let mut instance = match translator.instantiate() {
         Ok(instance) => instance,
         Err(error) => {
-            report.fail(check, error.to_string());
+            report.fail(check, call_failure(&error));
             return None;
         }
     };
     let envelopes = match instance.decode(body) {
         Err(error) => {
-            report.fail(check, error.to_string());
+            report.fail(check, call_failure(&error));
             return None;
         }
         Ok(Err(error)) => {
@@ -579,7 +620,9 @@ fn check_fixture(
     let mut texts = Vec::new();
     for (index, envelope) in envelopes.iter().enumerate() {
         match encode_reply(&mut instance, platform, envelope) {
-            Err(error) => encode_problems.push(format!("envelope {index}: {error}")),
+            Err(error) => {
+                encode_problems.push(format!("envelope {index}: {}", call_failure(&error)))
+            }
             Ok((_, Err(EncodeError::Unsupported(why)))) => {
                 refused.push(format!("envelope {index} unsupported ({why})"));
             }
@@ -885,7 +928,7 @@ fn text_problems(
         id: envelope.recipient.id.clone(),
     };
     match instance.encode(&plain, &sender, recipient) {
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(call_failure(&error)),
         Ok(Ok(without)) if without.requests == encoded.requests => Err(format!(
             "its {} span(s) were dropped without a degradation: the requests are the same without them",
             text.spans.len()
@@ -957,7 +1000,7 @@ fn check_text_limit(translator: &Translator, decoded: &[Envelope], report: &mut 
         .instantiate()
         .and_then(|mut instance| encode_reply(&mut instance, platform, &envelope));
     let encoded = match result {
-        Err(error) => return report.fail("text limit", error.to_string()),
+        Err(error) => return report.fail("text limit", call_failure(&error)),
         Ok((_, Err(EncodeError::Unsupported(why)))) => {
             return report.note("text limit", format!("a long text is unsupported: {why}"));
         }
@@ -1035,7 +1078,7 @@ fn check_response(translator: &Translator, file: &str, body: &[u8], report: &mut
         .instantiate()
         .and_then(|mut instance| instance.sent_message_id(body));
     match result {
-        Err(error) => report.fail(check, error.to_string()),
+        Err(error) => report.fail(check, call_failure(&error)),
         Ok(Some(id)) if stem.starts_with("error") => report.fail(
             check,
             format!("an error answer gave the id `{id}`: a failed send would look delivered"),
@@ -1162,6 +1205,15 @@ fn replace(bytes: &[u8], (start, end): (usize, usize), with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A non-empty range of `0..len` (empty only when `len` is 0).
+fn range(rng: &mut Rng, len: usize) -> (usize, usize) {
+    if len == 0 {
+        return (0, 0);
+    }
+    let start = rng.below(len);
+    (start, start + 1 + rng.below(len - start))
+}
+
 /// Mutated input `index` of `seed`, from `corpus`: a description and the bytes.
 fn mutate(
     seed: u64,
@@ -1284,8 +1336,7 @@ fn mutate(
             )
         }
         8 => {
-            let start = rng.below(len + 1);
-            let end = start + rng.below(len - start + 1);
+            let (start, end) = range(&mut rng, len);
             let at = rng.below(len + 1);
             let times = 1 + rng.below(64);
             let copied = base[start..end].repeat(times);
@@ -1295,8 +1346,7 @@ fn mutate(
             )
         }
         _ => {
-            let start = rng.below(len + 1);
-            let end = start + rng.below(len - start + 1);
+            let (start, end) = range(&mut rng, len);
             (
                 format!("bytes {start}..{end} of {name} removed"),
                 replace(base, (start, end), b""),
@@ -1385,8 +1435,9 @@ fn check_mutations(
             }
             Err(error) => {
                 failures.push(format!(
-                    "#{index} ({description}; starts {:?}): {error}",
-                    preview(&input)
+                    "#{index} ({description}; starts {:?}): {}",
+                    preview(&input),
+                    call_failure(&error)
                 ));
                 if failures.len() >= MAX_MUTATION_FAILURES {
                     break;
@@ -1475,6 +1526,20 @@ mod tests {
         let differ = (0..50)
             .filter(|&index| mutate(7, index, &corpus, 4096) != mutate(8, index, &corpus, 4096));
         assert!(differ.count() > 40);
+    }
+
+    #[test]
+    fn failures_read_as_one_line() {
+        let trap = "translator `rogue` trapped in `decode`: error while executing at wasm backtrace:\n    0:  0x15284 - rogue.wasm!sbrk\n    1:  0x1046d - rogue.wasm!switchboard:messaging/translator@0.1.0#decode: forcing trap when growing memory to 67174400 bytes";
+        assert_eq!(
+            squash(trap),
+            "translator `rogue` trapped in `decode`: forcing trap when growing memory to 67174400 bytes"
+        );
+        let panic = "trapped: unreachable (thread '<unnamed>' (1) panicked at src/lib.rs:45:21:\nrogue translator panicked on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace)";
+        assert_eq!(
+            squash(panic),
+            "trapped: unreachable (thread '<unnamed>' (1) panicked at src/lib.rs:45:21: rogue translator panicked on purpose)"
+        );
     }
 
     #[test]
