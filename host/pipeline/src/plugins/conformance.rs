@@ -1164,8 +1164,11 @@ const BAD_ENCODINGS: &[&[u8]] = &[
     b"\\",
 ];
 
-/// The spans of string literals (quotes included) and of digit runs.
-fn tokens(bytes: &[u8]) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+/// A range of bytes of an input, `start..end`.
+type Span = (usize, usize);
+
+/// The spans of string literals (quotes included) and of numbers.
+fn tokens(bytes: &[u8]) -> (Vec<Span>, Vec<Span>) {
     let mut strings = Vec::new();
     let mut numbers = Vec::new();
     let mut index = 0;
@@ -1197,7 +1200,7 @@ fn tokens(bytes: &[u8]) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
     (strings, numbers)
 }
 
-fn replace(bytes: &[u8], (start, end): (usize, usize), with: &[u8]) -> Vec<u8> {
+fn replace(bytes: &[u8], (start, end): Span, with: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + with.len());
     out.extend_from_slice(&bytes[..start]);
     out.extend_from_slice(with);
@@ -1206,7 +1209,7 @@ fn replace(bytes: &[u8], (start, end): (usize, usize), with: &[u8]) -> Vec<u8> {
 }
 
 /// A non-empty range of `0..len` (empty only when `len` is 0).
-fn range(rng: &mut Rng, len: usize) -> (usize, usize) {
+fn range(rng: &mut Rng, len: usize) -> Span {
     if len == 0 {
         return (0, 0);
     }
@@ -1289,7 +1292,7 @@ fn mutate(
         }
         5 => {
             let (strings, numbers) = tokens(base);
-            let all: Vec<(usize, usize)> = strings.into_iter().chain(numbers).collect();
+            let all: Vec<Span> = strings.into_iter().chain(numbers).collect();
             let value = *rng.pick(WRONG_TYPES);
             if all.is_empty() {
                 (
