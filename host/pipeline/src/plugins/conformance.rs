@@ -1453,12 +1453,12 @@ fn check_mutations(
         report.pass(
             "mutations",
             format!(
-                "{ran} mutated inputs (seed {seed:#x}) through decode, encode, sent-message-id and fetch-media: none trapped; {decoded} decoded, {} refused with a typed error; slowest call {} ms (#{}: {}); {} s in all",
+                "{ran} mutated inputs (seed {seed:#x}) through decode, encode, sent-message-id and fetch-media: none trapped; {decoded} decoded, {} refused with a typed error; slowest call {} ms (#{}: {}); {:.1} s in all",
                 ran - decoded,
                 slowest.0.as_millis(),
                 slowest.1,
                 slowest.2,
-                started.elapsed().as_secs()
+                started.elapsed().as_secs_f64()
             ),
         );
     } else {
