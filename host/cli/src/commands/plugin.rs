@@ -72,6 +72,18 @@ fn new(args: NewArgs) -> Result<()> {
             args.name
         );
     }
+    let pdk = local_pdk();
+    let dependency = match &pdk {
+        Some(pdk) => template::path_dependency(pdk),
+        None => template::PUBLISHED_DEPENDENCY.to_string(),
+    };
+    let crate_name = format!("{}-translator", args.name);
+    let files = template::render(&template::Values {
+        name: &args.name,
+        crate_name: &crate_name,
+        pdk_dependency: &dependency,
+    })
+    .map_err(anyhow::Error::from)?;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.is_file() {
         bail!(
@@ -90,18 +102,6 @@ fn new(args: NewArgs) -> Result<()> {
             dir.display()
         );
     }
-    let pdk = local_pdk();
-    let dependency = match &pdk {
-        Some(pdk) => template::path_dependency(pdk),
-        None => template::PUBLISHED_DEPENDENCY.to_string(),
-    };
-    let crate_name = format!("{}-translator", args.name);
-    let files = template::render(&template::Values {
-        name: &args.name,
-        crate_name: &crate_name,
-        pdk_dependency: &dependency,
-    })
-    .map_err(anyhow::Error::from)?;
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
