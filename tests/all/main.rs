@@ -57,8 +57,19 @@ pub fn translator(platform: &str) -> &'static Translator {
 
 /// Runs the `switchboard` binary with `args`, feeding `stdin`.
 pub fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
+    switchboard_running(args, stdin, &[])
+}
+
+/// Runs the `switchboard` binary with `args` and the environment variables
+/// `envs`, with no input.
+pub fn switchboard_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    switchboard_running(args, b"", envs)
+}
+
+fn switchboard_running(args: &[&str], stdin: &[u8], envs: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        .envs(envs.iter().copied())
         .env(
             "SWITCHBOARD_CACHE_DIR",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),

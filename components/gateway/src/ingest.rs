@@ -273,7 +273,11 @@ where
         Err(error) => {
             let key = rejected_key(body);
             store.set(&key, body)?;
-            let record = json!({ "platform": route.platform, "error": error });
+            // When it was kept, for its retention (the host sweeps it).
+            let at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis() as u64);
+            let record = json!({ "platform": route.platform, "error": error, "at_ms": at_ms });
             store.set(&rejected_error_key(&key), record.to_string().as_bytes())?;
             return Ok(Answer::json(400, json!({ "error": error, "kept_as": key })));
         }

@@ -1,8 +1,8 @@
 //! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
 //! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
-//! `hpke`), a stand-in for the platforms (`sink`) and a load generator
-//! (`load`). One file per command under `commands/`.
+//! `hpke`), dead letters of a running host (`deadletters`), a stand-in for the
+//! platforms (`sink`) and a load generator (`load`). One file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -12,7 +12,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, load, sink, story, translate, up};
+use commands::{crypto, deadletters, load, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -42,6 +42,11 @@ enum Command {
     /// Load the whole pipeline with signed webhooks and a counting sink:
     /// throughput and latency from webhook to delivery.
     Load(load::LoadArgs),
+    /// The dead letters of a running host: list them, send them again.
+    Deadletters {
+        #[command(subcommand)]
+        command: deadletters::DeadLettersCommand,
+    },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode(translate::DecodeArgs),
     /// Encode canonical envelopes (JSON, as `decode` prints) as a platform's
@@ -82,6 +87,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Story { command } => story::run(&runtime()?, command),
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
+        Command::Deadletters { command } => deadletters::run(command),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.
         Command::Decode(args) => translate::decode_command(&runtime()?, args),

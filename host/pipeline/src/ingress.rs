@@ -84,7 +84,11 @@ impl IngressGuard {
     fn keep(&self, route: &IngressRoute, body: &[u8], reason: &str) -> Result<String> {
         let key = rejected_key(body);
         if let Some(store) = &self.store {
-            let record = serde_json::json!({ "platform": route.platform, "error": reason });
+            let record = serde_json::json!({
+                "platform": route.platform,
+                "error": reason,
+                "at_ms": crate::clock::now_ms(),
+            });
             durable_write(|| {
                 store.apply(&[
                     Change::Set(key.clone(), body.to_vec()),

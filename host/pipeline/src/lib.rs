@@ -25,9 +25,13 @@
 //! * [`stages`] — the router and translator stages behind traits (component,
 //!   or native for the comparison benchmark).
 //! * [`routing`] — the router stage: inbox to outbox.
-//! * [`sending`] — the senders: outbox to platforms, with retries, and the
-//!   [`sending::DeliveryHook`] that story steps use.
-//! * [`pipeline`] — the two stages and the outbox assembled.
+//! * [`sending`] — the senders: outbox to platforms, with retries, a
+//!   [`breaker`] per platform, and the [`sending::DeliveryHook`] that story
+//!   steps use.
+//! * [`retention`] — the sweeper of records past their retention.
+//! * [`pipeline`] — the two stages, the outbox and the sweeper assembled.
+//! * [`dead_letters`] — listing and redriving dead letters
+//!   (`/admin/deadletters…`).
 //! * [`stories`] — the stories API and the story delivery hook.
 //! * [`ingress`] — the gateway routes' body limits and webhook checks, made
 //!   before an instance is taken, and webhooks a gateway fails on kept.
@@ -37,9 +41,11 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+pub mod breaker;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod dead_letters;
 pub mod ingress;
 pub mod key_directory;
 pub mod metrics;
@@ -47,6 +53,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod plugins;
 pub mod redact;
+pub mod retention;
 pub mod routing;
 pub mod sending;
 pub mod service;

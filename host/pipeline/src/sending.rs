@@ -12,6 +12,7 @@
 //! key. Entries that carry a [`HookState`](crate::outbox::HookState) (story
 //! steps) are checked, filled in and recorded by their [`DeliveryHook`].
 
+use crate::breaker::Breakers;
 use crate::clock::now_ms;
 use crate::config::{DeliveryConfig, HostConfig};
 use crate::metrics::Metrics;
@@ -65,6 +66,7 @@ pub trait DeliveryHook: Send + Sync {
 /// The senders of a running pipeline.
 pub struct Sender {
     store: Arc<EmbeddedStore>,
+    breakers: Breakers,
     outbox: Arc<Outbox>,
     translators: Arc<dyn TranslatorStage>,
     hooks: BTreeMap<String, Arc<dyn DeliveryHook>>,
@@ -91,6 +93,7 @@ impl Sender {
             .into();
         Sender {
             store: outbox.store().clone(),
+            breakers: Breakers::new(&config.delivery),
             outbox,
             translators,
             hooks: BTreeMap::new(),
@@ -128,6 +131,15 @@ impl Sender {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
+            // A platform whose circuit is open is not tried: its deliveries
+            // wait, their tries untouched, and free the worker.
+            if let Some(until) = self.breakers.open_until(&queued.entry.platform, now_ms()) {
+                drop(permit);
+                let mut queued = queued;
+                queued.entry.next_at_ms = until;
+                self.outbox.queue(queued);
+                continue;
+            }
             let sender = self.clone();
             tokio::task::spawn_blocking(move || {
                 let key = queued.key.clone();
@@ -208,6 +220,7 @@ impl Sender {
             // the recipient).
             let (reason, summary, retryable) = match outcome {
                 Ok(mut response) if response.status().is_success() => {
+                    self.breakers.success(&entry.platform);
                     let body = response
                         .body_mut()
                         .with_config()
@@ -233,13 +246,22 @@ impl Sender {
                         .read_to_string()
                         .unwrap_or_default();
                     let retryable = status == 408 || status == 429 || status >= 500;
+                    if retryable {
+                        self.breakers.failure(&entry.platform, now_ms());
+                    } else {
+                        // A refusal: the platform is up.
+                        self.breakers.success(&entry.platform);
+                    }
                     (
                         format!("{url} answered {status}: {}", body.trim()),
                         format!("answered {status}"),
                         retryable,
                     )
                 }
-                Err(error) => (error, "no answer".to_string(), true),
+                Err(error) => {
+                    self.breakers.failure(&entry.platform, now_ms());
+                    (error, "no answer".to_string(), true)
+                }
             };
             entry.attempts += 1;
             entry.last_error = Some(reason.clone());

@@ -7,5 +7,6 @@ pub(crate) mod crash;
 pub(crate) mod delivery;
 pub(crate) mod logs;
 pub(crate) mod malformed;
+pub(crate) mod outage;
 pub(crate) mod story_service;
 pub(crate) mod translate;

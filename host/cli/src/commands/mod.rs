@@ -1,6 +1,7 @@
 //! The `switchboard` subcommands, one module each.
 
 pub mod crypto;
+pub mod deadletters;
 pub mod load;
 pub mod sink;
 pub mod story;
