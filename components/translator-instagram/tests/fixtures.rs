@@ -187,8 +187,14 @@ fn extras_that_identify_someone_are_declared_personal() {
         Err(error) => unreachable!("{error:?}"),
     };
     assert_eq!(envelopes.len(), 1);
-    assert_eq!(personal(&envelopes[0], "/entry/0/changes/0/value"), Some(true));
-    assert_eq!(personal(&envelopes[0], "/entry/0/changes/0/field"), Some(false));
+    assert_eq!(
+        personal(&envelopes[0], "/entry/0/changes/0/value"),
+        Some(true)
+    );
+    assert_eq!(
+        personal(&envelopes[0], "/entry/0/changes/0/field"),
+        Some(false)
+    );
     // A reaction's name identifies no one.
     for envelope in fixture("reaction.json") {
         assert_eq!(

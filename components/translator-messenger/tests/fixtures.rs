@@ -355,10 +355,7 @@ fn extras_that_identify_someone_are_declared_personal() {
         personal(&postback, "/entry/0/changes/0/value/postback/referral"),
         Some(true)
     );
-    assert_eq!(
-        personal(&postback, "/entry/0/changes/0/field"),
-        Some(false)
-    );
+    assert_eq!(personal(&postback, "/entry/0/changes/0/field"), Some(false));
     // An echo's app id and developer metadata are not declared harmless.
     let echo = one("echo.json");
     assert_eq!(

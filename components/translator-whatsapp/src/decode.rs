@@ -399,10 +399,8 @@ fn decode_content(
         "location" => {
             let location = message.field("location")?;
             // A person's whereabouts: whatever else it says is personal.
-            extras.extend(location.extras(
-                &["latitude", "longitude", "name", "address", "url"],
-                &[],
-            ));
+            extras
+                .extend(location.extras(&["latitude", "longitude", "name", "address", "url"], &[]));
             Content::Location(Location {
                 latitude: location.field("latitude")?.as_f64()?,
                 longitude: location.field("longitude")?.as_f64()?,
@@ -516,7 +514,8 @@ fn decode_contact(
 ) -> Result<ContactCard, DecodeError> {
     // A contact card is personal through and through (addresses, middle
     // names, titles, the `wa_id` of each phone…).
-    extras.extend(contact.personal_extras(&["name", "org", "phones", "emails", "urls", "birthday"]));
+    extras
+        .extend(contact.personal_extras(&["name", "org", "phones", "emails", "urls", "birthday"]));
     let name = contact.field("name")?;
     extras.extend(name.personal_extras(&["formatted_name", "first_name", "last_name"]));
     let first_name = name.opt_string("first_name")?;

@@ -808,10 +808,14 @@ mod tests {
             unreachable!()
         };
         assert_eq!(message.content, unsupported("comments", None));
-        assert!(envelopes[1].extras.iter().any(|extra| extra.path
-            == "/entry/0/changes/0/value"
-            && extra.json.contains("nice")
-            && extra.personal));
+        assert!(
+            envelopes[1]
+                .extras
+                .iter()
+                .any(|extra| extra.path == "/entry/0/changes/0/value"
+                    && extra.json.contains("nice")
+                    && extra.personal)
+        );
     }
 
     #[test]

@@ -431,7 +431,11 @@ mod tests {
                 ("/new_thing", true),
             ]
         );
-        assert!(root.personal_extras(&["text"]).iter().all(|extra| extra.personal));
+        assert!(
+            root.personal_extras(&["text"])
+                .iter()
+                .all(|extra| extra.personal)
+        );
         assert!(root.field("from")?.to_personal_extra().personal);
         let flag = root.field("has_media_spoiler")?.to_shared_extra();
         assert!(!flag.personal);

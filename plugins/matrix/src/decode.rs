@@ -223,7 +223,8 @@ fn decode_room_message(
                 )?));
                 // A reply in a thread: the relation's type and fallback
                 // flag name no one; its event id is not declared.
-                extras.extend(relation.extras(&["m.in_reply_to"], &["rel_type", "is_falling_back"]));
+                extras
+                    .extend(relation.extras(&["m.in_reply_to"], &["rel_type", "is_falling_back"]));
             }
             // Threads and references: kept as they are.
             None => extras.push(relation.to_personal_extra()),

@@ -442,7 +442,9 @@ fn extras_that_identify_someone_are_declared_personal() {
     let membership = &envelopes[0];
     assert_eq!(personal(membership, "/events/0/state_key"), Some(true));
     assert_eq!(personal(membership, "/events/0/content"), Some(true));
-    assert!(extra(membership, "/events/0/content").is_some_and(|json| json.contains("displayname")));
+    assert!(
+        extra(membership, "/events/0/content").is_some_and(|json| json.contains("displayname"))
+    );
     assert_eq!(personal(membership, "/events/0/unsigned"), Some(true));
     let presence = envelopes
         .iter()

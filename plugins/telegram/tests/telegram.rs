@@ -478,7 +478,11 @@ fn extras_that_identify_someone_are_declared_personal() {
         ("audio.json", "/message/audio/performer"),
     ];
     for (name, path) in cases {
-        assert_eq!(personal(&decode_one(name), path), Some(true), "{name} {path}");
+        assert_eq!(
+            personal(&decode_one(name), path),
+            Some(true),
+            "{name} {path}"
+        );
     }
     let body = br#"{"update_id":1,"message":{"message_id":2,"chat":{"id":5,"type":"private"},"from":{"id":5,"is_bot":false,"first_name":"A"},"date":1,"forward_origin":{"type":"hidden_user","sender_user_name":"X","date":1},"text":"fwd"}}"#;
     let forwarded = &telegram_translator::decode(body).unwrap()[0];
@@ -496,7 +500,11 @@ fn extras_that_identify_someone_are_declared_personal() {
         ("photo.json", "/message/photo"),
     ];
     for (name, path) in shared {
-        assert_eq!(personal(&decode_one(name), path), Some(false), "{name} {path}");
+        assert_eq!(
+            personal(&decode_one(name), path),
+            Some(false),
+            "{name} {path}"
+        );
     }
     // Across every fixture: nothing naming a user, a chat or a name is
     // shareable.

@@ -293,7 +293,10 @@ mod tests {
             .collect();
         assert_eq!(
             declared,
-            vec![("/messages/0/language", false), ("/messages/0/profile", true)]
+            vec![
+                ("/messages/0/language", false),
+                ("/messages/0/profile", true)
+            ]
         );
     }
 
