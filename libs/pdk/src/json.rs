@@ -6,6 +6,11 @@
 //! of a panic or a bare "invalid JSON". Paths are built only when an error is
 //! reported: a [`Node`] borrows its parent's path segments, so walking a valid
 //! payload allocates nothing for them.
+//!
+//! Members without a canonical home become extras ([`Node::extras`],
+//! [`Node::to_personal_extra`]…), each declaring whether it may identify a
+//! person. The default is that it may: only members the translator names as
+//! shareable cross to other apps, so a member an app adds later stays on it.
 
 use crate::types::{DecodeError, ExtraField, FieldError, SyntaxError};
 use serde_json::Value;
