@@ -32,6 +32,19 @@
 //! | `forward_origin` | `forwarded` |
 //! | other message kinds (`poll`, `dice`, `new_chat_members`, …) | `unsupported(<member>)`, the member in extras |
 //!
+//! Extras are declared personal (`extra-field.personal`: they never leave
+//! Telegram) unless they are known to name no one: entities without a
+//! canonical style (`underline`, `spoiler`, `bot_command`, …, and a `pre`
+//! block's language), photo sizes and file details (`file_unique_id`,
+//! thumbnails, a sticker's emoji and set), custom and paid reactions, a
+//! game's short name, and the flags of a message (`message_thread_id`,
+//! `media_group_id`, `has_media_spoiler`, `dice`, …). Personal, among
+//! others: the quoted message (`reply_to_message`), `forward_origin`,
+//! `author_signature`, `via_bot`, a contact's `user_id` and `vcard`, a
+//! position's accuracy and heading, `chat_instance`, the message a button
+//! was on, every update the model has no event for, and any member the Bot
+//! API adds later.
+//!
 //! The Bot API's updates do not name the bot they were sent to, so the
 //! recipient of every envelope is [`BOT_ENDPOINT`]; the host knows which bot's
 //! webhook route the update came in on.
