@@ -4,9 +4,10 @@
 //! application, as far as Switchboard uses it, and where later Spin features
 //! (outbound HTTP, service chaining, SQLite, other triggers) grow.
 //!
-//! * [`engine`] — the wasmtime engine: pooling allocator, compiled-code cache,
-//!   epoch deadlines, per-instance limits; [`sandbox`], the store data of a
-//!   pure component (no capabilities but an empty WASI).
+//! * [`limits`] — what every instance runs under; [`sandbox`], the store
+//!   data of a pure component (no capabilities but an empty WASI);
+//!   [`engine`] — the wasmtime engine: pooling allocator, compiled-code
+//!   cache, epoch deadlines.
 //! * [`manifest`], [`variables`], [`compose`] — the Spin manifest (`spin.toml`),
 //!   its variables, and composing a component with its dependencies.
 //! * [`key_value`] — the key-value stores (embedded redb, chosen by the
@@ -26,11 +27,13 @@ pub mod engine;
 pub mod http;
 pub mod instance;
 pub mod key_value;
+pub mod limits;
 pub mod manifest;
 pub mod sandbox;
 pub mod variables;
 
-pub use engine::{Limits, Runtime, RuntimeOptions};
+pub use engine::{Runtime, RuntimeOptions};
+pub use limits::Limits;
 
 /// Structured logs to stderr, filtered by `RUST_LOG` (`warn` by default):
 /// what the `switchboard` binary and the native build of the pipeline both

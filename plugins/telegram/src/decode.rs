@@ -8,10 +8,9 @@
 //! canonical home is kept in `extras` under its JSON pointer.
 
 use crate::entities::{self, address};
-use crate::{BOT_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM};
+use crate::{BOT_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM, integer};
 use switchboard_pdk::armor;
 use switchboard_pdk::json::{self, Node};
-use switchboard_pdk::serde_json::Value;
 use switchboard_pdk::types::{
     Choice, ChoiceOrigin, ContactCard, Content, Conversation, ConversationKind, DecodeError, Edit,
     Envelope, Event, ExtraField, ForwardInfo, IdentityAttribute, LabeledValue, Location, Media,
@@ -57,17 +56,6 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
         first.extras.append(&mut extras);
     }
     Ok(out)
-}
-
-/// An integer id as text. Telegram ids are signed (group chats are negative)
-/// and up to 52 bits; a number that is not an exact integer is refused.
-pub fn integer(node: &Node<'_, '_>) -> Result<String, DecodeError> {
-    match node.value() {
-        // A string is the right type's wrong form, since the Bot API never
-        // quotes its numbers (`as_i64` would read one).
-        Value::String(_) => Err(node.invalid("an integer, not a string")),
-        _ => node.as_i64().map(|value| value.to_string()),
-    }
 }
 
 /// Seconds since the epoch as milliseconds.

@@ -92,7 +92,7 @@ pub fn parse(
                 "url" => SpanStyle::Link(covered()),
                 "text_mention" => {
                     let user = entity.field("user")?;
-                    SpanStyle::Mention(address(crate::decode::integer(&user.field("id")?)?))
+                    SpanStyle::Mention(address(crate::integer(&user.field("id")?)?))
                 }
                 "mention" => SpanStyle::Mention(address(covered())),
                 _ => {

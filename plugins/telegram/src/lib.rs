@@ -213,8 +213,23 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
         return None;
     }
     let result = root.get("result").ok()??;
-    let message_id = decode::integer(&result.field("message_id").ok()?).ok()?;
+    let message_id = integer(&result.field("message_id").ok()?).ok()?;
     let chat = result.field("chat").ok()?;
-    let chat_id = decode::integer(&chat.field("id").ok()?).ok()?;
+    let chat_id = integer(&chat.field("id").ok()?).ok()?;
     Some(format!("{chat_id}:{message_id}"))
+}
+
+/// An integer id as text. Telegram ids are signed (group chats are negative)
+/// and up to 52 bits; a number that is not an exact integer is refused.
+pub fn integer(
+    node: &switchboard_pdk::json::Node<'_, '_>,
+) -> Result<String, switchboard_pdk::types::DecodeError> {
+    match node.value() {
+        // A string is the right type's wrong form, since the Bot API never
+        // quotes its numbers (`as_i64` would read one).
+        switchboard_pdk::serde_json::Value::String(_) => {
+            Err(node.invalid("an integer, not a string"))
+        }
+        _ => node.as_i64().map(|value| value.to_string()),
+    }
 }

@@ -70,7 +70,7 @@ pub enum CallError {
 pub struct Translator {
     pre: TranslatorPluginPre<Sandbox>,
     capabilities: Capabilities,
-    limits: switchboard_runtime::engine::Limits,
+    limits: switchboard_runtime::limits::Limits,
     deadline_ticks: u64,
     engine: wasmtime::Engine,
 }
