@@ -1,6 +1,7 @@
 //! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
-//! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
+//! story cross-posts (`story plan`), fetch a platform's media by id (`media
+//! fetch`), keys and sealing (`keys`, `seal`, `open`,
 //! `hpke`), a stand-in for the platforms (`sink`) and a load generator
 //! (`load`). One file per command under `commands/`.
 
@@ -12,7 +13,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, load, sink, story, translate, up};
+use commands::{crypto, load, media, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -42,6 +43,11 @@ enum Command {
     /// Load the whole pipeline with signed webhooks and a counting sink:
     /// throughput and latency from webhook to delivery.
     Load(load::LoadArgs),
+    /// A platform's media ids: fetch one's bytes through its translator.
+    Media {
+        #[command(subcommand)]
+        command: media::MediaCommand,
+    },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode(translate::DecodeArgs),
     /// Encode canonical envelopes (JSON, as `decode` prints) as a platform's
@@ -82,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Story { command } => story::run(&runtime()?, command),
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
+        Command::Media { command } => media::run(&runtime()?, command),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.
         Command::Decode(args) => translate::decode_command(&runtime()?, args),

@@ -21,12 +21,16 @@
 //!   component worlds; [`builtin`], the first-party components embedded in
 //!   the binary; [`plugins`], loading and calling translators, the story
 //!   planner and the sealer in a sandbox.
+//! * [`credentials`] — where a platform's access token goes on a request
+//!   (its translator's `api-auth`), and its redaction.
 //! * [`outbox`] — deliveries waiting to be sent, in the store.
 //! * [`stages`] — the router and translator stages behind traits (component,
 //!   or native for the comparison benchmark).
 //! * [`routing`] — the router stage: inbox to outbox.
 //! * [`sending`] — the senders: outbox to platforms, with retries, and the
 //!   [`sending::DeliveryHook`] that story steps use.
+//! * [`media`] — a translator's `fetch-media` steps run with the app's
+//!   credential: a platform's media id to bytes.
 //! * [`pipeline`] — the two stages and the outbox assembled.
 //! * [`stories`] — the stories API and the story delivery hook.
 //! * [`ingress`] — the gateway routes' body limits and webhook checks, made
@@ -40,8 +44,10 @@ pub mod bindings;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod ingress;
 pub mod key_directory;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;

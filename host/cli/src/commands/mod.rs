@@ -2,6 +2,7 @@
 
 pub mod crypto;
 pub mod load;
+pub mod media;
 pub mod sink;
 pub mod story;
 pub mod translate;
