@@ -612,16 +612,16 @@ fn only_hub_routes_have_a_handshake() {
 
 #[test]
 fn a_bearer_route_takes_a_transaction_put_and_answers_an_empty_object() {
-    let body = br#"{"events":[]}"#;
+    let transaction = br#"{"events":[]}"#;
     let store = Memory::default();
-    let (name, value) = signed(Scheme::Bearer, body);
+    let (name, value) = signed(Scheme::Bearer, transaction);
     let headers = [(name, value.as_slice())];
     let put = |headers: &[(&str, &[u8])], envelopes: Vec<Envelope>| {
         let request = Request {
             method: "PUT",
             query: "",
             headers,
-            body,
+            body: transaction,
         };
         ingest::handle(
             &route(Scheme::Bearer),
