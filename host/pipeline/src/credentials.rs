@@ -76,7 +76,9 @@ fn host_of(authority: &str) -> &str {
         // An IPv6 literal: `[::1]:8080`.
         return rest.split_once(']').map_or(rest, |(host, _)| host);
     }
-    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
 }
 
 /// `text` percent-encoded except for RFC 3986's unreserved characters (and
@@ -158,7 +160,8 @@ impl Credential {
                     Some((route, query)) => (route, Some(query)),
                     None => (path, None),
                 };
-                let filled = route.replace(placeholder.as_str(), &percent_encode(&self.token, true));
+                let filled =
+                    route.replace(placeholder.as_str(), &percent_encode(&self.token, true));
                 url = format!("{}{}", api_base.trim_end_matches('/'), filled);
                 if let Some(query) = query {
                     url.push('?');
@@ -240,8 +243,12 @@ mod tests {
 
     #[test]
     fn each_api_auth_puts_the_token_where_it_says() {
-        let bearer = Credential::new(ApiAuth::BearerHeader, TOKEN)
-            .authorize(BASE, "/v21.0/me/messages", &[], "Bearer");
+        let bearer = Credential::new(ApiAuth::BearerHeader, TOKEN).authorize(
+            BASE,
+            "/v21.0/me/messages",
+            &[],
+            "Bearer",
+        );
         assert_eq!(bearer.url, "http://127.0.0.1:3001/v21.0/me/messages");
         assert_eq!(
             header(&bearer, "authorization"),
@@ -280,8 +287,12 @@ mod tests {
             "http://127.0.0.1:3001/v1/send?to=a&key=[redacted]#frag"
         );
 
-        let named = Credential::new(ApiAuth::Header("X-Api-Key".into()), TOKEN)
-            .authorize(BASE, "/send", &[], "Bearer");
+        let named = Credential::new(ApiAuth::Header("X-Api-Key".into()), TOKEN).authorize(
+            BASE,
+            "/send",
+            &[],
+            "Bearer",
+        );
         assert_eq!(header(&named, "x-api-key"), Some(TOKEN));
 
         let none = Credential::new(ApiAuth::None, TOKEN).authorize(BASE, "/send", &[], "Bearer");

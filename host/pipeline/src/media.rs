@@ -65,6 +65,10 @@ pub struct FetchedMedia {
 #[error("{0}")]
 pub struct MediaFetchError(String);
 
+/// One answer of a translator's `fetch-media`; the outer error is the
+/// translator failing (missing, trapped, out of time).
+pub type StepAnswer = Result<Result<MediaStep, MediaError>, String>;
+
 /// Runs one platform's `fetch-media` steps with its credential.
 pub struct MediaFetcher {
     agent: ureq::Agent,
@@ -138,7 +142,7 @@ impl MediaFetcher {
     pub fn fetch(
         &self,
         media_id: &str,
-        mut next: impl FnMut(Option<&[u8]>) -> Result<Result<MediaStep, MediaError>, String>,
+        mut next: impl FnMut(Option<&[u8]>) -> StepAnswer,
     ) -> Result<FetchedMedia, MediaFetchError> {
         self.run(media_id, &mut next)
             .map_err(|reason| MediaFetchError(self.credential.redact(&reason)))
@@ -147,7 +151,7 @@ impl MediaFetcher {
     fn run(
         &self,
         media_id: &str,
-        next: &mut dyn FnMut(Option<&[u8]>) -> Result<Result<MediaStep, MediaError>, String>,
+        next: &mut dyn FnMut(Option<&[u8]>) -> StepAnswer,
     ) -> Result<FetchedMedia, String> {
         let mut previous: Option<Vec<u8>> = None;
         for step in 1..=self.limits.max_steps {
@@ -268,7 +272,9 @@ impl MediaFetcher {
             .with_config()
             .limit(max)
             .read_to_vec()
-            .map_err(|error| format!("{shown}: cannot read the file (limit {max} bytes): {error}"))?;
+            .map_err(|error| {
+                format!("{shown}: cannot read the file (limit {max} bytes): {error}")
+            })?;
         if let Some(size) = download.size_bytes
             && u64::try_from(bytes.len()).ok() != Some(size)
         {

@@ -18,9 +18,9 @@
 
 use crate::clock::now_ms;
 use crate::config::{DeliveryConfig, HostConfig};
+use crate::credentials::Credential;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
-use crate::credentials::Credential;
 use crate::plugins::translator::{ApiAuth, HttpMethod, SendRequest};
 use crate::redact::digest;
 use crate::stages::TranslatorStage;

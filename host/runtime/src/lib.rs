@@ -47,9 +47,8 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let no_client_trace = tracing_subscriber::filter::filter_fn(|metadata| {
         let target = metadata.target();
-        let client = target == "ureq"
-            || target.starts_with("ureq::")
-            || target.starts_with("ureq_proto");
+        let client =
+            target == "ureq" || target.starts_with("ureq::") || target.starts_with("ureq_proto");
         !(client && *metadata.level() == tracing::Level::TRACE)
     });
     tracing_subscriber::fmt()

@@ -234,7 +234,10 @@ fn telegram_media_is_fetched_with_the_bot_token_in_the_path_only() {
     assert_eq!(requests.len(), 2, "{requests:?}");
     for request in &requests {
         assert_eq!(request.method, "GET");
-        assert!(request.url.contains(&format!("bot{TELEGRAM_TOKEN}/")), "{request:?}");
+        assert!(
+            request.url.contains(&format!("bot{TELEGRAM_TOKEN}/")),
+            "{request:?}"
+        );
         assert_eq!(request.header("authorization"), None, "{request:?}");
     }
 
@@ -309,13 +312,23 @@ fn whatsapp_media_is_looked_up_then_downloaded_with_the_token_only_on_an_allowed
     let lookup = lookups.lock().expect("log")[0].clone();
     assert_eq!(lookup.url, format!("/v21.0/{WHATSAPP_MEDIA_ID}"));
     let download = downloads.lock().expect("log")[0].clone();
-    assert!(download.url.starts_with("/whatsapp_business/attachments/?mid="));
+    assert!(
+        download
+            .url
+            .starts_with("/whatsapp_business/attachments/?mid=")
+    );
     assert!(!download.url.contains(WHATSAPP_TOKEN));
 
     // Bytes that do not match the announced SHA-256 are refused.
     let output = media_fetch(
         &allowed,
-        &["--platform", "whatsapp", "1037543291543637", "--ca-cert", ca],
+        &[
+            "--platform",
+            "whatsapp",
+            "1037543291543637",
+            "--ca-cert",
+            ca,
+        ],
     );
     assert!(!output.status.success());
     assert!(

@@ -110,7 +110,10 @@ impl ApiSink {
                         )
                     }
                 } else if url.starts_with("/_matrix/") {
-                    (200, json!({ "event_id": format!("$sink{count}:example.org") }))
+                    (
+                        200,
+                        json!({ "event_id": format!("$sink{count}:example.org") }),
+                    )
                 } else {
                     (
                         200,
@@ -335,10 +338,7 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
         .to_string()
         .into_bytes();
         let path = "/ingress/matrix/_matrix/app/v1/transactions/txn1";
-        for headers in [
-            &[][..],
-            &[("authorization", "Bearer not-the-hs-token")][..],
-        ] {
+        for headers in [&[][..], &[("authorization", "Bearer not-the-hs-token")][..]] {
             let (status, reply) = send(&host, "PUT", path, headers, &transaction);
             assert_eq!(status, 401, "{reply}");
         }
@@ -392,8 +392,15 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
     assert!(log.contains("dead-lettered"), "{log}");
     for secret in secrets {
         let found: Vec<&str> = log.lines().filter(|line| line.contains(secret)).collect();
-        assert!(found.is_empty(), "`{secret}` is in the log:\n{}", found.join("\n"));
-        assert!(!metrics_text.contains(secret), "`{secret}` is in the metrics");
+        assert!(
+            found.is_empty(),
+            "`{secret}` is in the log:\n{}",
+            found.join("\n")
+        );
+        assert!(
+            !metrics_text.contains(secret),
+            "`{secret}` is in the metrics"
+        );
     }
 
     // Nothing in the store holds a token: not the outbox, not the dead
@@ -431,7 +438,9 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
         .filter(|key| key.starts_with("envelope:"))
         .collect();
     assert!(
-        envelopes.iter().any(|key| key.contains("telegram:123456789:1401")),
+        envelopes
+            .iter()
+            .any(|key| key.contains("telegram:123456789:1401")),
         "{envelopes:?}"
     );
     assert!(
@@ -439,7 +448,9 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
         "{envelopes:?}"
     );
     assert!(
-        envelopes.iter().any(|key| key.contains("$tx1ev:example.org")),
+        envelopes
+            .iter()
+            .any(|key| key.contains("$tx1ev:example.org")),
         "{envelopes:?}"
     );
 }

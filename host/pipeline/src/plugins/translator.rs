@@ -22,8 +22,8 @@ use wasmtime::Store;
 
 pub use crate::bindings::types;
 pub use bindings::exports::switchboard::messaging::translator::{
-    ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod,
-    Limits as PlatformLimits, MediaDownload, MediaError, MediaStep, SendRequest, WebhookSignature,
+    ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
+    MediaDownload, MediaError, MediaStep, SendRequest, WebhookSignature,
 };
 use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
@@ -229,9 +229,11 @@ impl TranslatorInstance<'_> {
         previous_response: Option<&[u8]>,
     ) -> Result<Result<MediaStep, MediaError>, CallError> {
         self.call("fetch-media", |plugin, store| {
-            plugin
-                .switchboard_messaging_translator()
-                .call_fetch_media(store, media_id, previous_response)
+            plugin.switchboard_messaging_translator().call_fetch_media(
+                store,
+                media_id,
+                previous_response,
+            )
         })
     }
 }
