@@ -1,8 +1,9 @@
 //! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
-//! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
-//! `hpke`), dead letters of a running host (`deadletters`), a stand-in for the
-//! platforms (`sink`) and a load generator (`load`). One file per command under `commands/`.
+//! story cross-posts (`story plan`), fetch a platform's media by id (`media
+//! fetch`), keys and sealing (`keys`, `seal`, `open`, `hpke`), dead letters of
+//! a running host (`deadletters`), a stand-in for the platforms (`sink`) and a
+//! load generator (`load`). One file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -12,7 +13,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, deadletters, load, sink, story, translate, up};
+use commands::{crypto, deadletters, load, media, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -46,6 +47,11 @@ enum Command {
     Deadletters {
         #[command(subcommand)]
         command: deadletters::DeadLettersCommand,
+    },
+    /// A platform's media ids: fetch one's bytes through its translator.
+    Media {
+        #[command(subcommand)]
+        command: media::MediaCommand,
     },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode(translate::DecodeArgs),
@@ -88,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
         Command::Deadletters { command } => deadletters::run(command),
+        Command::Media { command } => media::run(&runtime()?, command),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.
         Command::Decode(args) => translate::decode_command(&runtime()?, args),

@@ -12,6 +12,11 @@
 //! account = "PAGE_ID"                          # who the pipeline sends as
 //! access_token_variable = "messenger_access_token"
 //!
+//! [platforms.whatsapp]
+//! # Hosts besides api_base's that may receive the access token, for media
+//! # downloads at absolute URLs the API hands out (never in a URL's path).
+//! media_hosts = ["lookaside.fbsbx.com"]
+//!
 //! [delivery]               # the defaults keep a delivery about four hours
 //! max_attempts = 40
 //! backoff_base_ms = 500
@@ -142,6 +147,12 @@ pub struct PlatformConfig {
     /// when unset); an empty token sends no `Authorization` header.
     #[serde(default)]
     pub access_token_variable: Option<String>,
+    /// Hosts other than `api_base`'s that the access token may be sent to,
+    /// for media downloads at absolute URLs the platform's API answers with
+    /// (WhatsApp's `lookaside.fbsbx.com`): `host` (any port) or `host:port`.
+    /// A URL on any other host is fetched without the token.
+    #[serde(default)]
+    pub media_hosts: Vec<String>,
 }
 
 fn default_api_base() -> String {
@@ -158,6 +169,7 @@ impl Default for PlatformConfig {
             api_base: default_api_base(),
             account: default_account(),
             access_token_variable: None,
+            media_hosts: Vec::new(),
         }
     }
 }

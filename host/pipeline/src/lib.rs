@@ -21,13 +21,18 @@
 //!   component worlds; [`builtin`], the first-party components embedded in
 //!   the binary; [`plugins`], loading and calling translators, the story
 //!   planner and the sealer in a sandbox.
+//! * [`credentials`] — where a platform's access token goes on a request
+//!   (its translator's `api-auth`), and its redaction.
 //! * [`outbox`] — deliveries waiting to be sent, in the store.
 //! * [`stages`] — the router and translator stages behind traits (component,
 //!   or native for the comparison benchmark).
 //! * [`routing`] — the router stage: inbox to outbox.
-//! * [`sending`] — the senders: outbox to platforms, with retries, a
+//! * [`sending`] — the senders: outbox to platforms, with the credential
+//!   each platform's translator declares ([`credentials`]), retries, a
 //!   [`breaker`] per platform, and the [`sending::DeliveryHook`] that story
 //!   steps use.
+//! * [`media`] — a translator's `fetch-media` steps run with the app's
+//!   credential: a platform's media id to bytes.
 //! * [`retention`] — the sweeper of records past their retention.
 //! * [`pipeline`] — the two stages, the outbox and the sweeper assembled.
 //! * [`dead_letters`] — listing and redriving dead letters
@@ -45,9 +50,11 @@ pub mod breaker;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod dead_letters;
 pub mod ingress;
 pub mod key_directory;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;

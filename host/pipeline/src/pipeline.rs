@@ -171,13 +171,19 @@ fn access_tokens(
         .collect();
     let mut tokens = BTreeMap::new();
     for platform in platforms {
-        let variable = config
-            .platform(&platform)
-            .access_token_variable
-            .unwrap_or_else(|| format!("{platform}_access_token"));
-        if let Some(token) = variables::app_value(manifest, &variable) {
+        if let Some(token) = access_token(manifest, config, &platform) {
             tokens.insert(platform, token);
         }
     }
     tokens
+}
+
+/// `platform`'s access token: the value of the Spin variable the host
+/// settings name (`<platform>_access_token` by default), if it has one.
+pub fn access_token(manifest: &Manifest, config: &HostConfig, platform: &str) -> Option<String> {
+    let variable = config
+        .platform(platform)
+        .access_token_variable
+        .unwrap_or_else(|| format!("{platform}_access_token"));
+    variables::app_value(manifest, &variable)
 }

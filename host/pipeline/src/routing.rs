@@ -752,6 +752,10 @@ mod tests {
         fn platforms(&self) -> Vec<String> {
             Vec::new()
         }
+
+        fn api_auth(&self, _platform: &str) -> Option<crate::plugins::translator::ApiAuth> {
+            None
+        }
     }
 
     fn router(name: &str, stage: TwoRecipients) -> (Router, Arc<EmbeddedStore>) {

@@ -38,12 +38,26 @@ pub use limits::Limits;
 /// Structured logs to stderr, filtered by `RUST_LOG` (`warn` by default):
 /// what the `switchboard` binary and the native build of the pipeline both
 /// start with, so their logs read alike.
+///
+/// The HTTP client's own trace level is never on, whatever `RUST_LOG` asks:
+/// at trace, `ureq` writes request paths and raw header lines, where an API's
+/// credential is (a bot token in the path, an `Authorization` header); up to
+/// debug it masks both.
 pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let no_client_trace = tracing_subscriber::filter::filter_fn(|metadata| {
+        let target = metadata.target();
+        let client =
+            target == "ureq" || target.starts_with("ureq::") || target.starts_with("ureq_proto");
+        !(client && *metadata.level() == tracing::Level::TRACE)
+    });
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .finish()
+        .with(no_client_trace)
         .init();
 }

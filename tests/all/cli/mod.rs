@@ -1,6 +1,7 @@
 //! The `switchboard` command as a user runs it: translating, keys and
-//! sealing, story plans.
+//! sealing, story plans, fetching media by id.
 
 pub(crate) mod crypto_commands;
+pub(crate) mod media;
 pub(crate) mod story_plan;
 pub(crate) mod translate_commands;

@@ -1,6 +1,7 @@
 //! The messaging service: translators in the sandbox, and the whole pipeline
 //! through a running host — routing, delivery, conversations over three apps,
-//! crashes, stories.
+//! crashes, stories, and the Telegram and Matrix plugins with their
+//! credentials.
 
 pub(crate) mod conversation;
 pub(crate) mod crash;
@@ -9,4 +10,5 @@ pub(crate) mod logs;
 pub(crate) mod malformed;
 pub(crate) mod outage;
 pub(crate) mod story_service;
+pub(crate) mod telegram;
 pub(crate) mod translate;

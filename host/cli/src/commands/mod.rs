@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod deadletters;
 pub mod load;
+pub mod media;
 pub mod sink;
 pub mod story;
 pub mod translate;

@@ -1,5 +1,6 @@
 //! Translator components: loading them, checking what they import, and calling
-//! `describe`, `decode`, `encode` and `sent-message-id` in a sandbox.
+//! `describe`, `decode`, `encode`, `sent-message-id` and `fetch-media` in a
+//! sandbox.
 //!
 //! A translator is compiled once and pre-instantiated ([`Translator`]); each
 //! [`TranslatorInstance`] is one live instance that can be reused for many calls,
@@ -21,8 +22,8 @@ use wasmtime::Store;
 
 pub use crate::bindings::types;
 pub use bindings::exports::switchboard::messaging::translator::{
-    Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
-    SendRequest, WebhookSignature,
+    ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
+    MediaDownload, MediaError, MediaStep, SendRequest, WebhookSignature,
 };
 use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
@@ -218,6 +219,32 @@ impl TranslatorInstance<'_> {
                 .switchboard_messaging_translator()
                 .call_sent_message_id(store, response_body)
         })
+    }
+
+    /// Calls `fetch-media`: the next step towards the bytes of `media_id`,
+    /// given the previous step's response body.
+    pub fn fetch_media(
+        &mut self,
+        media_id: &str,
+        previous_response: Option<&[u8]>,
+    ) -> Result<Result<MediaStep, MediaError>, CallError> {
+        self.call("fetch-media", |plugin, store| {
+            plugin.switchboard_messaging_translator().call_fetch_media(
+                store,
+                media_id,
+                previous_response,
+            )
+        })
+    }
+}
+
+/// One line saying why a media id cannot be turned into bytes, for people.
+pub fn describe_media_error(error: &MediaError) -> String {
+    match error {
+        MediaError::Unsupported => "this platform's media cannot be fetched by id".to_string(),
+        MediaError::InvalidId(why) => format!("not a media id of this platform: {why}"),
+        MediaError::InvalidResponse(why) => format!("the platform's answer is not usable: {why}"),
+        MediaError::Other(why) => why.clone(),
     }
 }
 
