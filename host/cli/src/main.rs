@@ -2,8 +2,9 @@
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
 //! story cross-posts (`story plan`), fetch a platform's media by id (`media
 //! fetch`), keys and sealing (`keys`, `seal`, `open`, `hpke`), dead letters of
-//! a running host (`deadletters`), a stand-in for the platforms (`sink`) and a
-//! load generator (`load`). One file per command under `commands/`.
+//! a running host (`deadletters`), a stand-in for the platforms (`sink`), a
+//! load generator (`load`), and the plugin author's kit (`plugin new`,
+//! `plugin check`). One file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -13,7 +14,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, deadletters, load, media, sink, story, translate, up};
+use commands::{crypto, deadletters, load, media, plugin, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -52,6 +53,12 @@ enum Command {
     Media {
         #[command(subcommand)]
         command: media::MediaCommand,
+    },
+    /// Write a translator plugin (`plugin new`) and check one against the
+    /// conformance kit (`plugin check`).
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
     /// Decode a platform's webhook body into canonical envelopes (JSON).
     Decode(translate::DecodeArgs),
@@ -95,6 +102,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Load(args) => load::run(args),
         Command::Deadletters { command } => deadletters::run(command),
         Command::Media { command } => media::run(&runtime()?, command),
+        Command::Plugin { command } => plugin::run(command, runtime),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.
         Command::Decode(args) => translate::decode_command(&runtime()?, args),

@@ -24,7 +24,7 @@ use switchboard_runtime::http::BoxFuture;
 use switchboard_runtime::instance::{Grants, InstanceState, link};
 use switchboard_runtime::key_value::{EmbeddedStore, HeldWrites, KeyValueStores};
 use switchboard_runtime::limits::Limits;
-use switchboard_runtime::manifest::Manifest;
+use switchboard_runtime::manifest::{Dependency, Manifest};
 use wasmtime::Store;
 use wasmtime::component::Linker;
 
@@ -103,23 +103,95 @@ pub struct ComponentTranslators {
     by_path: BTreeMap<PathBuf, String>,
 }
 
+/// What a manifest's translators offer for one platform
+/// ([`ComponentTranslators::lookup`]).
+pub struct PlatformLookup {
+    /// The translator that describes the platform, if one does.
+    pub translator: Option<Translator>,
+    /// The platforms of the translators loaded on the way: all of the
+    /// manifest's when none matched.
+    pub platforms: Vec<String>,
+    /// The translators that could not be loaded, each with why.
+    pub unusable: Vec<String>,
+}
+
+/// The translator each gateway of the manifest imports: the dependency's
+/// name (component id or path) and the file, or why there is none.
+fn translator_dependencies(manifest: &Manifest) -> Vec<(String, Result<PathBuf>)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut found = Vec::new();
+    for (owner, component) in &manifest.app.component {
+        let Some(dependency) = component.dependencies.get(TRANSLATOR_IMPORT) else {
+            continue;
+        };
+        let name = match dependency {
+            Dependency::Component { component } => component.clone(),
+            Dependency::Path { path } => path.clone(),
+            Dependency::Registry(_) => owner.clone(),
+        };
+        if seen.insert(name.clone()) {
+            found.push((
+                name,
+                manifest.dependency_path(owner, TRANSLATOR_IMPORT, dependency),
+            ));
+        }
+    }
+    found
+}
+
+fn load_file(runtime: &Runtime, path: &std::path::Path) -> Result<Translator> {
+    let wasm = std::fs::read(path)
+        .with_context(|| format!("cannot read translator {}", path.display()))?;
+    let name = path.file_stem().unwrap_or_default().to_string_lossy();
+    Translator::load(runtime, &name, &wasm)
+}
+
 impl ComponentTranslators {
+    /// The manifest's translator for `platform`, found as `load` finds them
+    /// all, for the commands that need one (`switchboard decode --platform`).
+    /// Files whose name mentions the platform are tried first, so usually
+    /// only one is compiled; a translator that cannot be loaded is skipped
+    /// and named in [`PlatformLookup::unusable`].
+    pub fn lookup(runtime: &Runtime, manifest: &Manifest, platform: &str) -> PlatformLookup {
+        let mut dependencies = translator_dependencies(manifest);
+        let mentions = |name: &str, path: &Result<PathBuf>| {
+            name.contains(platform)
+                || path.as_ref().is_ok_and(|path| {
+                    path.file_stem()
+                        .is_some_and(|stem| stem.to_string_lossy().contains(platform))
+                })
+        };
+        dependencies.sort_by_key(|(name, path)| !mentions(name, path));
+        let mut lookup = PlatformLookup {
+            translator: None,
+            platforms: Vec::new(),
+            unusable: Vec::new(),
+        };
+        for (name, path) in dependencies {
+            match path.and_then(|path| load_file(runtime, &path)) {
+                Ok(translator) if translator.platform() == platform => {
+                    lookup.platforms.push(platform.to_string());
+                    lookup.translator = Some(translator);
+                    break;
+                }
+                Ok(translator) => lookup.platforms.push(translator.platform().to_string()),
+                Err(error) => lookup.unusable.push(format!("`{name}`: {error:#}")),
+            }
+        }
+        lookup
+    }
+
     /// Loads every translator the manifest's components import as
     /// `translator` (the same file may serve several gateways).
     pub fn load(runtime: &Runtime, manifest: &Manifest) -> Result<ComponentTranslators> {
         let mut paths = std::collections::BTreeSet::new();
-        for (owner, component) in &manifest.app.component {
-            if let Some(dependency) = component.dependencies.get(TRANSLATOR_IMPORT) {
-                paths.insert(manifest.dependency_path(owner, TRANSLATOR_IMPORT, dependency)?);
-            }
+        for (_, path) in translator_dependencies(manifest) {
+            paths.insert(path?);
         }
         let mut translators = BTreeMap::new();
         let mut by_path = BTreeMap::new();
         for path in paths {
-            let wasm = std::fs::read(&path)
-                .with_context(|| format!("cannot read translator {}", path.display()))?;
-            let name = path.file_stem().unwrap_or_default().to_string_lossy();
-            let translator = Translator::load(runtime, &name, &wasm)?;
+            let translator = load_file(runtime, &path)?;
             let platform = translator.platform().to_string();
             tracing::info!(path = %path.display(), %platform, "translator ready");
             translators.insert(platform.clone(), translator);

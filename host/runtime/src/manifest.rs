@@ -4,10 +4,18 @@
 //! The same file runs on Spin, so this module reads Spin's documented schema and
 //! adds no keys of its own: host-only settings go in the runtime config file.
 //! Keys this host does not use are accepted and ignored, as Spin would have them.
+//!
+//! A component's `source` may be a download, `{ url, digest = "sha256:…" }`,
+//! as in Spin: the file is fetched once into `.switchboard/downloads/` beside
+//! the manifest (next to the default key-value store), named by its digest,
+//! and used only when its SHA-256 matches; a cached file is checked again on
+//! every load, so a corrupted one is fetched anew.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A parsed manifest and the directory its relative paths start from.
@@ -120,7 +128,7 @@ pub struct ComponentDef {
     pub dependencies_inherit_configuration: bool,
 }
 
-/// `source`: a local path (URL and registry sources are refused with a reason).
+/// `source`: a local path, or a download checked by its digest.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Source {
@@ -128,9 +136,9 @@ pub enum Source {
     Path(String),
     /// A download (`{ url, digest }`).
     Url {
-        /// Where.
+        /// Where: an `https://` (or `http://`) URL.
         url: String,
-        /// Its checksum.
+        /// Its checksum, `sha256:<64 hex digits>`.
         digest: String,
     },
 }
@@ -162,6 +170,67 @@ pub enum Dependency {
     },
     /// `"1.0"` or `{ version, registry, package }`.
     Registry(toml::Value),
+}
+
+/// Largest component a URL source may download.
+const MAX_DOWNLOAD_BYTES: u64 = 512 << 20;
+
+/// Lower-case hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The file for `url` in `dir`: the cached one when its SHA-256 is `digest`,
+/// else a fresh download, kept only if its digest matches.
+pub fn download(dir: &Path, url: &str, digest: &str) -> Result<PathBuf> {
+    let expected = digest
+        .strip_prefix("sha256:")
+        .map(str::to_ascii_lowercase)
+        .filter(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .with_context(|| {
+            format!("digest `{digest}` is not `sha256:` followed by 64 hexadecimal digits")
+        })?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        bail!("only http:// and https:// URLs can be downloaded");
+    }
+    let path = dir.join(format!("{expected}.wasm"));
+    if let Ok(cached) = std::fs::read(&path) {
+        if sha256_hex(&cached) == expected {
+            return Ok(path);
+        }
+        tracing::warn!(path = %path.display(), "cached download does not match its digest: fetching it again");
+    }
+    tracing::info!(%url, "downloading component");
+    let mut response = ureq::get(url)
+        .call()
+        .with_context(|| format!("cannot download {url}"))?;
+    let mut bytes = Vec::new();
+    response
+        .body_mut()
+        .as_reader()
+        .take(MAX_DOWNLOAD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the download of {url}"))?;
+    if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
+        bail!("{url} is larger than {MAX_DOWNLOAD_BYTES} bytes");
+    }
+    let actual = sha256_hex(&bytes);
+    if actual != expected {
+        bail!(
+            "digest mismatch: the manifest says sha256:{expected}, the download is sha256:{actual}"
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Written aside and renamed, so a cut-short write is never taken for the file.
+    let partial = dir.join(format!("{expected}.wasm.partial"));
+    std::fs::write(&partial, &bytes)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("cannot move the download to {}", path.display()))?;
+    Ok(path)
 }
 
 impl Manifest {
@@ -215,16 +284,21 @@ impl Manifest {
             .with_context(|| format!("component `{id}` is not defined in the manifest"))
     }
 
-    /// The local file a component's source names.
+    /// The local file a component's source names: the path, or for a URL
+    /// source the downloaded file (fetched now unless already cached with
+    /// the right digest).
     pub fn source_path(&self, id: &str) -> Result<PathBuf> {
         match &self.component(id)?.source {
             Source::Path(path) => Ok(self.dir.join(path)),
-            Source::Url { url, .. } => {
-                bail!(
-                    "component `{id}` comes from {url}: download it and use a local `source` path"
-                )
-            }
+            Source::Url { url, digest } => download(&self.downloads_dir(), url, digest)
+                .with_context(|| format!("component `{id}`: cannot use its source {url}")),
         }
+    }
+
+    /// Where URL sources are kept: `.switchboard/downloads` beside the
+    /// manifest, one `<sha256>.wasm` file per digest.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.dir.join(".switchboard").join("downloads")
     }
 
     /// The local file that satisfies a dependency.
@@ -241,5 +315,124 @@ impl Manifest {
                 "component `{owner}` takes `{import}` from a registry; switchboard composes only local dependencies (`component` or `path`)"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The smallest WebAssembly component: the preamble of an empty one.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    /// Serves `body` at any path until the test ends; counts the requests.
+    fn serve(body: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/translator.wasm", server.server_addr());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = request.respond(tiny_http::Response::from_data(body));
+            }
+        });
+        (url, served)
+    }
+
+    fn manifest_with(dir_name: &str, url: &str, digest: &str) -> Manifest {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-manifest-{dir_name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("spin.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"spin_manifest_version = 2
+[application]
+name = "downloads"
+[component.translator-remote]
+source = {{ url = "{url}", digest = "{digest}" }}
+"#
+            ),
+        )
+        .unwrap();
+        Manifest::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_url_source_is_downloaded_once_and_checked_by_its_digest() {
+        let (url, served) = serve(EMPTY_COMPONENT);
+        let digest = format!("sha256:{}", sha256_hex(EMPTY_COMPONENT));
+        let manifest = manifest_with("right", &url, &digest);
+        let path = manifest.source_path("translator-remote").unwrap();
+        assert_eq!(
+            path,
+            manifest
+                .downloads_dir()
+                .join(format!("{}.wasm", sha256_hex(EMPTY_COMPONENT)))
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), EMPTY_COMPONENT);
+        let runtime =
+            crate::engine::Runtime::new(crate::engine::RuntimeOptions::default()).unwrap();
+        runtime
+            .compile("translator-remote", &std::fs::read(&path).unwrap())
+            .unwrap();
+        // The second load reuses the cached file.
+        assert_eq!(manifest.source_path("translator-remote").unwrap(), path);
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+        // A cached file that no longer matches is fetched again.
+        std::fs::write(&path, b"tampered").unwrap();
+        manifest.source_path("translator-remote").unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+        assert_eq!(std::fs::read(&path).unwrap(), EMPTY_COMPONENT);
+    }
+
+    #[test]
+    fn a_download_with_another_digest_is_refused_naming_both() {
+        let (url, _) = serve(EMPTY_COMPONENT);
+        let wrong = "ab".repeat(32);
+        let manifest = manifest_with("wrong", &url, &format!("sha256:{wrong}"));
+        let error = format!(
+            "{:#}",
+            manifest.source_path("translator-remote").unwrap_err()
+        );
+        assert!(error.contains("component `translator-remote`"), "{error}");
+        assert!(
+            error.contains(&format!("the manifest says sha256:{wrong}")),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!(
+                "the download is sha256:{}",
+                sha256_hex(EMPTY_COMPONENT)
+            )),
+            "{error}"
+        );
+        assert!(
+            !manifest
+                .downloads_dir()
+                .join(format!("{wrong}.wasm"))
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_digest_that_is_not_sha256_is_refused_before_downloading() {
+        let manifest = manifest_with("malformed", "http://127.0.0.1:9/x.wasm", "md5:1234");
+        let error = format!(
+            "{:#}",
+            manifest.source_path("translator-remote").unwrap_err()
+        );
+        assert!(
+            error.contains("is not `sha256:` followed by 64 hexadecimal digits"),
+            "{error}"
+        );
     }
 }

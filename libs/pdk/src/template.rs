@@ -37,8 +37,8 @@ pub const TEMPLATE_FILES: &[(&str, &str)] = &[
         include_str!("../template/fixtures/webhook.json"),
     ),
     (
-        "fixtures/send-response.json",
-        include_str!("../template/fixtures/send-response.json"),
+        "fixtures/responses/send.json",
+        include_str!("../template/fixtures/responses/send.json"),
     ),
 ];
 

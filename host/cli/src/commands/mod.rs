@@ -4,6 +4,7 @@ pub mod crypto;
 pub mod deadletters;
 pub mod load;
 pub mod media;
+pub mod plugin;
 pub mod sink;
 pub mod story;
 pub mod translate;

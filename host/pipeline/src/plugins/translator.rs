@@ -28,6 +28,9 @@ pub use bindings::exports::switchboard::messaging::translator::{
 use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
 
+/// The interface a translator exports, by which the host calls it.
+pub const TRANSLATOR_EXPORT: &str = "switchboard:messaging/translator@0.1.0";
+
 /// Import name prefixes a translator may have. Anything else is refused at load.
 pub const ALLOWED_IMPORTS: &[&str] = &["switchboard:messaging/types@", "wasi:io/", "wasi:cli/"];
 
@@ -212,17 +215,7 @@ impl TranslatorInstance<'_> {
         })
     }
 
-    /// Calls `sent-message-id` on a send-API response body.
-    pub fn sent_message_id(&mut self, response_body: &[u8]) -> Result<Option<String>, CallError> {
-        self.call("sent-message-id", |plugin, store| {
-            plugin
-                .switchboard_messaging_translator()
-                .call_sent_message_id(store, response_body)
-        })
-    }
-
-    /// Calls `fetch-media`: the next step towards the bytes of `media_id`,
-    /// given the previous step's response body.
+    /// Calls `fetch-media` for one media id, with the previous step's answer.
     pub fn fetch_media(
         &mut self,
         media_id: &str,
@@ -234,6 +227,15 @@ impl TranslatorInstance<'_> {
                 media_id,
                 previous_response,
             )
+        })
+    }
+
+    /// Calls `sent-message-id` on a send-API response body.
+    pub fn sent_message_id(&mut self, response_body: &[u8]) -> Result<Option<String>, CallError> {
+        self.call("sent-message-id", |plugin, store| {
+            plugin
+                .switchboard_messaging_translator()
+                .call_sent_message_id(store, response_body)
         })
     }
 }

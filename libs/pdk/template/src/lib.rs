@@ -256,7 +256,7 @@ mod tests {
     use super::*;
 
     const WEBHOOK: &[u8] = include_bytes!("../fixtures/webhook.json");
-    const SEND_RESPONSE: &[u8] = include_bytes!("../fixtures/send-response.json");
+    const SEND_RESPONSE: &[u8] = include_bytes!("../fixtures/responses/send.json");
 
     #[test]
     fn decodes_every_message_of_the_sample_webhook() {
