@@ -1164,8 +1164,11 @@ const BAD_ENCODINGS: &[&[u8]] = &[
     b"\\",
 ];
 
+/// Byte ranges of an input, as (start, end).
+type Spans = Vec<(usize, usize)>;
+
 /// The spans of string literals (quotes included) and of digit runs.
-fn tokens(bytes: &[u8]) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn tokens(bytes: &[u8]) -> (Spans, Spans) {
     let mut strings = Vec::new();
     let mut numbers = Vec::new();
     let mut index = 0;
