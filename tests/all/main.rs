@@ -57,14 +57,25 @@ pub fn translator(platform: &str) -> &'static Translator {
 
 /// Runs the `switchboard` binary with `args`, feeding `stdin`.
 pub fn switchboard(args: &[&str], stdin: &[u8]) -> Output {
-    switchboard_in(Path::new("."), args, stdin)
+    switchboard_running(Path::new("."), args, stdin, &[])
 }
 
 /// Runs the `switchboard` binary in the directory `dir`.
 pub fn switchboard_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    switchboard_running(dir, args, stdin, &[])
+}
+
+/// Runs the `switchboard` binary with `args` and the environment variables
+/// `envs`, with no input.
+pub fn switchboard_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    switchboard_running(Path::new("."), args, b"", envs)
+}
+
+fn switchboard_running(dir: &Path, args: &[&str], stdin: &[u8], envs: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .current_dir(dir)
         .args(args)
+        .envs(envs.iter().copied())
         .env(
             "SWITCHBOARD_CACHE_DIR",
             concat!(env!("CARGO_TARGET_TMPDIR"), "/cache"),

@@ -14,6 +14,7 @@
 //! | `POST`, the route's [`Scheme`] check fails | 401 with the reason, before decoding |
 //! | `POST`, `decode` fails | 400 with the translator's typed error; the raw body kept under [`rejected_key`] and `{platform, error}` under [`rejected_error_key`] |
 //! | `POST`, decoded | 200 `{"accepted":n,"duplicates":m}`, each new envelope stored under [`inbox_key`] and [`envelope_key`] first |
+//! | `PUT` on a [`Scheme::Bearer`] route | as a `POST` (a Matrix homeserver pushes `PUT /_matrix/app/v1/transactions/{txnId}`), but decoded it is answered 200 `{}` as the application-service API wants |
 //! | `GET` on a [`Scheme::Hub`] route | the `hub.challenge` as `text/plain` when [`subscribe_challenge`] accepts it, 403 otherwise |
 //! | anything else | 405 with `Allow` |
 //!
@@ -216,6 +217,17 @@ where
 {
     match (request.method, route.scheme) {
         ("POST", _) => webhook(route, secrets, request, decode, store),
+        // A Matrix transaction: the homeserver retries until it gets a 200
+        // with an empty object; a retried transaction id decodes to the same
+        // envelope ids, so it is stored once.
+        ("PUT", Scheme::Bearer) => {
+            let answer = webhook(route, secrets, request, decode, store)?;
+            Ok(if answer.status == 200 {
+                Answer::json(200, json!({}))
+            } else {
+                answer
+            })
+        }
         ("GET", Scheme::Hub) => Ok(
             match subscribe_challenge(request.query, secrets.verify_token) {
                 Ok(challenge) => Answer {
@@ -234,6 +246,10 @@ where
                 "use POST for webhooks, GET for the subscribe handshake",
             )
         }),
+        (_, Scheme::Bearer) => Ok(Answer {
+            allow: Some("POST, PUT"),
+            ..Answer::refuse(405, "use PUT for transactions, or POST for webhooks")
+        }),
         (_, _) => Ok(Answer {
             allow: Some("POST"),
             ..Answer::refuse(405, "use POST for webhooks")
@@ -241,7 +257,7 @@ where
     }
 }
 
-/// A `POST`: size, signature, decode, store.
+/// A `POST` (or a bearer route's `PUT`): size, signature, decode, store.
 fn webhook<H, D>(
     route: &Route<'_>,
     secrets: &Secrets<'_>,
@@ -273,7 +289,11 @@ where
         Err(error) => {
             let key = rejected_key(body);
             store.set(&key, body)?;
-            let record = json!({ "platform": route.platform, "error": error });
+            // When it was kept, for its retention (the host sweeps it).
+            let at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis() as u64);
+            let record = json!({ "platform": route.platform, "error": error, "at_ms": at_ms });
             store.set(&rejected_error_key(&key), record.to_string().as_bytes())?;
             return Ok(Answer::json(400, json!({ "error": error, "kept_as": key })));
         }

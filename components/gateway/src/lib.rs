@@ -5,15 +5,18 @@
 //! 1. answers the `GET` subscribe handshake (`hub.challenge`, as plain text)
 //!    on routes whose platform signs the Meta way, when the mode, the verify
 //!    token and the challenge are as Meta sends them;
-//! 2. refuses a body over the translator's limit (413), then a request that
+//! 2. takes webhooks as `POST`, and on routes whose platform sends a bearer
+//!    token (Matrix application services) transactions as `PUT`, answered
+//!    `{}` as the application-service API wants;
+//! 3. refuses a body over the translator's limit (413), then a request that
 //!    fails the check its translator declares (`webhook-signature`: Meta's
 //!    `X-Hub-Signature-256`, Telegram's secret token header, a Matrix bearer
 //!    token; 401), before looking inside;
-//! 3. decodes the body with the translator; a malformed body is answered 400
+//! 4. decodes the body with the translator; a malformed body is answered 400
 //!    with the translator's typed error, and the raw body is kept in the store
 //!    under `rejected:<sha256>` (the error under `rejected:<sha256>:error`) for
 //!    inspection;
-//! 4. stores every envelope in the inbox (`inbox:<canonical id>`, which the
+//! 5. stores every envelope in the inbox (`inbox:<canonical id>`, which the
 //!    host's pipeline drains) and its record (`envelope:<canonical id>`)
 //!    before answering 200; both keys are `directory-schema`'s, which the
 //!    host shares. Ids are deterministic, so a webhook the platform

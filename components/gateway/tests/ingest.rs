@@ -597,11 +597,57 @@ fn only_hub_routes_have_a_handshake() {
             "hub.mode=subscribe&hub.challenge=1&hub.verify_token=verify-token",
             &Memory::default(),
         );
+        let allow = if scheme == Scheme::Bearer {
+            "POST, PUT"
+        } else {
+            "POST"
+        };
         assert_eq!(
             (answer.status, answer.allow),
-            (405, Some("POST")),
+            (405, Some(allow)),
             "{scheme:?}"
         );
+    }
+}
+
+#[test]
+fn a_bearer_route_takes_a_transaction_put_and_answers_an_empty_object() {
+    let transaction = br#"{"events":[]}"#;
+    let store = Memory::default();
+    let (name, value) = signed(Scheme::Bearer, transaction);
+    let headers = [(name, value.as_slice())];
+    let put = |headers: &[(&str, &[u8])], envelopes: Vec<Envelope>| {
+        let request = Request {
+            method: "PUT",
+            query: "",
+            headers,
+            body: transaction,
+        };
+        ingest::handle(
+            &route(Scheme::Bearer),
+            &SECRETS,
+            &request,
+            |_| Ok(envelopes),
+            &store,
+        )
+        .unwrap()
+    };
+    let answer = put(&headers, vec![envelope("m1")]);
+    assert_eq!((answer.status, body(&answer)), (200, serde_json::json!({})));
+    assert!(store.keys().contains(&inbox_key("m1")));
+    // The homeserver retries the same transaction: stored once, still `{}`.
+    let answer = put(&headers, vec![envelope("m1")]);
+    assert_eq!((answer.status, answer.body.as_str()), (200, "{}"));
+    // A wrong token is refused before decoding, and nothing is stored.
+    let wrong = [("Authorization", &b"Bearer not-the-token"[..])];
+    let before = store.keys().len();
+    assert_eq!(put(&wrong, vec![envelope("m2")]).status, 401);
+    assert_eq!(put(&[], vec![envelope("m2")]).status, 401);
+    assert_eq!(store.keys().len(), before);
+    // Other schemes take no PUT.
+    for scheme in [Scheme::Hub, Scheme::SecretToken, Scheme::None] {
+        let answer = request("PUT", scheme, "", &Memory::default());
+        assert_eq!(answer.status, 405, "{scheme:?}");
     }
 }
 

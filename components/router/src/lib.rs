@@ -28,7 +28,7 @@
 //! | unmappable reply-to | the reply reference is dropped; the message still goes |
 //! | story reference | the story id is mapped like a message id or dropped; the URL (A's CDN) is dropped |
 //! | mentions in text, captions, interactive bodies | a handle on A → the linked account on B it stands for; an account on A → its group's handle on B; an address on B is kept; otherwise the mention span is dropped (the text stays) |
-//! | extras | dropped when the JSON pointer or any key of the value names a party (`from`, `sender`, `recipient`, `contacts`, `profile`, `metadata`, `wa_id`, `phone_number`…); others kept |
+//! | extras | dropped when their translator declared them `personal` (they may identify someone); the others kept, as declared: the router reads no app's format |
 //! | everything else | kept (timestamps, content, category, forwarded flag, `platform` = A as the app of origin) |
 //!
 //! ## Stories

@@ -491,45 +491,110 @@ fn group_conversations_get_a_pseudonymous_id() {
     );
 }
 
-#[test]
-fn identity_extras_are_dropped_and_others_kept() {
-    let (directory, alice, _, _, _) = alice_and_bob();
-    let mut hello = text_from(&alice, "wamid.1", "hi");
-    let extra = |path: &str, json: &str| ExtraField {
+/// An extra as a translator declares it.
+fn extra(path: &str, json: &str, personal: bool) -> ExtraField {
+    ExtraField {
         path: path.to_string(),
         json: json.to_string(),
-    };
-    hello.extras = vec![
-        extra(
-            "/entry/0/changes/0/value/contacts/0/user_id",
-            "\"US.13491208655302741918\"",
-        ),
-        extra(
-            "/entry/0/changes/0/value/metadata/display_phone_number",
-            "\"15550783881\"",
-        ),
-        extra(
-            "/entry/0/changes/0/value/messages/0/context",
-            r#"{"from":"16505551234","id":"wamid.0"}"#,
-        ),
-        extra("/entry/0/messaging/0/sender/user_ref", "\"abc\""),
-        extra(
-            "/entry/0/changes/0/value/messages/0/order",
-            r#"{"catalog_id":"42"}"#,
-        ),
-        extra("/entry/0/id", "\"102290129340398\""),
-    ];
-    let delivery = only(route(&directory, &hello));
-    let paths: Vec<&str> = delivery
+        personal,
+    }
+}
+
+/// The pointers of the extras a delivery carries.
+fn extra_paths(delivery: &Delivery) -> Vec<&str> {
+    delivery
         .envelope
         .extras
         .iter()
         .map(|extra| extra.path.as_str())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn personal_extras_are_dropped_and_others_kept() {
+    let (directory, alice, _, _, _) = alice_and_bob();
+    let mut hello = text_from(&alice, "wamid.1", "hi");
+    // What the WhatsApp translator declares personal: a party's ids, the
+    // business number, the quoted message's author.
+    hello.extras = vec![
+        extra(
+            "/entry/0/changes/0/value/contacts/0/user_id",
+            "\"US.13491208655302741918\"",
+            true,
+        ),
+        extra(
+            "/entry/0/changes/0/value/metadata/display_phone_number",
+            "\"15550783881\"",
+            true,
+        ),
+        extra(
+            "/entry/0/changes/0/value/messages/0/context/from",
+            "\"16505551234\"",
+            true,
+        ),
+        extra("/entry/0/messaging/0/sender/user_ref", "\"abc\"", true),
+        extra("/entry/0/id", "\"102290129340398\"", true),
+        extra(
+            "/entry/0/changes/0/value/messages/0/order",
+            r#"{"catalog_id":"42"}"#,
+            false,
+        ),
+        extra(
+            "/entry/0/changes/0/value/messages/0/sticker/animated",
+            "false",
+            false,
+        ),
+    ];
+    let delivery = only(route(&directory, &hello));
     assert_eq!(
-        paths,
-        vec!["/entry/0/changes/0/value/messages/0/order", "/entry/0/id"]
+        extra_paths(&delivery),
+        vec![
+            "/entry/0/changes/0/value/messages/0/order",
+            "/entry/0/changes/0/value/messages/0/sticker/animated",
+        ]
     );
+    assert!(delivery.envelope.extras.iter().all(|extra| !extra.personal));
+}
+
+#[test]
+fn the_declaration_decides_whatever_the_app() {
+    // Alice on Telegram, linked to her Messenger account: the router knows
+    // nothing of Telegram's format, only what its translator declared.
+    let directory = TestDirectory::default();
+    let alice = addr("telegram", "123456789");
+    let bob = addr("messenger", "2345678901");
+    directory.link_consenting("alice-bob", &alice, &bob);
+    let mut hello = text_from(&alice, "123456789:42", "hi");
+    hello.extras = vec![
+        extra(
+            "/message/reply_to_message",
+            r#"{"message_id":41,"chat":{"id":123456789,"first_name":"Alice","username":"alice"}}"#,
+            true,
+        ),
+        extra("/message/author_signature", "\"Alice Example\"", true),
+        extra(
+            "/message/entities/1",
+            r#"{"type":"underline","offset":0,"length":2}"#,
+            false,
+        ),
+        extra("/message/has_media_spoiler", "true", false),
+    ];
+    let delivery = only(route(&directory, &hello));
+    assert_eq!(delivery.platform, "messenger");
+    assert_eq!(
+        extra_paths(&delivery),
+        vec!["/message/entities/1", "/message/has_media_spoiler"]
+    );
+    // No name list is consulted: a shareable extra is kept as declared,
+    // and a personal one dropped, whatever its members are called.
+    hello.extras = vec![
+        extra("/message/sender_tag", "\"alice-ex\"", true),
+        extra("/message/poll", r#"{"question":"from where?"}"#, false),
+    ];
+    hello.id = "telegram:123456789:43".to_string();
+    hello.native_id = Some("123456789:43".to_string());
+    let delivery = only(route(&directory, &hello));
+    assert_eq!(extra_paths(&delivery), vec!["/message/poll"]);
 }
 
 #[test]

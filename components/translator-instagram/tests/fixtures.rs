@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::{address, bodies, decode_err, fixture, fixture_names, one, raw};
+use support::{address, bodies, decode_err, fixture, fixture_names, one, personal, raw};
 use switchboard_pdk::types::{
     ChoiceOrigin, Content, DecodeError, Event, MediaKind, MediaSource, ReactionAction,
     ReceiptStatus, StoryRelation,
@@ -172,6 +172,36 @@ fn reactions_add_and_remove() {
         sent[0],
         json!({"recipient":{"id":USER},"sender_action":"unreact","payload":{"message_id":MID}})
     );
+}
+
+#[test]
+fn extras_that_identify_someone_are_declared_personal() {
+    // A `comments` change, in the shape of Meta's Instagram webhooks
+    // reference: the commenter's id and username travel in `from`.
+    let body = br#"{"object":"instagram","entry":[{"id":"17841405309211844","time":1569262486,
+        "changes":[{"field":"comments","value":{"from":{"id":"232323232","username":"test"},
+        "media":{"id":"123123123","media_product_type":"FEED"},"id":"17865799348089039",
+        "parent_id":"1231231234","text":"This is an example."}}]}]}"#;
+    let envelopes = match decode(body) {
+        Ok(envelopes) => envelopes,
+        Err(error) => unreachable!("{error:?}"),
+    };
+    assert_eq!(envelopes.len(), 1);
+    assert_eq!(
+        personal(&envelopes[0], "/entry/0/changes/0/value"),
+        Some(true)
+    );
+    assert_eq!(
+        personal(&envelopes[0], "/entry/0/changes/0/field"),
+        Some(false)
+    );
+    // A reaction's name identifies no one.
+    for envelope in fixture("reaction.json") {
+        assert_eq!(
+            personal(&envelope, "/entry/0/messaging/0/reaction/reaction"),
+            Some(false)
+        );
+    }
 }
 
 #[test]

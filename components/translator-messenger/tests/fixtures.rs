@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::{address, bodies, decode_err, extra, fixture, fixture_names, one, raw};
+use support::{address, bodies, decode_err, extra, fixture, fixture_names, one, personal, raw};
 use switchboard_pdk::types::{
     ChoiceOrigin, Content, ConversationKind, DecodeError, Event, MediaKind, MediaSource,
     MessageCategory, ReactionAction, ReceiptStatus,
@@ -331,6 +331,62 @@ fn referral_is_kept_as_unsupported_with_extras() {
         extra(&envelope, "/entry/0/messaging/0/sender/user_ref"),
         Some("\"5678\"")
     );
+    // Both name the person (a ref they followed, their user ref): they stay
+    // on Messenger.
+    assert_eq!(
+        personal(&envelope, "/entry/0/messaging/0/sender/user_ref"),
+        Some(true)
+    );
+    assert_eq!(
+        personal(&envelope, "/entry/0/messaging/0/referral"),
+        Some(true)
+    );
+}
+
+#[test]
+fn extras_that_identify_someone_are_declared_personal() {
+    // The marketing postback names its person by `user_ref` only.
+    let postback = one("postback.json");
+    assert_eq!(
+        personal(&postback, "/entry/0/changes/0/value/sender/user_ref"),
+        Some(true)
+    );
+    assert_eq!(
+        personal(&postback, "/entry/0/changes/0/value/postback/referral"),
+        Some(true)
+    );
+    assert_eq!(personal(&postback, "/entry/0/changes/0/field"), Some(false));
+    // An echo's app id and developer metadata are not declared harmless.
+    let echo = one("echo.json");
+    assert_eq!(
+        personal(&echo, "/entry/0/messaging/0/message/metadata"),
+        Some(true)
+    );
+    // What is known to name no one may cross with the message.
+    assert_eq!(
+        personal(
+            &one("sticker.json"),
+            "/entry/0/messaging/0/message/attachments/0/payload/sticker_id"
+        ),
+        Some(false)
+    );
+    assert_eq!(
+        personal(
+            &one("message_edit.json"),
+            "/entry/0/messaging/0/message_edit/num_edit"
+        ),
+        Some(false)
+    );
+    // Across every fixture: anything under a sender or recipient is personal.
+    for name in fixture_names() {
+        for envelope in fixture(&name) {
+            for extra in &envelope.extras {
+                if extra.path.contains("/sender/") || extra.path.contains("/recipient/") {
+                    assert!(extra.personal, "{name}: {}", extra.path);
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -50,8 +50,9 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
             let field = change.str("field")?;
             let value = change.field("value")?;
             if field == "messages" {
-                // The business account id has no canonical home.
-                let account_extra = account_node.to_extra();
+                // The business account id has no canonical home; an
+                // account's id is personal.
+                let account_extra = account_node.to_personal_extra();
                 decode_messages_value(&value, account, account_extra, &mut out)?;
             } else {
                 out.push(other_change(account, field, index, time_ms, &value));
@@ -79,7 +80,8 @@ fn other_change(
         timestamp_ms: time_ms.unwrap_or(0),
         event: message_event(unsupported(field, None)),
         echo: false,
-        extras: vec![value.to_extra()],
+        // Account, template and quality updates name numbers and accounts.
+        extras: vec![value.to_personal_extra()],
     }
 }
 
@@ -93,27 +95,32 @@ fn decode_messages_value(
     let metadata = value.field("metadata")?;
     let business = metadata.str("phone_number_id")?;
     let mut shared = vec![account_extra];
-    shared.extend(metadata.extras(&["phone_number_id"]));
-    shared.extend(value.extras(&[
-        "messaging_product",
-        "metadata",
-        "contacts",
-        "messages",
-        "statuses",
-        "errors",
-    ]));
+    // `display_phone_number` is the business's phone number.
+    shared.extend(metadata.personal_extras(&["phone_number_id"]));
+    shared.extend(value.extras(
+        &[
+            "messaging_product",
+            "metadata",
+            "contacts",
+            "messages",
+            "statuses",
+            "errors",
+        ],
+        &[],
+    ));
     let contacts = value.get("contacts")?;
     let mut profiles: Vec<(&str, Option<&str>)> = Vec::new();
     if let Some(contacts) = &contacts {
         for contact in contacts.items()? {
             let name = match contact.get("profile")? {
                 Some(profile) => {
-                    shared.extend(profile.extras(&["name"]));
+                    shared.extend(profile.personal_extras(&["name"]));
                     profile.opt_str("name")?
                 }
                 None => None,
             };
-            shared.extend(contact.extras(&["profile", "wa_id"]));
+            // `user_id` (the business-scoped user id), `identity_key_hash`…
+            shared.extend(contact.personal_extras(&["profile", "wa_id"]));
             profiles.push((contact.opt_str("wa_id")?.unwrap_or(""), name));
         }
     }
@@ -247,13 +254,18 @@ fn decode_message(
                         frequently_forwarded: frequently,
                     });
                 }
-                extras.extend(context.extras(&["id", "forwarded", "frequently_forwarded"]));
+                // `from` is the quoted message's author; a referred product
+                // is the business's catalogue item.
+                extras.extend(context.extras(
+                    &["id", "forwarded", "frequently_forwarded"],
+                    &["referred_product"],
+                ));
             }
             Event::Message(inner)
         }
         other => {
             if let Some(context) = message.get("context")? {
-                extras.push(context.to_extra());
+                extras.push(context.to_personal_extra());
             }
             other
         }
@@ -263,7 +275,10 @@ fn decode_message(
         .copied()
         .chain(content_key(kind))
         .collect();
-    extras.extend(message.extras(&known));
+    // An order (catalogue items) and the errors of an unsupported message
+    // name no one; `referral` (an ad click id), `system` (number changes),
+    // `identity` (key changes) and anything newer are personal.
+    extras.extend(message.extras(&known, &["order", "errors"]));
     let conversation = match message.opt_str("group_id")? {
         Some(group) => Conversation {
             kind: ConversationKind::Group,
@@ -304,7 +319,7 @@ fn decode_event(
     Ok(match kind {
         "reaction" => {
             let reaction = message.field("reaction")?;
-            extras.extend(reaction.extras(&["message_id", "emoji"]));
+            extras.extend(reaction.extras(&["message_id", "emoji"], &[]));
             let emoji = reaction.opt_str("emoji")?.unwrap_or("");
             Event::Reaction(Reaction {
                 target: message_ref(reaction.str("message_id")?),
@@ -318,7 +333,7 @@ fn decode_event(
         }
         "edit" => {
             let edit = message.field("edit")?;
-            extras.extend(edit.extras(&["original_message_id", "message"]));
+            extras.extend(edit.extras(&["original_message_id", "message"], &[]));
             let target = edit.str("original_message_id")?;
             let inner = edit.field("message")?;
             let inner_kind = inner.str("type")?;
@@ -326,7 +341,7 @@ fn decode_event(
                 .into_iter()
                 .chain(content_key(inner_kind))
                 .collect();
-            extras.extend(inner.extras(&known));
+            extras.extend(inner.extras(&known, &[]));
             let content = match decode_content(&inner, inner_kind, extras)? {
                 Some(content) => content,
                 None => unsupported(inner_kind, None),
@@ -338,7 +353,7 @@ fn decode_event(
         }
         "revoke" => {
             let revoke = message.field("revoke")?;
-            extras.extend(revoke.extras(&["original_message_id"]));
+            extras.extend(revoke.extras(&["original_message_id"], &[]));
             Event::Deletion(message_ref(revoke.str("original_message_id")?))
         }
         _ => match decode_content(message, kind, extras)? {
@@ -375,7 +390,7 @@ fn decode_content(
     Ok(Some(match kind {
         "text" => {
             let text = message.field("text")?;
-            extras.extend(text.extras(&["body"]));
+            extras.extend(text.extras(&["body"], &[]));
             armor::text_content(&text.field("body")?, markup::parse)?
         }
         "image" | "video" | "audio" | "document" | "sticker" => {
@@ -383,7 +398,9 @@ fn decode_content(
         }
         "location" => {
             let location = message.field("location")?;
-            extras.extend(location.extras(&["latitude", "longitude", "name", "address", "url"]));
+            // A person's whereabouts: whatever else it says is personal.
+            extras
+                .extend(location.extras(&["latitude", "longitude", "name", "address", "url"], &[]));
             Content::Location(Location {
                 latitude: location.field("latitude")?.as_f64()?,
                 longitude: location.field("longitude")?.as_f64()?,
@@ -406,8 +423,9 @@ fn decode_content(
             match reply_kind {
                 "button_reply" | "list_reply" => {
                     let reply = interactive.field(reply_kind)?;
-                    extras.extend(interactive.extras(&["type", reply_kind]));
-                    extras.extend(reply.extras(&["id", "title"]));
+                    extras.extend(interactive.extras(&["type", reply_kind], &[]));
+                    // A list row's description is the business's text.
+                    extras.extend(reply.extras(&["id", "title"], &["description"]));
                     Content::Choice(Choice {
                         origin: if reply_kind == "button_reply" {
                             ChoiceOrigin::Button
@@ -420,8 +438,9 @@ fn decode_content(
                 }
                 other => {
                     // `nfm_reply` (a Flow's answer) and future reply types:
-                    // reported with their whole object in extras.
-                    extras.extend(interactive.extras(&["type"]));
+                    // reported with their whole object in extras, personal
+                    // since a Flow asks for names, e-mails, addresses….
+                    extras.extend(interactive.extras(&["type"], &[]));
                     let description = match interactive.get(other)? {
                         Some(reply) => reply.opt_string("body")?,
                         None => None,
@@ -432,7 +451,7 @@ fn decode_content(
         }
         "button" => {
             let button = message.field("button")?;
-            extras.extend(button.extras(&["payload", "text"]));
+            extras.extend(button.extras(&["payload", "text"], &[]));
             Content::Choice(Choice {
                 origin: ChoiceOrigin::Postback,
                 id: button.str("payload")?.to_string(),
@@ -471,7 +490,9 @@ fn decode_media(
     if kind == "audio" {
         known.push("voice");
     }
-    extras.extend(media.extras(&known));
+    // A sticker's `animated` flag names no one; the media `url` (on
+    // WhatsApp's servers, for the token holder) and the rest are personal.
+    extras.extend(media.extras(&known, &["animated"]));
     Ok(Media {
         kind: media_kind,
         source: MediaSource::PlatformId(media.str("id")?.to_string()),
@@ -491,9 +512,12 @@ fn decode_contact(
     contact: &Node<'_, '_>,
     extras: &mut Vec<ExtraField>,
 ) -> Result<ContactCard, DecodeError> {
-    extras.extend(contact.extras(&["name", "org", "phones", "emails", "urls", "birthday"]));
+    // A contact card is personal through and through (addresses, middle
+    // names, titles, the `wa_id` of each phone…).
+    extras
+        .extend(contact.personal_extras(&["name", "org", "phones", "emails", "urls", "birthday"]));
     let name = contact.field("name")?;
-    extras.extend(name.extras(&["formatted_name", "first_name", "last_name"]));
+    extras.extend(name.personal_extras(&["formatted_name", "first_name", "last_name"]));
     let first_name = name.opt_string("first_name")?;
     let last_name = name.opt_string("last_name")?;
     let formatted_name = match name.opt_str("formatted_name")? {
@@ -506,7 +530,7 @@ fn decode_contact(
     };
     let organization = match contact.get("org")? {
         Some(org) => {
-            extras.extend(org.extras(&["company"]));
+            extras.extend(org.personal_extras(&["company"]));
             org.opt_string("company")?
         }
         None => None,
@@ -535,7 +559,7 @@ fn labeled(
     };
     let mut out = Vec::new();
     for item in items.items()? {
-        extras.extend(item.extras(&[value_key, "type"]));
+        extras.extend(item.personal_extras(&[value_key, "type"]));
         out.push(LabeledValue {
             label: item.opt_string("type")?,
             value: item.str(value_key)?.to_string(),
@@ -560,15 +584,22 @@ fn decode_status(status: &Node<'_, '_>, business: &str) -> Result<Envelope, Deco
     };
     let recipient = status.str("recipient_id")?;
     let timestamp_ms = timestamp_ms(status)?;
-    let mut extras = status.extras(&["id", "status", "timestamp", "recipient_id", "errors"]);
+    // `pricing` is the business's billing category; `conversation` (its id
+    // is the person's conversation), `biz_opaque_callback_data` (the
+    // business's own data) and the recipient's other ids are personal.
+    let mut extras = status.extras(
+        &["id", "status", "timestamp", "recipient_id", "errors"],
+        &["pricing"],
+    );
     let mut failure = None;
     if let Some(errors) = status.get("errors")? {
         for (index, error) in errors.items()?.enumerate() {
             if index == 0 {
                 failure = Some(delivery_failure(&error)?);
-                extras.extend(error.extras(&["code", "title", "error_data"]));
+                extras.extend(error.extras(&["code", "title", "error_data"], &["message", "href"]));
             } else {
-                extras.push(error.to_extra());
+                // Graph API errors (code, title, message, details) name no one.
+                extras.push(error.to_shared_extra());
             }
         }
     }
@@ -632,7 +663,7 @@ fn system_error(
         timestamp_ms: 0,
         event: message_event(unsupported("error", Some(failure.title))),
         echo: false,
-        extras: vec![error.to_extra()],
+        extras: vec![error.to_shared_extra()],
     })
 }
 

@@ -30,6 +30,16 @@
 //! | `statuses[]` | `receipt` (`played` counts as read), id `whatsapp:status:<wamid>:<status>`, `errors[0]` → failure; `conversation`, `pricing` in extras |
 //! | `value.errors[]`, changes of other fields | `unsupported(error)` / `unsupported(<field>)` with the object in extras |
 //!
+//! Every extra is declared personal (`extra-field.personal`: it never leaves
+//! WhatsApp) unless it is known to name no one: a sticker's `animated`, an
+//! order, a list row's `description`, a referred product, a status's
+//! `pricing`, and Graph API error objects. Personal, among others: the
+//! business account id (`entry[].id`), `display_phone_number`, anything else
+//! of `contacts[]` and `profile` (`user_id`…), `context.from`, contact cards'
+//! other members, `referral` (an ad click id), `system` and `identity`
+//! messages, a Flow's answers, a status's `conversation`, the media `url`,
+//! changes of other fields, and any member WhatsApp adds later.
+//!
 //! # Encoding and its degradations
 //!
 //! Every request is `POST /v21.0/{sender.id}/messages` with

@@ -67,6 +67,15 @@ fn extra<'a>(envelope: &'a Envelope, path: &str) -> Option<&'a str> {
 
 const VALUE: &str = "/entry/0/changes/0/value";
 
+/// Whether the extra at `path` is declared personal (`None`: no such extra).
+fn personal(envelope: &Envelope, path: &str) -> Option<bool> {
+    envelope
+        .extras
+        .iter()
+        .find(|extra| extra.path == path)
+        .map(|extra| extra.personal)
+}
+
 fn plain(body: &str) -> FormattedText {
     FormattedText {
         body: body.to_string(),
@@ -373,6 +382,83 @@ fn referral_is_kept_in_extras() -> TestResult {
     )?;
     assert_eq!(referral["ctwa_clid"], "CTWA_CLID");
     assert_eq!(referral["source_type"], "ad or post");
+    Ok(())
+}
+
+#[test]
+fn extras_that_identify_someone_are_declared_personal() -> TestResult {
+    // On every envelope: the business account's id and its phone number.
+    let text = decode_one("text.json")?;
+    assert_eq!(personal(&text, "/entry/0/id"), Some(true));
+    assert_eq!(
+        personal(&text, &format!("{VALUE}/metadata/display_phone_number")),
+        Some(true)
+    );
+    // The quoted message's author.
+    let button = decode_one("button.json")?;
+    assert_eq!(
+        personal(&button, &format!("{VALUE}/messages/0/context/from")),
+        Some(true)
+    );
+    // Contact cards: a phone's `wa_id`, postal addresses, name parts, job.
+    let card = decode_one("contacts-full.json")?;
+    for member in [
+        "phones/0/wa_id",
+        "addresses",
+        "name/middle_name",
+        "org/title",
+    ] {
+        let path = format!("{VALUE}/messages/0/contacts/0/{member}");
+        assert_eq!(personal(&card, &path), Some(true), "{path}");
+    }
+    // An ad click id, and a status's conversation (the person's).
+    let referral = decode_one("referral.json")?;
+    assert_eq!(
+        personal(&referral, &format!("{VALUE}/messages/0/referral")),
+        Some(true)
+    );
+    let sent = decode_one("status-sent.json")?;
+    assert_eq!(
+        personal(&sent, &format!("{VALUE}/statuses/0/conversation")),
+        Some(true)
+    );
+    // What names no one may cross: billing category, a row's description,
+    // error details.
+    assert_eq!(
+        personal(&sent, &format!("{VALUE}/statuses/0/pricing")),
+        Some(false)
+    );
+    let row = decode_one("list-reply.json")?;
+    assert_eq!(
+        personal(
+            &row,
+            &format!("{VALUE}/messages/0/interactive/list_reply/description")
+        ),
+        Some(false)
+    );
+    let unknown = decode_one("unknown.json")?;
+    assert_eq!(
+        personal(&unknown, &format!("{VALUE}/messages/0/errors")),
+        Some(false)
+    );
+    // Across every fixture: nothing under contacts, metadata, a profile or
+    // a `from` is shareable.
+    for entry in std::fs::read_dir(FIXTURES)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        for envelope in translator_whatsapp::decode(&fixture(&name))
+            .map_err(|error| format!("{name}: {error:?}"))?
+        {
+            for extra in &envelope.extras {
+                let identifying = ["/contacts/", "/metadata/", "/profile/", "/from"]
+                    .iter()
+                    .any(|part| extra.path.contains(part));
+                assert!(!identifying || extra.personal, "{name}: {}", extra.path);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! The `switchboard` command: run the pipeline from a Spin manifest (`up`),
 //! translate webhooks between apps (`decode`, `encode`, `translate`), plan
-//! story cross-posts (`story plan`), keys and sealing (`keys`, `seal`, `open`,
-//! `hpke`), a stand-in for the platforms (`sink`), a load generator
-//! (`load`), and the plugin author's kit (`plugin new`, `plugin check`). One
-//! file per command under `commands/`.
+//! story cross-posts (`story plan`), fetch a platform's media by id (`media
+//! fetch`), keys and sealing (`keys`, `seal`, `open`, `hpke`), dead letters of
+//! a running host (`deadletters`), a stand-in for the platforms (`sink`), a
+//! load generator (`load`), and the plugin author's kit (`plugin new`,
+//! `plugin check`). One file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -13,7 +14,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, load, plugin, sink, story, translate, up};
+use commands::{crypto, deadletters, load, media, plugin, sink, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -43,6 +44,16 @@ enum Command {
     /// Load the whole pipeline with signed webhooks and a counting sink:
     /// throughput and latency from webhook to delivery.
     Load(load::LoadArgs),
+    /// The dead letters of a running host: list them, send them again.
+    Deadletters {
+        #[command(subcommand)]
+        command: deadletters::DeadLettersCommand,
+    },
+    /// A platform's media ids: fetch one's bytes through its translator.
+    Media {
+        #[command(subcommand)]
+        command: media::MediaCommand,
+    },
     /// Write a translator plugin (`plugin new`) and check one against the
     /// conformance kit (`plugin check`).
     Plugin {
@@ -89,6 +100,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Story { command } => story::run(&runtime()?, command),
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
+        Command::Deadletters { command } => deadletters::run(command),
+        Command::Media { command } => media::run(&runtime()?, command),
         Command::Plugin { command } => plugin::run(command, runtime),
         // The runtime is kept alive while a translator runs: it drives the
         // deadlines.

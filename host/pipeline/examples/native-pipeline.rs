@@ -30,7 +30,9 @@ use switchboard_pdk::types as model;
 use switchboard_pipeline::config::HostConfig;
 use switchboard_pipeline::pipeline::{Pipeline, Stages};
 use switchboard_pipeline::plugins::translator::types as host;
-use switchboard_pipeline::plugins::translator::{Degradation, Encoded, HttpMethod, SendRequest};
+use switchboard_pipeline::plugins::translator::{
+    ApiAuth, Degradation, Encoded, HttpMethod, SendRequest,
+};
 use switchboard_pipeline::service::MessagingService;
 use switchboard_pipeline::stages::{
     self as host_native, EncodeFailure, RouterInstance, RouterStage, TranslatorStage,
@@ -399,6 +401,12 @@ impl TranslatorStage for NativeTranslators {
         ["whatsapp", "messenger", "instagram"]
             .map(String::from)
             .to_vec()
+    }
+
+    /// Meta's Graph API takes the token as a bearer header, as the
+    /// components' `describe` says.
+    fn api_auth(&self, platform: &str) -> Option<ApiAuth> {
+        matches!(platform, "whatsapp" | "messenger" | "instagram").then_some(ApiAuth::BearerHeader)
     }
 }
 

@@ -12,12 +12,20 @@
 //! account = "PAGE_ID"                          # who the pipeline sends as
 //! access_token_variable = "messenger_access_token"
 //!
-//! [delivery]
-//! max_attempts = 8
-//! backoff_base_ms = 200
-//! backoff_max_ms = 60000
+//! [platforms.whatsapp]
+//! # Hosts besides api_base's that may receive the access token, for media
+//! # downloads at absolute URLs the API hands out (never in a URL's path).
+//! media_hosts = ["lookaside.fbsbx.com"]
+//!
+//! [delivery]               # the defaults keep a delivery about four hours
+//! max_attempts = 40
+//! backoff_base_ms = 500
+//! backoff_max_ms = 600000
 //! timeout_ms = 10000
 //! workers = 8
+//! breaker_failures = 5      # failures in a row that open a platform's circuit
+//! breaker_open_ms = 5000    # first open period, doubling up to…
+//! breaker_max_open_ms = 300000
 //!
 //! [pipeline]
 //! router = "router"    # the manifest component that exports policy and router
@@ -25,6 +33,22 @@
 //! hold_tries = 40      # is tried again this often, this many times, then sent
 //!                      # where that message did go (at once, once every
 //!                      # delivery of that message has ended)
+//! notice_interval_ms = 600000       # one "not delivered" notice per sender per…
+//! unknown_senders_per_minute = 600  # strangers' messages kept on record a minute
+//!
+//! [retention]          # how long records are kept (ms); swept every minute
+//! delivered_ms = 604800000
+//! dead_letters_ms = 2592000000
+//! statuses_ms = 2592000000
+//! envelopes_ms = 2592000000
+//! rejected_ms = 604800000
+//!
+//! [http]               # the front door (see switchboard_runtime::http::FrontDoor)
+//! max_connections = 512
+//! header_timeout_ms = 10000
+//! body_timeout_ms = 15000
+//! max_body_bytes = 4194304
+//! max_concurrent_requests = 96
 //!
 //! [stories]
 //! graph_version = "v21.0"          # the Graph API version in publishing paths
@@ -61,6 +85,9 @@ pub struct HostConfig {
     /// shedding).
     #[serde(default)]
     pub http: switchboard_runtime::http::FrontDoor,
+    /// How long records are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// How stories are published.
@@ -120,6 +147,12 @@ pub struct PlatformConfig {
     /// when unset); an empty token sends no `Authorization` header.
     #[serde(default)]
     pub access_token_variable: Option<String>,
+    /// Hosts other than `api_base`'s that the access token may be sent to,
+    /// for media downloads at absolute URLs the platform's API answers with
+    /// (WhatsApp's `lookaside.fbsbx.com`): `host` (any port) or `host:port`.
+    /// A URL on any other host is fetched without the token.
+    #[serde(default)]
+    pub media_hosts: Vec<String>,
 }
 
 fn default_api_base() -> String {
@@ -136,11 +169,16 @@ impl Default for PlatformConfig {
             api_base: default_api_base(),
             account: default_account(),
             access_token_variable: None,
+            media_hosts: Vec::new(),
         }
     }
 }
 
-/// How the outbox retries.
+/// How the outbox retries. The defaults keep a delivery for hours
+/// (exponential backoff from half a second to ten minutes, 40 tries: about
+/// four hours with jitter), and a platform that keeps failing is left alone
+/// for a while (its circuit opens) so that it does not hold the workers or
+/// spend its messages' tries.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
@@ -154,16 +192,28 @@ pub struct DeliveryConfig {
     pub timeout_ms: u64,
     /// Concurrent senders.
     pub workers: usize,
+    /// Failed sends in a row (timeouts, 408, 429, 5xx) after which a
+    /// platform's circuit opens: its deliveries wait, untried, until it
+    /// closes. 0 turns the breaker off.
+    pub breaker_failures: u32,
+    /// How long a circuit first stays open; it doubles each time it opens
+    /// again without a success in between.
+    pub breaker_open_ms: u64,
+    /// The longest a circuit stays open.
+    pub breaker_max_open_ms: u64,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
-            max_attempts: 8,
-            backoff_base_ms: 200,
-            backoff_max_ms: 60_000,
+            max_attempts: 40,
+            backoff_base_ms: 500,
+            backoff_max_ms: 600_000,
             timeout_ms: 10_000,
             workers: 8,
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
+            breaker_max_open_ms: 300_000,
         }
     }
 }
@@ -181,6 +231,13 @@ pub struct PipelineConfig {
     /// How many tries it gets before it goes only where the message went
     /// (it goes sooner once every delivery of the message has ended).
     pub hold_tries: u32,
+    /// At most one "not delivered" notice to the same sender in this many
+    /// ms: a webhook with thousands of refused messages makes one notice.
+    pub notice_interval_ms: u64,
+    /// Messages a minute from senders the directory does not know that are
+    /// kept on record (status and envelope). Past it they are refused with no
+    /// record at all, so a flood of strangers cannot grow the store.
+    pub unknown_senders_per_minute: u32,
 }
 
 impl Default for PipelineConfig {
@@ -189,6 +246,46 @@ impl Default for PipelineConfig {
             router: "router".into(),
             hold_retry_ms: 500,
             hold_tries: 40,
+            notice_interval_ms: 600_000,
+            unknown_senders_per_minute: 600,
+        }
+    }
+}
+
+/// How long each kind of record is kept (ms), swept in the background. A
+/// record that is still needed is never swept: the inbox and the outbox are
+/// work to do and have no retention.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `delivered:…`: what each delivery got (native ids, degradations).
+    pub delivered_ms: u64,
+    /// `deadletter:…`: given-up deliveries, kept to be redriven.
+    pub dead_letters_ms: u64,
+    /// `dropped:…`: story steps that were not sent any more.
+    pub dropped_ms: u64,
+    /// `status:…`: how each envelope was routed.
+    pub statuses_ms: u64,
+    /// `envelope:…`: the canonical record of each webhook event (what
+    /// recognises a redelivered webhook, and what replies refer to).
+    pub envelopes_ms: u64,
+    /// `rejected:…`: raw bodies that could not be processed.
+    pub rejected_ms: u64,
+    /// How often the sweeper runs.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        RetentionConfig {
+            delivered_ms: 7 * DAY_MS,
+            dead_letters_ms: 30 * DAY_MS,
+            dropped_ms: 7 * DAY_MS,
+            statuses_ms: 30 * DAY_MS,
+            envelopes_ms: 30 * DAY_MS,
+            rejected_ms: 7 * DAY_MS,
+            sweep_interval_ms: 60_000,
         }
     }
 }

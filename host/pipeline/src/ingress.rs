@@ -84,7 +84,11 @@ impl IngressGuard {
     fn keep(&self, route: &IngressRoute, body: &[u8], reason: &str) -> Result<String> {
         let key = rejected_key(body);
         if let Some(store) = &self.store {
-            let record = serde_json::json!({ "platform": route.platform, "error": reason });
+            let record = serde_json::json!({
+                "platform": route.platform,
+                "error": reason,
+                "at_ms": crate::clock::now_ms(),
+            });
             durable_write(|| {
                 store.apply(&[
                     Change::Set(key.clone(), body.to_vec()),
@@ -103,6 +107,17 @@ fn refusal(status: u16, error: impl std::fmt::Display) -> (u16, String) {
     )
 }
 
+impl IngressRoute {
+    /// Whether a request with `method` carries a webhook the gateway checks
+    /// and decodes: a `POST`, or a `PUT` on a bearer route (a Matrix
+    /// homeserver's transaction). Anything else (the subscribe handshake,
+    /// wrong methods) is the gateway's to answer.
+    fn takes(&self, method: &hyper::Method) -> bool {
+        *method == hyper::Method::POST
+            || (*method == hyper::Method::PUT && self.scheme == Scheme::Bearer)
+    }
+}
+
 impl RouteGuard for IngressGuard {
     fn body_limit(&self, component: &str) -> Option<u64> {
         self.routes
@@ -112,7 +127,7 @@ impl RouteGuard for IngressGuard {
 
     fn check(&self, component: &str, head: &RequestHead, body: &[u8]) -> Option<(u16, String)> {
         let route = self.routes.get(component)?;
-        if head.method != hyper::Method::POST {
+        if !route.takes(&head.method) {
             // The subscribe handshake and wrong methods: the gateway answers.
             return None;
         }
@@ -137,7 +152,7 @@ impl RouteGuard for IngressGuard {
         reason: &str,
     ) -> Option<(u16, String)> {
         let route = self.routes.get(component)?;
-        if head.method != hyper::Method::POST {
+        if !route.takes(&head.method) {
             return None;
         }
         match self.keep(route, body, reason) {

@@ -52,7 +52,11 @@
 //!   contact must be in the same link group on the other app, must have granted
 //!   the `publish-keys` consent, must not have blocked the caller, and must have
 //!   published. Nobody else can fetch a bundle, and the answer names no account:
-//!   only keys and a key id.
+//!   only keys and a key id. A refusal does not say which of these failed.
+//! * **Limits per account, not global**: one account's signed requests within
+//!   the replay window are capped (429 for that account only), and a caller
+//!   takes at most a few of one contact's one-time prekeys a day (after that
+//!   the bundle comes without one).
 //!
 //! The directory hands out keys; it cannot prove they are the contact's. A host
 //! that lies could give out its own keys and read what is sealed to them, so
@@ -62,9 +66,11 @@
 //! # Errors
 //!
 //! 400 malformed input or a bad prekey signature (the reason names the field),
-//! 401 a missing, stale, replayed or wrong request signature, 403 not allowed
-//! (not linked, no consent, blocked, wrong admin token), 404 no such route,
-//! account or bundle, 405 a wrong method, 409 a conflict (a changed identity
+//! 401 a missing, stale, replayed or wrong request signature (or an account
+//! with no identity bound: the same answer, so an unsigned probe learns
+//! nothing), 403 not allowed (not linked, wrong admin token), 404 no such route
+//! or no bundle (one answer for no contact, no consent, blocked and nothing
+//! published), 405 a wrong method, 409 a conflict (a changed identity
 //! without the operator, too many one-time prekeys stored), 413 a body over
 //! [`MAX_BODY_BYTES`] or more than [`MAX_PREKEYS_PER_REQUEST`] prekeys at once,
 //! 500 a store failure.
@@ -103,9 +109,24 @@ pub const MAX_PREKEYS_PER_REQUEST: usize = 500;
 pub const MAX_STORED_PREKEYS: usize = 2000;
 /// How far a request's timestamp may be from the host's clock.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
-/// Accepted signatures remembered at most (against replays); past it, signed
-/// requests are refused (503) until older ones expire.
-const MAX_REMEMBERED_SIGNATURES: usize = 100_000;
+/// Remembered signatures past which the expired ones are swept from memory
+/// and the store (they expire with the replay window).
+const SWEEP_SIGNATURES_AT: usize = 50_000;
+/// The one answer to a request whose signature cannot be accepted, whether
+/// the account has no identity bound or the signature is wrong: an unsigned
+/// probe cannot tell which accounts use the directory.
+const BAD_SIGNATURE: &str = "the request signature does not verify with the account's identity key";
+/// The one answer to a fetch that yields no bundle, whatever the reason (no
+/// contact on that app, no consent, blocked, nothing published): the caller
+/// learns nothing about the contact from it.
+const NO_BUNDLE: &str = "no key bundle is available for a contact on that app";
+/// Signed requests one account may make within the replay window; past it
+/// that account (and only it) is answered 429.
+const MAX_SIGNATURES_PER_ACCOUNT: usize = 1_000;
+/// One-time prekeys one caller may take from one contact a day; past it the
+/// bundle comes without one (X3DH works without it), so a caller cannot drain
+/// a contact's prekeys.
+const MAX_ONE_TIME_PREKEYS_PER_CALLER_PER_DAY: u32 = 10;
 /// Store prefix of the accepted signatures, kept until their window ends.
 const SIGNATURE_PREFIX: &str = "keysig:";
 
@@ -114,7 +135,7 @@ const SIGNATURE_PREFIX: &str = "keysig:";
 fn remembered_signatures(store: &EmbeddedStore) -> HashMap<String, u64> {
     let now = now_ms();
     let entries = store
-        .scan_prefix(SIGNATURE_PREFIX, MAX_REMEMBERED_SIGNATURES * 2)
+        .scan_prefix(SIGNATURE_PREFIX, usize::MAX)
         .unwrap_or_else(|error| {
             tracing::warn!(error = %format!("{error:#}"), "cannot read the accepted key-directory signatures");
             Vec::new()
@@ -159,6 +180,10 @@ pub struct KeyDirectory {
     admin_token: String,
     /// Signatures accepted within the skew window, with when they expire.
     seen: Mutex<HashMap<String, u64>>,
+    /// Signatures accepted per account within the window: (window start, count).
+    signatures_per_account: Mutex<HashMap<Account, (u64, usize)>>,
+    /// One-time prekeys taken per (caller, contact) today: (day, count).
+    prekeys_taken: Mutex<HashMap<(Account, Account), (u64, u32)>>,
     /// Publishes read, check and write: one at a time, so two first publishes
     /// cannot both bind.
     publishing: Mutex<()>,
@@ -289,6 +314,8 @@ impl KeyDirectory {
     pub fn new(store: Arc<EmbeddedStore>, admin_token: String) -> KeyDirectory {
         KeyDirectory {
             seen: Mutex::new(remembered_signatures(&store)),
+            signatures_per_account: Mutex::new(HashMap::new()),
+            prekeys_taken: Mutex::new(HashMap::new()),
             store,
             admin_token,
             publishing: Mutex::new(()),
@@ -386,16 +413,12 @@ impl KeyDirectory {
     /// remembers the signature so the same request is not accepted twice.
     fn authenticate(
         &self,
+        account: &Account,
         request: &KeyRequest,
         signing_key: &[u8; 32],
     ) -> std::result::Result<(), Reply> {
         let (Some(timestamp), Some(signature)) = (&request.timestamp, &request.signature) else {
-            return Err(refuse(
-                401,
-                format!(
-                    "missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}: requests are signed with the account's identity key"
-                ),
-            ));
+            return Err(missing_signature());
         };
         let Ok(timestamp_ms) = timestamp.trim().parse::<u64>() else {
             return Err(refuse(
@@ -423,17 +446,12 @@ impl KeyDirectory {
             &request.body,
             signature,
         )
-        .map_err(|_| {
-            refuse(
-                401,
-                "the request signature does not verify with the account's identity key",
-            )
-        })?;
+        .map_err(|_| refuse(401, BAD_SIGNATURE))?;
         let mut seen = self
             .seen
             .lock()
             .map_err(|_| refuse(500, "the key directory failed"))?;
-        if seen.len() >= MAX_REMEMBERED_SIGNATURES / 2 {
+        if seen.len() >= SWEEP_SIGNATURES_AT {
             let expired: Vec<String> = seen
                 .iter()
                 .filter(|(_, expires)| **expires <= now)
@@ -450,8 +468,11 @@ impl KeyDirectory {
                 tracing::warn!(error = %format!("{error:#}"), "cannot remove expired key-directory signatures");
             }
         }
-        if seen.len() >= MAX_REMEMBERED_SIGNATURES {
-            return Err(refuse(503, "too many signed requests: try again shortly"));
+        if !self.within_signature_budget(account, now) {
+            return Err(refuse(
+                429,
+                "too many signed requests from this account: try again in a few minutes",
+            ));
         }
         let signature = signature.to_ascii_lowercase();
         let expires = timestamp_ms + MAX_CLOCK_SKEW_MS;
@@ -472,13 +493,62 @@ impl KeyDirectory {
 
     /// The identity bound to `account`, or 401: a caller without one cannot
     /// sign anything the directory can check.
-    fn bound(&self, account: &Account) -> std::result::Result<(PublishedKeys, [u8; 32]), Reply> {
+    /// Whether `account` may have one more signed request accepted at
+    /// `now`; if so, it is counted.
+    fn within_signature_budget(&self, account: &Account, now: u64) -> bool {
+        let Ok(mut counts) = self.signatures_per_account.lock() else {
+            return false;
+        };
+        if counts.len() > 100_000 {
+            counts.retain(|_, (start, _)| now.saturating_sub(*start) < MAX_CLOCK_SKEW_MS * 2);
+        }
+        let count = counts.entry(account.clone()).or_insert((now, 0));
+        if now.saturating_sub(count.0) >= MAX_CLOCK_SKEW_MS * 2 {
+            *count = (now, 0);
+        }
+        if count.1 >= MAX_SIGNATURES_PER_ACCOUNT {
+            return false;
+        }
+        count.1 += 1;
+        true
+    }
+
+    /// Whether `caller` may take one more of `contact`'s one-time prekeys
+    /// today; if so, it is counted.
+    fn may_take_prekey(&self, caller: &Account, contact: &Account, now: u64) -> bool {
+        let Ok(mut taken) = self.prekeys_taken.lock() else {
+            return false;
+        };
+        let day = now / (24 * 60 * 60 * 1000);
+        if taken.len() > 100_000 {
+            taken.retain(|_, (at, _)| *at == day);
+        }
+        let count = taken
+            .entry((caller.clone(), contact.clone()))
+            .or_insert((day, 0));
+        if count.0 != day {
+            *count = (day, 0);
+        }
+        if count.1 >= MAX_ONE_TIME_PREKEYS_PER_CALLER_PER_DAY {
+            return false;
+        }
+        count.1 += 1;
+        true
+    }
+
+    fn bound(
+        &self,
+        account: &Account,
+        request: &KeyRequest,
+    ) -> std::result::Result<(PublishedKeys, [u8; 32]), Reply> {
+        // Unsigned, the request is answered alike whether or not the
+        // account has an identity bound.
+        if request.timestamp.is_none() || request.signature.is_none() {
+            return Err(missing_signature());
+        }
         let Some(published) = read::<PublishedKeys>(&self.store, &published_keys_key(account))?
         else {
-            return Err(refuse(
-                401,
-                "no identity key is bound to this account: publish keys first",
-            ));
+            return Err(refuse(401, BAD_SIGNATURE));
         };
         let identity = published.identity.parse().map_err(|error| {
             Reply::from(anyhow::anyhow!("stored identity is unreadable: {error}"))
@@ -574,7 +644,7 @@ impl KeyDirectory {
         }
         // Proof of possession: the request is signed by the identity it
         // publishes (for an identity already bound, that is the bound one).
-        self.authenticate(request, &verified.identity.signing_key)?;
+        self.authenticate(account, request, &verified.identity.signing_key)?;
         let existing = read::<PublishedKeys>(&self.store, &published_keys_key(account))?;
         let new_identity = IdentityJson::from_identity(&verified.identity);
         let key_id = verified.identity.key_id();
@@ -634,8 +704,8 @@ impl KeyDirectory {
     }
 
     fn add_prekeys(&self, account: &Account, request: &KeyRequest) -> Answer {
-        let (_, signing_key) = self.bound(account)?;
-        self.authenticate(request, &signing_key)?;
+        let (_, signing_key) = self.bound(account, request)?;
+        self.authenticate(account, request, &signing_key)?;
         let body: OneTimePrekeysRequest = parse_json(&request.body)?;
         let keys = parse_one_time_prekeys(&body.one_time_prekeys).map_err(bad_keys)?;
         let _one_at_a_time = self
@@ -651,8 +721,8 @@ impl KeyDirectory {
     }
 
     fn status(&self, account: &Account, request: &KeyRequest) -> Answer {
-        let (published, signing_key) = self.bound(account)?;
-        self.authenticate(request, &signing_key)?;
+        let (published, signing_key) = self.bound(account, request)?;
+        self.authenticate(account, request, &signing_key)?;
         let key_id = published
             .identity
             .parse()
@@ -704,8 +774,8 @@ impl KeyDirectory {
     }
 
     fn fetch(&self, caller: &Account, platform: &str, request: &KeyRequest) -> Answer {
-        let (_, signing_key) = self.bound(caller)?;
-        self.authenticate(request, &signing_key)?;
+        let (_, signing_key) = self.bound(caller, request)?;
+        self.authenticate(caller, request, &signing_key)?;
         if platform == caller.platform {
             return Err(refuse(
                 400,
@@ -713,7 +783,7 @@ impl KeyDirectory {
             ));
         }
         let Some(record) = read::<AccountRecord>(&self.store, &account_key(caller))? else {
-            return Err(refuse(403, "the account is not linked to anyone"));
+            return Err(refuse(404, NO_BUNDLE));
         };
         let group: PersonRecord =
             read(&self.store, &person_key(&record.person))?.unwrap_or_default();
@@ -722,37 +792,29 @@ impl KeyDirectory {
             .iter()
             .find(|account| account.platform == platform && account != &caller)
         else {
-            return Err(refuse(404, format!("no account linked on {platform}")));
+            return Err(refuse(404, NO_BUNDLE));
         };
         let consent: Option<ConsentRecord> = read(
             &self.store,
             &consent_key(contact, ConsentScope::PublishKeys),
         )?;
         if !consent.is_some_and(|consent| consent.granted) {
-            return Err(refuse(
-                403,
-                format!(
-                    "the contact on {platform} has not consented to hand out keys (publish-keys)"
-                ),
-            ));
+            return Err(refuse(404, NO_BUNDLE));
         }
         if read::<BlockRecord>(&self.store, &block_key(contact, caller))?.is_some() {
-            return Err(refuse(
-                403,
-                format!("the contact on {platform} blocked this account"),
-            ));
+            return Err(refuse(404, NO_BUNDLE));
         }
         let Some(published) = read::<PublishedKeys>(&self.store, &published_keys_key(contact))?
         else {
-            return Err(refuse(
-                404,
-                format!("the contact on {platform} has published no keys"),
-            ));
+            return Err(refuse(404, NO_BUNDLE));
         };
-        let one_time_prekey = self
-            .store
-            .take_first(&one_time_prekey_prefix(contact))?
-            .map(|(_, value)| String::from_utf8_lossy(&value).into_owned());
+        let one_time_prekey = if self.may_take_prekey(caller, contact, now_ms()) {
+            self.store
+                .take_first(&one_time_prekey_prefix(contact))?
+                .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        } else {
+            None
+        };
         let key_id = published
             .identity
             .parse()
@@ -766,6 +828,16 @@ impl KeyDirectory {
         };
         Ok(reply(200, json!(bundle)))
     }
+}
+
+/// The answer to a request without its signature headers.
+fn missing_signature() -> Reply {
+    refuse(
+        401,
+        format!(
+            "missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}: requests are signed with the account's identity key"
+        ),
+    )
 }
 
 /// The route's shape, for logs: no account ids.
@@ -801,6 +873,7 @@ fn json_response(reply: Reply) -> hyper::Response<HyperOutgoingBody> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
     #[test]
@@ -865,5 +938,53 @@ mod tests {
         assert!(!same_token("secret", "secre"));
         assert!(!same_token("secret", "secrex"));
         assert!(!same_token("", "x"));
+    }
+
+    #[test]
+    fn one_account_flooding_signed_requests_locks_out_only_itself() {
+        let directory = KeyDirectory::new(
+            crate::outbox::tests::scratch_store("keys-budget"),
+            String::new(),
+        );
+        let account = |id: &str| Account {
+            platform: "whatsapp".into(),
+            id: id.into(),
+        };
+        let now = 1_000_000;
+        for _ in 0..MAX_SIGNATURES_PER_ACCOUNT {
+            assert!(directory.within_signature_budget(&account("flooder"), now));
+        }
+        assert!(!directory.within_signature_budget(&account("flooder"), now + 1));
+        assert!(directory.within_signature_budget(&account("someone-else"), now + 1));
+        // The window passes: the flooder may sign again.
+        assert!(
+            directory.within_signature_budget(&account("flooder"), now + 2 * MAX_CLOCK_SKEW_MS)
+        );
+    }
+
+    #[test]
+    fn a_caller_takes_few_of_one_contacts_prekeys_a_day() {
+        let directory = KeyDirectory::new(
+            crate::outbox::tests::scratch_store("keys-prekeys"),
+            String::new(),
+        );
+        let account = |platform: &str, id: &str| Account {
+            platform: platform.into(),
+            id: id.into(),
+        };
+        let (caller, contact) = (account("whatsapp", "1"), account("messenger", "2"));
+        let day = 24 * 60 * 60 * 1000;
+        for _ in 0..MAX_ONE_TIME_PREKEYS_PER_CALLER_PER_DAY {
+            assert!(directory.may_take_prekey(&caller, &contact, day));
+        }
+        assert!(!directory.may_take_prekey(&caller, &contact, day + 1));
+        assert!(
+            directory.may_take_prekey(&account("whatsapp", "3"), &contact, day + 1),
+            "another caller is not held back"
+        );
+        assert!(
+            directory.may_take_prekey(&caller, &contact, 2 * day),
+            "a new day"
+        );
     }
 }

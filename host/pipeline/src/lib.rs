@@ -21,13 +21,22 @@
 //!   component worlds; [`builtin`], the first-party components embedded in
 //!   the binary; [`plugins`], loading and calling translators, the story
 //!   planner and the sealer in a sandbox.
+//! * [`credentials`] — where a platform's access token goes on a request
+//!   (its translator's `api-auth`), and its redaction.
 //! * [`outbox`] — deliveries waiting to be sent, in the store.
 //! * [`stages`] — the router and translator stages behind traits (component,
 //!   or native for the comparison benchmark).
 //! * [`routing`] — the router stage: inbox to outbox.
-//! * [`sending`] — the senders: outbox to platforms, with retries, and the
-//!   [`sending::DeliveryHook`] that story steps use.
-//! * [`pipeline`] — the two stages and the outbox assembled.
+//! * [`sending`] — the senders: outbox to platforms, with the credential
+//!   each platform's translator declares ([`credentials`]), retries, a
+//!   [`breaker`] per platform, and the [`sending::DeliveryHook`] that story
+//!   steps use.
+//! * [`media`] — a translator's `fetch-media` steps run with the app's
+//!   credential: a platform's media id to bytes.
+//! * [`retention`] — the sweeper of records past their retention.
+//! * [`pipeline`] — the two stages, the outbox and the sweeper assembled.
+//! * [`dead_letters`] — listing and redriving dead letters
+//!   (`/admin/deadletters…`).
 //! * [`stories`] — the stories API and the story delivery hook.
 //! * [`ingress`] — the gateway routes' body limits and webhook checks, made
 //!   before an instance is taken, and webhooks a gateway fails on kept.
@@ -37,16 +46,21 @@
 #![deny(missing_docs)]
 
 pub mod bindings;
+pub mod breaker;
 pub mod builtin;
 pub mod clock;
 pub mod config;
+pub mod credentials;
+pub mod dead_letters;
 pub mod ingress;
 pub mod key_directory;
+pub mod media;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod plugins;
 pub mod redact;
+pub mod retention;
 pub mod routing;
 pub mod sending;
 pub mod service;

@@ -1,7 +1,7 @@
 //! The pipeline behind the ingress, assembled: the [`Router`] stage drains
 //! the inbox into the [`Outbox`], the [`Sender`]s drain the outbox into the
-//! platforms' send APIs — what the messaging service adds to a Spin
-//! application.
+//! platforms' send APIs, and the [`Sweeper`] removes records past their
+//! retention — what the messaging service adds to a Spin application.
 //!
 //! ```text
 //! gateway component ─▶ inbox:<id> ─▶ Router (routing.rs) ─▶ outbox:… ─▶ Sender (sending.rs) ─▶ platform
@@ -12,6 +12,7 @@
 use crate::config::HostConfig;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::retention::Sweeper;
 use crate::routing::Router;
 use crate::sending::{DeliveryHook, Sender};
 use crate::stages::{ComponentRouter, ComponentTranslators, RouterStage, TranslatorStage};
@@ -59,6 +60,7 @@ impl Stages {
 /// The pipeline of a running app.
 pub struct Pipeline {
     router: Arc<Router>,
+    sweeper: Arc<Sweeper>,
     sender: Arc<Sender>,
     outbox: Arc<Outbox>,
     config: HostConfig,
@@ -99,8 +101,10 @@ impl Pipeline {
             metrics.clone(),
             outbox.clone(),
         );
+        let sweeper = Sweeper::new(outbox.store().clone(), config.retention.clone());
         Ok(Pipeline {
             router: Arc::new(router),
+            sweeper: Arc::new(sweeper),
             sender: Arc::new(sender),
             outbox,
             config,
@@ -134,8 +138,10 @@ impl Pipeline {
             tracing::error!(error = %format!("{error:#}"), "cannot read the outbox");
         }
         let senders = tokio::spawn(self.sender.clone().run(receiver));
+        let sweeper = tokio::spawn(self.sweeper.clone().run());
         self.router.run().await;
         senders.abort();
+        sweeper.abort();
     }
 }
 
@@ -165,13 +171,19 @@ fn access_tokens(
         .collect();
     let mut tokens = BTreeMap::new();
     for platform in platforms {
-        let variable = config
-            .platform(&platform)
-            .access_token_variable
-            .unwrap_or_else(|| format!("{platform}_access_token"));
-        if let Some(token) = variables::app_value(manifest, &variable) {
+        if let Some(token) = access_token(manifest, config, &platform) {
             tokens.insert(platform, token);
         }
     }
     tokens
+}
+
+/// `platform`'s access token: the value of the Spin variable the host
+/// settings name (`<platform>_access_token` by default), if it has one.
+pub fn access_token(manifest: &Manifest, config: &HostConfig, platform: &str) -> Option<String> {
+    let variable = config
+        .platform(platform)
+        .access_token_variable
+        .unwrap_or_else(|| format!("{platform}_access_token"));
+    variables::app_value(manifest, &variable)
 }

@@ -29,7 +29,7 @@ use anyhow::Result;
 use directory_schema::{INBOX_PREFIX, envelope_key};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchboard_runtime::key_value::{Change, EmbeddedStore, HeldWrites, durable_write};
 use tokio::sync::Notify;
@@ -60,6 +60,9 @@ pub struct RouteStatus {
     pub deliveries: Vec<String>,
     /// The deliveries that were refused, and why.
     pub refused: Vec<Refusal>,
+    /// When it was judged (ms since the epoch), for its retention.
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 impl RouteStatus {
@@ -68,6 +71,7 @@ impl RouteStatus {
             state: state.into(),
             deliveries,
             refused,
+            at_ms: now_ms(),
         }
     }
 
@@ -109,6 +113,9 @@ enum Routed {
     /// Try again later, however long it takes: a resource was short (no
     /// translator instance), nothing is wrong with the envelope.
     Retry(String),
+    /// Refused, and no record kept of it (a stranger's message past the
+    /// budget for strangers): the inbox entry and the envelope record go.
+    Forget,
 }
 
 /// The router stage of a running pipeline.
@@ -120,6 +127,62 @@ pub struct Router {
     metrics: Arc<Metrics>,
     outbox: Arc<Outbox>,
     inbox_signal: Notify,
+    notices: NoticeLimit,
+    unknown_senders: MinuteBudget,
+}
+
+/// At most one notice per sender per interval. Kept in memory: after a
+/// restart a sender may get one more.
+struct NoticeLimit {
+    interval_ms: u64,
+    last: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl NoticeLimit {
+    /// Whether `sender` may get a notice at `now`; if so, it is counted.
+    fn admit(&self, sender: &Address, now: u64) -> bool {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // Forget senders whose interval has passed, so the map stays small.
+        if last.len() > 10_000 {
+            last.retain(|_, at| now.saturating_sub(*at) < self.interval_ms);
+        }
+        let who = (sender.platform.clone(), sender.id.clone());
+        match last.get(&who) {
+            Some(at) if now.saturating_sub(*at) < self.interval_ms => false,
+            _ => {
+                last.insert(who, now);
+                true
+            }
+        }
+    }
+}
+
+/// A count per minute with a ceiling.
+struct MinuteBudget {
+    per_minute: u32,
+    window: Mutex<(u64, u32)>,
+}
+
+impl MinuteBudget {
+    /// Whether one more fits in the minute of `now`; if so, it is counted.
+    fn admit(&self, now: u64) -> bool {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let minute = now / 60_000;
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        if window.1 >= self.per_minute {
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
 }
 
 impl Router {
@@ -132,6 +195,14 @@ impl Router {
         metrics: Arc<Metrics>,
         outbox: Arc<Outbox>,
     ) -> Router {
+        let notices = NoticeLimit {
+            interval_ms: config.pipeline.notice_interval_ms,
+            last: Mutex::new(HashMap::new()),
+        };
+        let unknown_senders = MinuteBudget {
+            per_minute: config.pipeline.unknown_senders_per_minute,
+            window: Mutex::new((0, 0)),
+        };
         Router {
             store: outbox.store().clone(),
             stage,
@@ -140,6 +211,8 @@ impl Router {
             metrics,
             outbox,
             inbox_signal: Notify::new(),
+            notices,
+            unknown_senders,
         }
     }
 
@@ -259,6 +332,12 @@ impl Router {
             };
             let (envelope_changes, envelope_queued) = match outcome {
                 Routed::Done(changes, queued) => (changes, queued),
+                Routed::Forget => {
+                    changes.push(Change::Delete(key));
+                    changes.push(Change::Delete(envelope_key(&envelope.id)));
+                    settled.push(envelope);
+                    continue;
+                }
                 Routed::Retry(reason) => {
                     // Not counted against `hold_tries`: a resource error
                     // never rejects a message.
@@ -344,6 +423,10 @@ impl Router {
                 unmapped.deliverable
             }
             Err(RouteError::NotLinked(_)) | Err(RouteError::UnknownRecipient(_)) => {
+                if !self.unknown_senders.admit(now) {
+                    self.metrics.reject("unknown-sender-over-budget");
+                    return Ok(Routed::Forget);
+                }
                 let refusal = Refusal {
                     recipient: None,
                     reason: reason_code(RejectionReason::NotLinked).into(),
@@ -463,6 +546,7 @@ impl Router {
             "routed"
         };
         if let Some(first) = refused.first()
+            && self.notices.admit(&envelope.sender.address, now)
             && let Some(notice) = self.notice(envelope, &first.detail, now)
         {
             queued.push(notice);
@@ -668,6 +752,10 @@ mod tests {
         fn platforms(&self) -> Vec<String> {
             Vec::new()
         }
+
+        fn api_auth(&self, _platform: &str) -> Option<crate::plugins::translator::ApiAuth> {
+            None
+        }
     }
 
     fn router(name: &str, stage: TwoRecipients) -> (Router, Arc<EmbeddedStore>) {
@@ -766,5 +854,92 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Knows nobody: every envelope is from a sender with no link.
+    struct Strangers;
+
+    struct StrangersInstance;
+
+    impl RouterStage for Strangers {
+        fn instantiate<'a>(
+            &'a self,
+            _store: &'a Arc<EmbeddedStore>,
+            _writes: &'a Arc<HeldWrites>,
+        ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
+            Box::pin(async { Ok(Box::new(StrangersInstance) as Box<dyn RouterInstance>) })
+        }
+    }
+
+    impl RouterInstance for StrangersInstance {
+        fn route<'a>(
+            &'a mut self,
+            envelope: &'a Envelope,
+        ) -> BoxFuture<'a, Result<Result<Vec<crate::stages::Delivery>, RouteError>>> {
+            let sender = envelope.sender.address.clone();
+            Box::pin(async move { Ok(Err(RouteError::NotLinked(sender))) })
+        }
+
+        fn check<'a>(
+            &'a mut self,
+            _envelope: &'a Envelope,
+            _recipient: &'a Address,
+        ) -> BoxFuture<'a, Result<Verdict>> {
+            Box::pin(async { Ok(Verdict::Deliver) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_from_a_stranger_makes_one_notice_and_past_the_budget_no_record() {
+        let store = scratch_store("strangers");
+        let metrics = Arc::new(Metrics::new());
+        let outbox = Arc::new(Outbox::new(store.clone(), metrics.clone()));
+        let mut config = HostConfig::default();
+        config.pipeline.unknown_senders_per_minute = 3;
+        let router = Router::new(
+            Arc::new(Strangers),
+            Arc::new(EchoText),
+            config,
+            metrics,
+            outbox,
+        );
+        let ids: Vec<String> = (0..5).map(|n| format!("whatsapp:wamid.flood{n}")).collect();
+        let mut changes = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            let mut event = envelope(id);
+            event.timestamp_ms = n as u64;
+            let json = serde_json::to_vec(&event).unwrap();
+            changes.push(Change::Set(directory_schema::inbox_key(id), json.clone()));
+            // As the gateway stores it.
+            changes.push(Change::Set(envelope_key(id), json));
+        }
+        store.apply(&changes).unwrap();
+        assert_eq!(router.route_pending(&mut HashMap::new()).await.unwrap(), 5);
+
+        let notices = store.scan_prefix("outbox:", 10).unwrap();
+        assert_eq!(notices.len(), 1, "one notice for five refusals");
+        assert!(notices[0].0.contains(":notice:"));
+        for (n, id) in ids.iter().enumerate() {
+            let kept = n < 3;
+            assert!(
+                store
+                    .get(&directory_schema::inbox_key(id))
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(
+                store
+                    .get(&directory_schema::status_key(id))
+                    .unwrap()
+                    .is_some(),
+                kept,
+                "status of message {n}"
+            );
+            assert_eq!(
+                store.get(&envelope_key(id)).unwrap().is_some(),
+                kept,
+                "record of message {n}"
+            );
+        }
     }
 }

@@ -11,12 +11,18 @@
 //! whose answer was lost in a crash is sent again with the same idempotency
 //! key. Entries that carry a [`HookState`](crate::outbox::HookState) (story
 //! steps) are checked, filled in and recorded by their [`DeliveryHook`].
+//!
+//! Each request gets the platform's access token where its translator's
+//! `api-auth` says ([`Credential`]); what is stored or logged about a failed
+//! request has the token redacted.
 
+use crate::breaker::Breakers;
 use crate::clock::now_ms;
 use crate::config::{DeliveryConfig, HostConfig};
+use crate::credentials::Credential;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
-use crate::plugins::translator::{HttpMethod, SendRequest};
+use crate::plugins::translator::{ApiAuth, HttpMethod, SendRequest};
 use crate::redact::digest;
 use crate::stages::TranslatorStage;
 use anyhow::Result;
@@ -29,9 +35,11 @@ use tokio::sync::{Semaphore, mpsc};
 
 /// A request ready to send, as a hook filled it in.
 pub struct Prepared {
-    /// The request with every placeholder filled in.
+    /// The request with every placeholder filled in (but the credential's,
+    /// which the sender fills in).
     pub request: SendRequest,
-    /// The `Authorization` scheme (`Bearer` unless the API wants another).
+    /// The `Authorization` scheme of a bearer credential (`Bearer` unless
+    /// the API wants another).
     pub auth_scheme: &'static str,
 }
 
@@ -65,6 +73,7 @@ pub trait DeliveryHook: Send + Sync {
 /// The senders of a running pipeline.
 pub struct Sender {
     store: Arc<EmbeddedStore>,
+    breakers: Breakers,
     outbox: Arc<Outbox>,
     translators: Arc<dyn TranslatorStage>,
     hooks: BTreeMap<String, Arc<dyn DeliveryHook>>,
@@ -87,10 +96,14 @@ impl Sender {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_millis(config.delivery.timeout_ms)))
             .http_status_as_error(false)
+            // A send API does not redirect, and a redirect could carry a
+            // credential header to another host: a 3xx is an answer.
+            .max_redirects(0)
             .build()
             .into();
         Sender {
             store: outbox.store().clone(),
+            breakers: Breakers::new(&config.delivery),
             outbox,
             translators,
             hooks: BTreeMap::new(),
@@ -105,6 +118,17 @@ impl Sender {
     pub fn with_hook(mut self, name: &str, hook: Arc<dyn DeliveryHook>) -> Sender {
         self.hooks.insert(name.to_string(), hook);
         self
+    }
+
+    /// `platform`'s access token, put on requests as its translator's
+    /// `api-auth` says (a bearer header where no translator says: Facebook
+    /// Page stories).
+    fn credential(&self, platform: &str) -> Credential {
+        let auth = self
+            .translators
+            .api_auth(platform)
+            .unwrap_or(ApiAuth::BearerHeader);
+        Credential::new(auth, self.tokens.get(platform).cloned().unwrap_or_default())
     }
 
     fn hook(&self, entry: &OutboxEntry) -> Option<&Arc<dyn DeliveryHook>> {
@@ -128,6 +152,15 @@ impl Sender {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
+            // A platform whose circuit is open is not tried: its deliveries
+            // wait, their tries untouched, and free the worker.
+            if let Some(until) = self.breakers.open_until(&queued.entry.platform, now_ms()) {
+                drop(permit);
+                let mut queued = queued;
+                queued.entry.next_at_ms = until;
+                self.outbox.queue(queued);
+                continue;
+            }
             let sender = self.clone();
             tokio::task::spawn_blocking(move || {
                 let key = queued.key.clone();
@@ -148,6 +181,7 @@ impl Sender {
     /// delivered or dead-lettered.
     fn send(&self, Queued { key, mut entry }: Queued) -> Result<Option<Queued>> {
         let platform = self.config.platform(&entry.platform);
+        let credential = self.credential(&entry.platform);
         while entry.sent < entry.encoded.requests.len() {
             let index = entry.sent;
             // A story entry is checked (not expired, not deleted) and filled
@@ -166,16 +200,15 @@ impl Sender {
             let request = prepared
                 .as_ref()
                 .map_or(&entry.encoded.requests[index], |prepared| &prepared.request);
-            let url = if request.path.starts_with("https://") || request.path.starts_with("http://")
-            {
-                request.path.clone()
-            } else {
-                format!(
-                    "{}{}",
-                    platform.api_base.trim_end_matches('/'),
-                    request.path
-                )
-            };
+            // The credential goes where the translator's `api-auth` says, and
+            // only now: the entry keeps the request as the translator wrote
+            // it, so no token is ever stored.
+            let bearer_scheme = prepared
+                .as_ref()
+                .map_or("Bearer", |prepared| prepared.auth_scheme);
+            let authorized =
+                credential.authorize(&platform.api_base, &request.path, &[], bearer_scheme);
+            let url = &authorized.shown_url;
             let method = match request.method {
                 HttpMethod::Get => "GET",
                 HttpMethod::Post => "POST",
@@ -184,16 +217,10 @@ impl Sender {
             };
             let mut builder = ureq::http::Request::builder()
                 .method(method)
-                .uri(&url)
+                .uri(&authorized.url)
                 .header("Idempotency-Key", format!("{key}#{index}"));
-            for (name, value) in &request.headers {
+            for (name, value) in request.headers.iter().chain(&authorized.headers) {
                 builder = builder.header(name, value);
-            }
-            if let Some(token) = self.tokens.get(&entry.platform).filter(|t| !t.is_empty()) {
-                let scheme = prepared
-                    .as_ref()
-                    .map_or("Bearer", |prepared| prepared.auth_scheme);
-                builder = builder.header("Authorization", format!("{scheme} {token}"));
             }
             let outcome = builder
                 .body(request.body.clone())
@@ -208,6 +235,7 @@ impl Sender {
             // the recipient).
             let (reason, summary, retryable) = match outcome {
                 Ok(mut response) if response.status().is_success() => {
+                    self.breakers.success(&entry.platform);
                     let body = response
                         .body_mut()
                         .with_config()
@@ -233,14 +261,26 @@ impl Sender {
                         .read_to_string()
                         .unwrap_or_default();
                     let retryable = status == 408 || status == 429 || status >= 500;
+                    if retryable {
+                        self.breakers.failure(&entry.platform, now_ms());
+                    } else {
+                        // A refusal: the platform is up.
+                        self.breakers.success(&entry.platform);
+                    }
                     (
                         format!("{url} answered {status}: {}", body.trim()),
                         format!("answered {status}"),
                         retryable,
                     )
                 }
-                Err(error) => (error, "no answer".to_string(), true),
+                Err(error) => {
+                    self.breakers.failure(&entry.platform, now_ms());
+                    (error, "no answer".to_string(), true)
+                }
             };
+            // What the reason says of the URL, of the HTTP library's error
+            // or of the platform's answer never holds the token.
+            let reason = credential.redact(&reason);
             entry.attempts += 1;
             entry.last_error = Some(reason.clone());
             if !retryable || entry.attempts >= self.config.delivery.max_attempts {

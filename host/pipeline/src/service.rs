@@ -4,11 +4,13 @@
 //! It loads the [`Pipeline`] (when the manifest has a router component), the
 //! stories API and the key directory, and plugs them into the trigger at its
 //! extension points: the front door's limits from the host settings, native
-//! routes (`/metrics`, `/keys/…`, `/stories/…`), the ingress guard (each
+//! routes (`/metrics`, `/keys/…`, `/stories/…`, `/admin/deadletters…`), the
+//! ingress guard (each
 //! gateway's body limit and webhook check before an instance is taken) and a
 //! commit hook that wakes the router when a webhook is in the inbox.
 
 use crate::config::HostConfig;
+use crate::dead_letters::DeadLetters;
 use crate::ingress::IngressGuard;
 use crate::key_directory::KeyDirectory;
 use crate::pipeline::{Pipeline, Stages};
@@ -29,6 +31,7 @@ pub struct MessagingService {
     front_door: FrontDoor,
     ingress: Option<Arc<IngressGuard>>,
     pipeline: Option<Arc<Pipeline>>,
+    dead_letters: Option<Arc<DeadLetters>>,
     stories: Option<Arc<StoryService>>,
     keys: Arc<KeyDirectory>,
 }
@@ -77,9 +80,15 @@ impl MessagingService {
             .map(|pipeline| StoryService::load(runtime, manifest, pipeline.clone()))
             .transpose()?
             .map(Arc::new);
+        let admin_token =
+            switchboard_runtime::variables::app_value(manifest, "admin_token").unwrap_or_default();
+        let dead_letters = pipeline
+            .as_ref()
+            .map(|pipeline| Arc::new(DeadLetters::new(pipeline.outbox().clone(), admin_token)));
         Ok(MessagingService {
             front_door,
             ingress: None,
+            dead_letters,
             pipeline,
             stories,
             keys: KeyDirectory::load(manifest, stores)?,
@@ -101,6 +110,9 @@ impl MessagingService {
             Some(stories) => trigger.with_native_route(stories.clone()),
             None => trigger.with_native_route(Arc::new(NoStories)),
         };
+        if let Some(dead_letters) = &self.dead_letters {
+            trigger = trigger.with_native_route(dead_letters.clone());
+        }
         if let Some(ingress) = &self.ingress {
             trigger = trigger.with_guard(ingress.clone());
         }

@@ -12,15 +12,18 @@ pub use crate::bindings::router::exports::switchboard::messaging::router::{
 };
 use crate::bindings::router::{PipelineRouter, PipelineRouterPre};
 use crate::bindings::types::{Address, EncodeError, Envelope};
-use crate::plugins::translator::{CallError, Capabilities, Encoded, Translator};
+use crate::plugins::translator::{
+    ApiAuth, CallError, Capabilities, Encoded, MediaError, MediaStep, Translator,
+};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard_runtime::engine::{Limits, Runtime};
+use switchboard_runtime::engine::Runtime;
 use switchboard_runtime::http::BoxFuture;
 use switchboard_runtime::instance::{Grants, InstanceState, link};
 use switchboard_runtime::key_value::{EmbeddedStore, HeldWrites, KeyValueStores};
+use switchboard_runtime::limits::Limits;
 use switchboard_runtime::manifest::{Dependency, Manifest};
 use wasmtime::Store;
 use wasmtime::component::Linker;
@@ -81,6 +84,11 @@ pub trait TranslatorStage: Send + Sync {
 
     /// The platforms it can encode for.
     fn platforms(&self) -> Vec<String>;
+
+    /// How `platform`'s API takes the access token (the translator's
+    /// `api-auth`); `None` when no translator serves `platform` (Facebook
+    /// Page stories), which the senders take as a bearer header.
+    fn api_auth(&self, platform: &str) -> Option<ApiAuth>;
 }
 
 /// The import that marks a manifest component as a translator: the gateways
@@ -208,6 +216,30 @@ impl ComponentTranslators {
             .and_then(|platform| self.translators.get(platform))
             .map(Translator::capabilities))
     }
+
+    /// What `platform`'s translator says about itself, if there is one.
+    pub fn capabilities(&self, platform: &str) -> Option<&Capabilities> {
+        self.translators.get(platform).map(Translator::capabilities)
+    }
+
+    /// The next step towards the bytes of `platform`'s media `media_id`
+    /// (`fetch-media`), given the previous step's response body; the outer
+    /// error is a translator that is missing, trapped or out of time.
+    pub fn fetch_media(
+        &self,
+        platform: &str,
+        media_id: &str,
+        previous_response: Option<&[u8]>,
+    ) -> Result<Result<MediaStep, MediaError>, String> {
+        let translator = self
+            .translators
+            .get(platform)
+            .ok_or_else(|| format!("no translator for platform `{platform}`"))?;
+        translator
+            .instantiate()
+            .and_then(|mut instance| instance.fetch_media(media_id, previous_response))
+            .map_err(|error| error.to_string())
+    }
 }
 
 impl TranslatorStage for ComponentTranslators {
@@ -240,6 +272,11 @@ impl TranslatorStage for ComponentTranslators {
 
     fn platforms(&self) -> Vec<String> {
         self.translators.keys().cloned().collect()
+    }
+
+    fn api_auth(&self, platform: &str) -> Option<ApiAuth> {
+        self.capabilities(platform)
+            .map(|capabilities| capabilities.api_auth.clone())
     }
 }
 

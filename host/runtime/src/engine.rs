@@ -12,6 +12,7 @@
 //! [`Sandbox`](crate::sandbox::Sandbox); HTTP components and the services an
 //! embedder runs get an [`InstanceState`](crate::instance::InstanceState).
 
+use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -23,27 +24,6 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 /// How often the epoch advances. Deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// Limits applied to every component instance.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Linear memory one instance may grow to.
-    pub memory_bytes: usize,
-    /// Wall time one call may run before it traps.
-    pub call_deadline: Duration,
-    /// Bytes of stdout/stderr kept from a guest (for panic messages in errors).
-    pub output_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 64 << 20,
-            call_deadline: Duration::from_secs(2),
-            output_bytes: 16 << 10,
-        }
-    }
-}
 
 /// Engine settings chosen at start-up.
 #[derive(Clone, Debug, Default)]

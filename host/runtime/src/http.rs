@@ -30,9 +30,10 @@
 //! [`CommitHook`]s told when a component's request has been answered and its
 //! writes committed (to wake work that reads them).
 
-use crate::engine::{Limits, Runtime};
+use crate::engine::Runtime;
 use crate::instance::{Grants, InstanceState, capability_linker, link};
 use crate::key_value::{HeldWrites, KeyValueStores, durable_write};
+use crate::limits::Limits;
 use crate::manifest::{Manifest, Route};
 use anyhow::{Context, Result};
 use bytes::Bytes;

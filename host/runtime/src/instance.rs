@@ -8,8 +8,9 @@
 //! pre-instantiates it against that linker.
 
 use crate::compose::compose;
-use crate::engine::{Limits, Runtime};
+use crate::engine::Runtime;
 use crate::key_value::{HeldWrites, KeyValueStores, KeyValueView, durable_write};
+use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::variables::{self, ComponentVariables};
 use anyhow::{Context, Result};

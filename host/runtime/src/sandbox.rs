@@ -3,7 +3,7 @@
 //! with a size cap) and a memory limit. Translators, the story planner and the
 //! sealer run in one; they import nothing else.
 
-use crate::engine::Limits;
+use crate::limits::Limits;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;

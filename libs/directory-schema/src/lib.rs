@@ -32,7 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An account on one app, as the directory stores it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Account {
     /// The app (`whatsapp`, `messenger`, `instagram`…).
     pub platform: String,

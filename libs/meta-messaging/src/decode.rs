@@ -90,7 +90,9 @@ fn decode_change(
 ) -> Result<(), DecodeError> {
     let field = change.str("field")?;
     let value = change.field("value")?;
-    let extras = change.extras(&["value"]);
+    // `field` names the change's kind; any other member of the change is
+    // undeclared and so personal.
+    let extras = change.extras(&["value"], &["field"]);
     if value.has("sender") {
         return decode_event(flavor, context, &value, extras, out);
     }
@@ -110,7 +112,8 @@ fn decode_change(
         None => base.id(&[field, base.sender, &base.time_id()]),
     };
     let mut extras = extras;
-    extras.push(value.to_extra());
+    // Comments, mentions and the like name their author (`from`) and more.
+    extras.push(value.to_personal_extra());
     out.push(base.envelope(id, native, unsupported_event(field), extras));
     Ok(())
 }
@@ -201,10 +204,11 @@ fn decode_event(
         // Marketing-message postbacks identify the person by `user_ref`.
         None => sender_node.str("user_ref")?,
     };
-    extras.extend(sender_node.extras(&["id"]));
+    // Whatever else names the sender (`user_ref`) is theirs.
+    extras.extend(sender_node.personal_extras(&["id"]));
     let recipient = match item.get("recipient")? {
         Some(node) => {
-            extras.extend(node.extras(&["id"]));
+            extras.extend(node.personal_extras(&["id"]));
             match node.opt_str("id")? {
                 Some(id) => id,
                 None => context.id.unwrap_or_default(),
@@ -216,7 +220,9 @@ fn decode_event(
     let event_key = EVENT_KEYS.iter().copied().find(|key| item.has(key));
     let mut known = vec!["sender", "recipient", "timestamp"];
     known.extend(event_key);
-    extras.extend(item.extras(&known));
+    // An event without a canonical home (referral, optin, account_linking,
+    // game_play, thread control…) carries refs, tokens and ids of the person.
+    extras.extend(item.personal_extras(&known));
     let base = Base {
         flavor,
         sender,
@@ -306,16 +312,22 @@ fn decode_message(
     let flavor = base.flavor;
     let mid = node.str("mid")?;
     let echo = node.opt_bool("is_echo")?.unwrap_or(false);
-    extras.extend(node.extras(&[
-        "mid",
-        "text",
-        "attachments",
-        "quick_reply",
-        "reply_to",
-        "is_echo",
-        "is_deleted",
-        "is_unsupported",
-    ]));
+    // `commands` names the bot commands used; `referral`, `nlp` (which
+    // detects e-mail addresses and phone numbers), `app_id`, `metadata` and
+    // anything newer stay personal.
+    extras.extend(node.extras(
+        &[
+            "mid",
+            "text",
+            "attachments",
+            "quick_reply",
+            "reply_to",
+            "is_echo",
+            "is_deleted",
+            "is_unsupported",
+        ],
+        &["commands"],
+    ));
     let finish = |mut envelope: Envelope| {
         if echo {
             envelope.echo = true;
@@ -344,9 +356,9 @@ fn decode_message(
                 story_id: story_node.opt_string("id")?,
                 url: story_node.opt_string("url")?,
             });
-            extras.extend(story_node.extras(&["id", "url"]));
+            extras.extend(story_node.extras(&["id", "url"], &[]));
         }
-        extras.extend(reply.extras(&["mid", "story"]));
+        extras.extend(reply.extras(&["mid", "story"], &["is_self_reply"]));
     }
     let mut contents: Vec<Content> = Vec::new();
     let text_node = node.get("text")?;
@@ -362,7 +374,7 @@ fn decode_message(
             id: quick_reply.str("payload")?.to_string(),
             title: text.unwrap_or_default().to_string(),
         }));
-        extras.extend(quick_reply.extras(&["payload"]));
+        extras.extend(quick_reply.extras(&["payload"], &[]));
     } else if let Some(attachments) = node.get("attachments")? {
         let mut sticker_ids = Vec::new();
         for attachment in attachments.items()? {
@@ -429,7 +441,9 @@ fn decode_attachment(
     extras: &mut Vec<ExtraField>,
 ) -> Result<Option<(Content, Option<StoryRef>)>, DecodeError> {
     let kind = attachment.str("type")?;
-    extras.extend(attachment.extras(&["type", "payload"]));
+    // A fallback's or location's `title` and `url` may name a person or a
+    // place of theirs: undeclared, so personal.
+    extras.extend(attachment.extras(&["type", "payload"], &[]));
     let payload = attachment.get("payload")?;
     let url = match &payload {
         Some(payload) => payload.opt_string("url")?,
@@ -451,7 +465,9 @@ fn decode_attachment(
         &["url"]
     };
     if let Some(payload) = &payload {
-        extras.extend(payload.extras(payload_known));
+        // A sticker's id is a catalogue id; product shares, reel ids and
+        // the rest stay personal.
+        extras.extend(payload.extras(payload_known, &["sticker_id"]));
     }
     let media_kind = match kind {
         "image" if sticker_id.is_some() => Some(MediaKind::Sticker),
@@ -485,7 +501,7 @@ fn decode_attachment(
         let coordinates = payload.field("coordinates")?;
         let latitude = coordinates.field("lat")?.as_f64()?;
         let longitude = coordinates.field("long")?.as_f64()?;
-        extras.extend(coordinates.extras(&["lat", "long"]));
+        extras.extend(coordinates.extras(&["lat", "long"], &[]));
         return Ok(Some((
             Content::Location(Location {
                 latitude,
@@ -529,7 +545,8 @@ fn decode_reaction(
         _ => return Err(action_node.invalid("one of react, unreact")),
     };
     let emoji = node.opt_string("emoji")?.unwrap_or_default();
-    extras.extend(node.extras(&["mid", "action", "emoji"]));
+    // `reaction` is the reaction's name (`love`, `other`).
+    extras.extend(node.extras(&["mid", "action", "emoji"], &["reaction"]));
     let verb = match action {
         ReactionAction::Add => "react",
         ReactionAction::Remove => "unreact",
@@ -554,7 +571,8 @@ fn decode_postback(
         id: node.opt_string("payload")?.unwrap_or_default(),
         title: node.opt_string("title")?.unwrap_or_default(),
     };
-    extras.extend(node.extras(&["mid", "payload", "title"]));
+    // A postback's `referral` and anything else stay personal.
+    extras.extend(node.extras(&["mid", "payload", "title"], &[]));
     let id = match mid {
         Some(mid) => base.id(&[mid]),
         None => base.id(&["postback", base.sender, &base.time_id()]),
@@ -571,7 +589,7 @@ fn decode_read(
 ) -> Result<Envelope, DecodeError> {
     let mid = node.opt_str("mid")?;
     let watermark = node.opt_u64("watermark")?;
-    extras.extend(node.extras(&["mid", "watermark"]));
+    extras.extend(node.extras(&["mid", "watermark"], &["seq"]));
     let receipt = Receipt {
         status: ReceiptStatus::Read,
         targets: mid
@@ -598,7 +616,7 @@ fn decode_delivery(
             targets.push(message_ref(base.flavor, mid.as_str()?));
         }
     }
-    extras.extend(node.extras(&["mids", "watermark"]));
+    extras.extend(node.extras(&["mids", "watermark"], &["seq"]));
     let target = match (watermark, targets.first()) {
         (Some(watermark), _) => Some(watermark.to_string()),
         (None, first) => first.map(|first| first.native_id.clone()),
@@ -650,7 +668,7 @@ fn decode_edit(
     let mid = node.str("mid")?;
     let content = armor::text_content(&node.field("text")?, plain)?;
     let count = node.opt_u64("num_edit")?;
-    extras.extend(node.extras(&["mid", "text"]));
+    extras.extend(node.extras(&["mid", "text"], &["num_edit"]));
     let count = count.map_or_else(|| base.time_id(), |count| count.to_string());
     let id = base.id(&[mid, "edit", &count]);
     let event = Event::Edit(Edit {
@@ -791,9 +809,12 @@ mod tests {
         };
         assert_eq!(message.content, unsupported("comments", None));
         assert!(
-            envelopes[1].extras.iter().any(
-                |extra| extra.path == "/entry/0/changes/0/value" && extra.json.contains("nice")
-            )
+            envelopes[1]
+                .extras
+                .iter()
+                .any(|extra| extra.path == "/entry/0/changes/0/value"
+                    && extra.json.contains("nice")
+                    && extra.personal)
         );
     }
 

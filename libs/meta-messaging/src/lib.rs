@@ -40,7 +40,15 @@
 //! (`<platform>:<mid>`, then `<platform>:<mid>:1`, `:2`…); text sent with a
 //! media attachment becomes the media's caption. Every field without a
 //! canonical home (`app_id`, `metadata`, `sticker_id`, `nlp`, `referral`…) is
-//! kept in `extras` under its JSON pointer. Envelope ids are deterministic:
+//! kept in `extras` under its JSON pointer, declared personal
+//! (`extra-field.personal`: it stays on this app) unless it is one of the few
+//! members known to identify no one: a change's `field`, a message's
+//! `commands`, a reply's `is_self_reply`, a sticker's `sticker_id`, a
+//! reaction's `reaction` name, `seq` of receipts and an edit's `num_edit`.
+//! Everything about the sender or recipient beyond their id (`user_ref`…),
+//! events without a canonical home, changes (comments name their author),
+//! `referral`, `nlp`, `app_id`, `metadata` and any member Meta adds later are
+//! personal. Envelope ids are deterministic:
 //! `<platform>:<mid>` for messages, `<platform>:<mid>:deleted` and
 //! `<platform>:<mid>:edit:<n>` for deletions and edits, and for events without
 //! an id of their own one derived from the kind, the sender and the target

@@ -6,6 +6,11 @@
 //! of a panic or a bare "invalid JSON". Paths are built only when an error is
 //! reported: a [`Node`] borrows its parent's path segments, so walking a valid
 //! payload allocates nothing for them.
+//!
+//! Members without a canonical home become extras ([`Node::extras`],
+//! [`Node::to_personal_extra`]…), each declaring whether it may identify a
+//! person. The default is that it may: only members the translator names as
+//! shareable cross to other apps, so a member an app adds later stays on it.
 
 use crate::types::{DecodeError, ExtraField, FieldError, SyntaxError};
 use serde_json::Value;
@@ -303,17 +308,28 @@ impl<'v, 'p> Node<'v, 'p> {
         }))
     }
 
-    /// The whole node kept as one extra, under its pointer.
-    pub fn to_extra(self) -> ExtraField {
-        ExtraField {
-            path: self.pointer(),
-            json: self.value.to_string(),
-        }
+    /// The whole node kept as one extra, under its pointer, declared
+    /// personal: it is or may be anything that identifies a person (a user
+    /// or chat object, a name, a phone number, a profile, a contact card…,
+    /// or an object the translator does not decode, which might hold one).
+    /// It never leaves its app. The safe choice whenever in doubt.
+    pub fn to_personal_extra(self) -> ExtraField {
+        self.extra(true)
     }
 
-    /// The members of an object that are not in `known`, kept as extras so that
-    /// nothing the platform sent is silently lost.
-    pub fn extras(&self, known: &[&str]) -> Vec<ExtraField> {
+    /// The whole node kept as one extra, under its pointer, declared
+    /// shareable: the translator knows it identifies no one at any depth (a
+    /// formatting flag, a media dimension, a sticker id…), so it may cross
+    /// to another app with the message.
+    pub fn to_shared_extra(self) -> ExtraField {
+        self.extra(false)
+    }
+
+    /// The members of an object that are not in `known`, kept as extras so
+    /// that nothing the platform sent is silently lost. Each is personal
+    /// unless `shared` names it: a member the translator has not declared
+    /// harmless (one the app added later, say) stays on its app.
+    pub fn extras(&self, known: &[&str], shared: &[&str]) -> Vec<ExtraField> {
         let Some(object) = self.value.as_object() else {
             return Vec::new();
         };
@@ -325,9 +341,24 @@ impl<'v, 'p> Node<'v, 'p> {
                     value,
                     path: Path::Key(&self.path, key),
                 }
-                .to_extra()
+                .extra(!shared.contains(&key.as_str()))
             })
             .collect()
+    }
+
+    /// The members of an object that are not in `known`, all kept as
+    /// personal extras: for objects that describe a person or an account
+    /// (a profile, a sender, a contact), whatever else they hold.
+    pub fn personal_extras(&self, known: &[&str]) -> Vec<ExtraField> {
+        self.extras(known, &[])
+    }
+
+    fn extra(self, personal: bool) -> ExtraField {
+        ExtraField {
+            path: self.pointer(),
+            json: self.value.to_string(),
+            personal,
+        }
     }
 }
 
@@ -377,10 +408,43 @@ mod tests {
             unreachable!()
         };
         assert_eq!(error.path, "/entry/0/changes");
-        let extras = entry.extras(&["id"]);
+        let extras = entry.extras(&["id"], &[]);
         assert_eq!(extras.len(), 1);
         assert_eq!(extras[0].path, "/entry/0/time");
         assert_eq!(extras[0].json, "\"12\"");
+        assert!(extras[0].personal, "undeclared members are personal");
+        Ok(())
+    }
+
+    #[test]
+    fn extras_are_personal_unless_declared_shared() -> Result<(), DecodeError> {
+        let value = parse(
+            br#"{"text":"hi","from":{"id":7,"first_name":"Ann"},"has_media_spoiler":true,"new_thing":1}"#,
+            1 << 20,
+        )?;
+        let root = Node::root(&value);
+        let extras = root.extras(&["text"], &["has_media_spoiler"]);
+        let declared: Vec<(&str, bool)> = extras
+            .iter()
+            .map(|extra| (extra.path.as_str(), extra.personal))
+            .collect();
+        assert_eq!(
+            declared,
+            vec![
+                ("/from", true),
+                ("/has_media_spoiler", false),
+                ("/new_thing", true),
+            ]
+        );
+        assert!(
+            root.personal_extras(&["text"])
+                .iter()
+                .all(|extra| extra.personal)
+        );
+        assert!(root.field("from")?.to_personal_extra().personal);
+        let flag = root.field("has_media_spoiler")?.to_shared_extra();
+        assert!(!flag.personal);
+        assert_eq!(flag.json, "true");
         Ok(())
     }
 
@@ -417,7 +481,7 @@ mod tests {
         let odd = root.field("a/b~c")?;
         let item = odd.items()?.next().ok_or(DecodeError::TooDeep(0))?;
         assert_eq!(item.pointer(), "/a~1b~0c/0");
-        let extra = item.to_extra();
+        let extra = item.to_personal_extra();
         assert_eq!(extra.path, "/a~1b~0c/0");
         assert_eq!(extra.json, r#"{"x":1}"#);
         Ok(())

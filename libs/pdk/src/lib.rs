@@ -13,7 +13,8 @@
 //!   [`SendRequest`], [`ApiAuth`], [`MediaStep`]…), and [`export_translator!`],
 //!   which makes the plugin crate a `translator-plugin` component;
 //! * the helpers every translator needs: typed JSON access whose errors name
-//!   the field ([`json`]), text limits and UTF-16 offsets ([`text`]), ids that
+//!   the field, and extras declared personal unless named shareable
+//!   ([`json`]; see `extra-field.personal`), text limits and UTF-16 offsets ([`text`]), ids that
 //!   are safe in request paths ([`ids`]), media hashes ([`media`]) and the
 //!   sealed-content armor ([`armor`]);
 //! * the files of a new plugin crate ([`template`]), which `switchboard plugin

@@ -119,7 +119,9 @@ fn decode_event(event: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
     let mut extras = Vec::new();
     let echo = match event.get("unsigned")? {
         Some(unsigned) => {
-            extras.push(unsigned.to_extra());
+            // `prev_content` (an earlier display name), `redacted_because`,
+            // the transaction id: personal.
+            extras.push(unsigned.to_personal_extra());
             unsigned
                 .opt_str("transaction_id")?
                 .is_some_and(|txn| txn.starts_with(TXN_PREFIX))
@@ -127,10 +129,12 @@ fn decode_event(event: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
         None => false,
     };
     let known: Vec<&str> = EVENT_KEYS.iter().copied().chain(["unsigned"]).collect();
-    extras.extend(event.extras(&known));
+    // A `state_key` is a user id for memberships; legacy `user_id`, `age`…
+    extras.extend(event.extras(&known, &[]));
     let event = if event.has("state_key") {
-        // State changes (membership, names, topics) are not messages.
-        extras.push(content.to_extra());
+        // State changes (membership, names, topics) are not messages; a
+        // membership carries `displayname` and `avatar_url`.
+        extras.push(content.to_personal_extra());
         Event::Message(message_of(unsupported(kind, None)))
     } else {
         match kind {
@@ -145,8 +149,8 @@ fn decode_event(event: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
                 if rel_type.as_str()? != "m.annotation" {
                     return Err(rel_type.invalid("m.annotation"));
                 }
-                extras.extend(relation.extras(&["rel_type", "event_id", "key"]));
-                extras.extend(content.extras(&["m.relates_to"]));
+                extras.extend(relation.extras(&["rel_type", "event_id", "key"], &[]));
+                extras.extend(content.extras(&["m.relates_to"], &[]));
                 Event::Reaction(Reaction {
                     target: event_ref(sigil_id(
                         &relation.field("event_id")?,
@@ -164,11 +168,12 @@ fn decode_event(event: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
                     None => event.field("redacts")?,
                 };
                 let target = sigil_id(&redacts, '$', "an event id ($…)")?;
-                extras.extend(content.extras(&["redacts"]));
+                // The redactor's free-text `reason`, personal like the rest.
+                extras.extend(content.extras(&["redacts"], &[]));
                 Event::Deletion(event_ref(target))
             }
             _ => {
-                extras.push(content.to_extra());
+                extras.push(content.to_personal_extra());
                 Event::Message(message_of(unsupported(kind, None)))
             }
         }
@@ -200,7 +205,7 @@ fn decode_room_message(
         let target = sigil_id(&relation.field("event_id")?, '$', "an event id ($…)")?;
         let new_content = content.field("m.new_content")?;
         // The event's own body is the `* …` fallback for old clients.
-        extras.extend(relation.extras(&["rel_type", "event_id"]));
+        extras.extend(relation.extras(&["rel_type", "event_id"], &[]));
         let content = decode_content(&new_content, false, extras)?;
         return Ok(Event::Edit(Edit {
             target: event_ref(target),
@@ -216,10 +221,13 @@ fn decode_room_message(
                     '$',
                     "an event id ($…)",
                 )?));
-                extras.extend(relation.extras(&["m.in_reply_to"]));
+                // A reply in a thread: the relation's type and fallback
+                // flag name no one; its event id is not declared.
+                extras
+                    .extend(relation.extras(&["m.in_reply_to"], &["rel_type", "is_falling_back"]));
             }
             // Threads and references: kept as they are.
-            None => extras.push(relation.to_extra()),
+            None => extras.push(relation.to_personal_extra()),
         }
     }
     let mut message = message_of(decode_content(content, reply_to.is_some(), extras)?);
@@ -250,14 +258,17 @@ fn decode_content(
 ) -> Result<Content, DecodeError> {
     let msgtype_node = content.field("msgtype")?;
     let msgtype = msgtype_node.as_str()?;
-    extras.extend(content.extras(CONTENT_KEYS));
+    // An encrypted attachment's `file` (with its key) and anything else
+    // undeclared stay on Matrix.
+    extras.extend(content.extras(CONTENT_KEYS, &[]));
     if let Some(mentions) = content.get("m.mentions")? {
-        extras.push(mentions.to_extra());
+        // The user ids the message mentions.
+        extras.push(mentions.to_personal_extra());
     }
     Ok(match msgtype {
         "m.text" | "m.notice" | "m.emote" => {
             if msgtype != "m.text" {
-                extras.push(msgtype_node.to_extra());
+                extras.push(msgtype_node.to_shared_extra());
             }
             let body = content.field("body")?;
             let formatted = formatted(content, is_reply)?;
@@ -286,7 +297,7 @@ fn decode_content(
             let (latitude, longitude) = parse_geo(geo.as_str()?)
                 .ok_or_else(|| geo.invalid("a geo: URI (geo:<latitude>,<longitude>)"))?;
             if let Some(info) = content.get("info")? {
-                extras.push(info.to_extra());
+                extras.push(info.to_personal_extra());
             }
             Content::Location(Location {
                 latitude,
@@ -298,7 +309,7 @@ fn decode_content(
         }
         other => {
             if let Some(info) = content.get("info")? {
-                extras.push(info.to_extra());
+                extras.push(info.to_personal_extra());
             }
             unsupported(other, content.opt_string("body")?)
         }
@@ -371,7 +382,13 @@ fn decode_media(
         height: None,
     };
     if let Some(info) = content.get("info")? {
-        extras.extend(info.extras(&["mimetype", "size", "w", "h", "duration", "is_animated"]));
+        // A thumbnail's URL and size describe the media, which crosses
+        // anyway; an encrypted thumbnail's `thumbnail_file` and the rest
+        // are personal.
+        extras.extend(info.extras(
+            &["mimetype", "size", "w", "h", "duration", "is_animated"],
+            &["thumbnail_url", "thumbnail_info"],
+        ));
         media.mime_type = info.opt_string("mimetype")?;
         media.size_bytes = info.opt_u64("size")?;
         let small = |name: &str| -> Result<Option<u32>, DecodeError> {
@@ -431,8 +448,9 @@ fn decode_ephemeral(event: &Node<'_, '_>, out: &mut Vec<Envelope>) -> Result<(),
             for user in users.keys() {
                 let receipt = readers.field(user)?;
                 let timestamp_ms = receipt.opt_u64("ts")?.unwrap_or(0);
-                let mut extras = receipt.extras(&["ts"]);
-                extras.extend(by_type.extras(&["m.read", "m.read.private"]));
+                let mut extras = receipt.extras(&["ts"], &["thread_id"]);
+                // Other receipt types are keyed by user ids.
+                extras.extend(by_type.extras(&["m.read", "m.read.private"], &[]));
                 out.push(Envelope {
                     id: format!("{PLATFORM}:receipt:{room_id}:{event_id}:{user}"),
                     platform: PLATFORM.to_string(),
@@ -469,7 +487,8 @@ fn decode_ephemeral(event: &Node<'_, '_>, out: &mut Vec<Envelope>) -> Result<(),
         timestamp_ms: 0,
         event: Event::Message(message_of(unsupported(kind, None))),
         echo: false,
-        extras: vec![event.to_extra()],
+        // Presence and typing name users.
+        extras: vec![event.to_personal_extra()],
     });
     Ok(())
 }

@@ -32,6 +32,17 @@
 //! | `ephemeral[]` `m.receipt` | one `receipt(read)` per event and user of `m.read`, id `matrix:receipt:<room>:<event>:<user>` (`m.read.private` is private to its user and not relayed) |
 //! | other `ephemeral[]` (`m.presence`, `m.typing`) | `unsupported(<type>)`, id `matrix:ephemeral:<type>:<hash of the object>` |
 //!
+//! Extras are declared personal (`extra-field.personal`: they never leave
+//! Matrix) unless they are known to name no one: the `msgtype` of notices
+//! and emotes, a thread relation's `rel_type` and `is_falling_back`, a
+//! media thumbnail's URL and info, and a receipt's `thread_id`. Personal,
+//! among others: `unsigned` (earlier display names, transaction ids), a
+//! `state_key` (a user id for memberships), state events' content
+//! (`displayname`, `avatar_url`), `m.mentions` (user ids), an encrypted
+//! event's or attachment's content (device and keys), a redaction's
+//! `reason`, a location's `info`, presence and typing, other event types,
+//! and any member the spec adds later.
+//!
 //! An event whose `unsigned.transaction_id` starts with [`TXN_PREFIX`] was
 //! sent by this translator's requests: it is an echo (`echo = true`).
 //! Matrix events do not say whether a room is a direct chat (that is each

@@ -70,6 +70,15 @@ fn extra<'a>(envelope: &'a Envelope, path: &str) -> Option<&'a str> {
         .map(|extra| extra.json.as_str())
 }
 
+/// Whether the extra at `path` is declared personal (`None`: no such extra).
+fn personal(envelope: &Envelope, path: &str) -> Option<bool> {
+    envelope
+        .extras
+        .iter()
+        .find(|extra| extra.path == path)
+        .map(|extra| extra.personal)
+}
+
 fn span(start: u32, end: u32, style: SpanStyle) -> Span {
     Span { start, end, style }
 }
@@ -422,6 +431,64 @@ fn replies_edits_reactions_and_redactions() {
     // Our own sends come back as echoes.
     let echo = br#"{"events":[{"type":"m.room.message","event_id":"$o:x","room_id":"!r:x","sender":"@a:x","origin_server_ts":1,"unsigned":{"transaction_id":"switchboard.00.0"},"content":{"msgtype":"m.text","body":"hi"}}]}"#;
     assert!(matrix_translator::decode(echo).unwrap()[0].echo);
+}
+
+#[test]
+fn extras_that_identify_someone_are_declared_personal() {
+    // The membership event names Alice (state key, display name, avatar);
+    // the presence update names its user; `unsigned` may hold an earlier
+    // display name.
+    let envelopes = matrix_translator::decode(&fixture("transaction.json")).unwrap();
+    let membership = &envelopes[0];
+    assert_eq!(personal(membership, "/events/0/state_key"), Some(true));
+    assert_eq!(personal(membership, "/events/0/content"), Some(true));
+    assert!(
+        extra(membership, "/events/0/content").is_some_and(|json| json.contains("displayname"))
+    );
+    assert_eq!(personal(membership, "/events/0/unsigned"), Some(true));
+    let presence = envelopes
+        .iter()
+        .find(|envelope| extra(envelope, "/ephemeral/1").is_some())
+        .expect("the presence update");
+    assert_eq!(personal(presence, "/ephemeral/1"), Some(true));
+    // Mentions list user ids; an encrypted event's content names a device.
+    let body = br#"{"events":[{"type":"m.room.message","event_id":"$e:example.org","sender":"@bob:example.org","room_id":"!r:example.org","origin_server_ts":1,"content":{"msgtype":"m.text","body":"hi Alice","m.mentions":{"user_ids":["@alice:example.org"]}}}]}"#;
+    let mentioning = &matrix_translator::decode(body).unwrap()[0];
+    assert_eq!(
+        personal(mentioning, "/events/0/content/m.mentions"),
+        Some(true)
+    );
+    assert_eq!(
+        personal(&decode_one("encrypted.json"), "/events/0/content"),
+        Some(true)
+    );
+    // What names no one may cross: a notice's msgtype, a thumbnail.
+    assert_eq!(
+        personal(&decode_one("notice.json"), "/events/0/content/msgtype"),
+        Some(false)
+    );
+    assert_eq!(
+        personal(
+            &decode_one("video.json"),
+            "/events/0/content/info/thumbnail_info"
+        ),
+        Some(false)
+    );
+    // Across every fixture: nothing naming a user is shareable.
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        for envelope in matrix_translator::decode(&fixture(&name)).unwrap() {
+            for extra in &envelope.extras {
+                let identifying = ["@", "displayname", "sender", "user_id"]
+                    .iter()
+                    .any(|mark| extra.json.contains(mark));
+                assert!(!identifying || extra.personal, "{name}: {}", extra.path);
+            }
+        }
+    }
 }
 
 // --------------------------------------------------------------- malformed

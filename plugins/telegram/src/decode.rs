@@ -8,10 +8,9 @@
 //! canonical home is kept in `extras` under its JSON pointer.
 
 use crate::entities::{self, address};
-use crate::{BOT_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM};
+use crate::{BOT_ENDPOINT, MAX_WEBHOOK_BYTES, PLATFORM, integer};
 use switchboard_pdk::armor;
 use switchboard_pdk::json::{self, Node};
-use switchboard_pdk::serde_json::Value;
 use switchboard_pdk::types::{
     Choice, ChoiceOrigin, ContactCard, Content, Conversation, ConversationKind, DecodeError, Edit,
     Envelope, Event, ExtraField, ForwardInfo, IdentityAttribute, LabeledValue, Location, Media,
@@ -43,7 +42,7 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
         )));
     };
     let node = root.field(kind)?;
-    let mut extras = root.extras(&["update_id", kind]);
+    let mut extras = root.extras(&["update_id", kind], &[]);
     let mut out = match kind {
         "message" | "channel_post" | "business_message" => vec![decode_message(&node)?],
         "edited_message" | "edited_channel_post" | "edited_business_message" => {
@@ -57,17 +56,6 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
         first.extras.append(&mut extras);
     }
     Ok(out)
-}
-
-/// An integer id as text. Telegram ids are signed (group chats are negative)
-/// and up to 52 bits; a number that is not an exact integer is refused.
-pub fn integer(node: &Node<'_, '_>) -> Result<String, DecodeError> {
-    match node.value() {
-        // A string is the right type's wrong form, since the Bot API never
-        // quotes its numbers (`as_i64` would read one).
-        Value::String(_) => Err(node.invalid("an integer, not a string")),
-        _ => node.as_i64().map(|value| value.to_string()),
-    }
 }
 
 /// Seconds since the epoch as milliseconds.
@@ -238,16 +226,18 @@ fn decode_message(message: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
             &chat_id,
             &integer(&reply.field("message_id")?)?,
         ));
-        extras.push(reply.to_extra());
+        // The quoted message names its author and chat.
+        extras.push(reply.to_personal_extra());
     }
     if let Some(origin) = message.get("forward_origin")? {
         inner.forwarded = Some(ForwardInfo {
             frequently_forwarded: false,
         });
-        extras.push(origin.to_extra());
+        // Who wrote the forwarded message: a user, a name, a chat.
+        extras.push(origin.to_personal_extra());
     }
     let known: Vec<&str> = MESSAGE_KEYS.iter().copied().chain(key).collect();
-    extras.extend(message.extras(&known));
+    extras.extend(message.extras(&known, SHARED_MESSAGE_KEYS));
     Ok(Envelope {
         id: format!("{PLATFORM}:{}:{}", frame.chat_id, frame.message_id),
         platform: PLATFORM.to_string(),
@@ -271,10 +261,10 @@ fn decode_edit(message: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
     let edit_date = message.field("edit_date")?;
     let edited_ms = timestamp_ms(&edit_date)?;
     let known: Vec<&str> = MESSAGE_KEYS.iter().copied().chain(key).collect();
-    extras.extend(message.extras(&known));
+    extras.extend(message.extras(&known, SHARED_MESSAGE_KEYS));
     for key in ["reply_to_message", "forward_origin"] {
         if let Some(node) = message.get(key)? {
-            extras.push(node.to_extra());
+            extras.push(node.to_personal_extra());
         }
     }
     Ok(Envelope {
@@ -332,8 +322,10 @@ fn decode_content(
         }
         "venue" => {
             let location = node.field("location")?;
-            extras.extend(node.extras(&["location", "title", "address"]));
-            extras.extend(location.extras(&["latitude", "longitude"]));
+            // Place ids, and the accuracy, heading and live period of
+            // someone's position: personal, like anything undeclared.
+            extras.extend(node.extras(&["location", "title", "address"], &[]));
+            extras.extend(location.extras(&["latitude", "longitude"], &[]));
             Content::Location(Location {
                 latitude: location.field("latitude")?.as_f64()?,
                 longitude: location.field("longitude")?.as_f64()?,
@@ -343,7 +335,7 @@ fn decode_content(
             })
         }
         "location" => {
-            extras.extend(node.extras(&["latitude", "longitude"]));
+            extras.extend(node.extras(&["latitude", "longitude"], &[]));
             Content::Location(Location {
                 latitude: node.field("latitude")?.as_f64()?,
                 longitude: node.field("longitude")?.as_f64()?,
@@ -353,7 +345,8 @@ fn decode_content(
             })
         }
         "contact" => {
-            extras.extend(node.extras(&["phone_number", "first_name", "last_name"]));
+            // The contact's Telegram `user_id` and `vcard`.
+            extras.extend(node.personal_extras(&["phone_number", "first_name", "last_name"]));
             let first = node.str("first_name")?.to_string();
             let last = node.opt_string("last_name")?;
             let formatted_name = match &last {
@@ -376,12 +369,9 @@ fn decode_content(
         }
         _ => Content::Media(decode_media(message, key, &node, extras)?),
     };
-    if key == "animation"
-        && let Some(document) = message.get("document")?
-    {
-        // Kept for clients that predate animations: the same file again.
-        extras.push(document.to_extra());
-    }
+    // An animation's `document` (the same file again, for clients that
+    // predate animations) is not a content key, so the message's own extras
+    // keep it, once.
     Ok((content, Some(key)))
 }
 
@@ -404,6 +394,38 @@ const FRAME_KEYS: &[&str] = &[
     "sender_boost_count",
     "business_connection_id",
     "sender_business_bot",
+];
+
+/// Members of a message that identify no one, so they may cross to other
+/// apps as extras. Every other member without a canonical home is personal:
+/// `via_bot`, `author_signature`, `quote`, `external_reply`,
+/// `reply_markup`, `sender_boost_count`, the business connection, service
+/// messages (`new_chat_members`, `successful_payment`…), polls, and anything
+/// the Bot API adds later.
+const SHARED_MESSAGE_KEYS: &[&str] = &[
+    "message_thread_id",
+    "is_topic_message",
+    "is_automatic_forward",
+    "has_protected_content",
+    "media_group_id",
+    "link_preview_options",
+    "show_caption_above_media",
+    "has_media_spoiler",
+    "effect_id",
+    "dice",
+];
+
+/// Members of a file object (`Video`, `Sticker`, …) that identify no one;
+/// the others (an audio's `performer`, say) are personal.
+const SHARED_FILE_KEYS: &[&str] = &[
+    "file_unique_id",
+    "thumbnail",
+    "emoji",
+    "set_name",
+    "type",
+    "is_animated",
+    "is_video",
+    "needs_repainting",
 ];
 
 /// Decodes photo (its largest size), video, voice, audio, document, sticker
@@ -453,9 +475,10 @@ fn decode_media(
         "height",
     ];
     if key == "photo" {
-        extras.push(node.to_extra());
+        // The sizes of the photo: file ids and dimensions.
+        extras.push(node.to_shared_extra());
     } else {
-        extras.extend(file.extras(&known));
+        extras.extend(file.extras(&known, SHARED_FILE_KEYS));
     }
     let caption = match message.opt_str("caption")? {
         Some(caption) => Some(entities::parse(
@@ -522,21 +545,25 @@ fn decode_reactions(update: &Node<'_, '_>) -> Result<Vec<Envelope>, DecodeError>
     let date = update.field("date")?;
     let timestamp_ms = timestamp_ms(&date)?;
     let mut lists: [Vec<(String, bool)>; 2] = [Vec::new(), Vec::new()];
-    let mut extras = update.extras(&[
-        "chat",
-        "message_id",
-        "user",
-        "actor_chat",
-        "date",
-        "old_reaction",
-        "new_reaction",
-    ]);
+    let mut extras = update.extras(
+        &[
+            "chat",
+            "message_id",
+            "user",
+            "actor_chat",
+            "date",
+            "old_reaction",
+            "new_reaction",
+        ],
+        &[],
+    );
     for (index, key) in ["old_reaction", "new_reaction"].into_iter().enumerate() {
         let list = update.field(key)?;
         for reaction in list.items()? {
             let entry = reaction_key(&reaction)?;
             if !entry.1 {
-                extras.push(reaction.to_extra());
+                // `{type: custom_emoji, custom_emoji_id}` or `{type: paid}`.
+                extras.push(reaction.to_shared_extra());
             }
             lists[index].push(entry);
         }
@@ -594,7 +621,8 @@ fn decode_reactions(update: &Node<'_, '_>) -> Result<Vec<Envelope>, DecodeError>
             timestamp_ms,
             event: Event::Message(message_event(unsupported("message_reaction", None))),
             echo: false,
-            extras: vec![update.to_extra()],
+            // The update names the reacting user and the chat.
+            extras: vec![update.to_personal_extra()],
         });
     } else if let Some(first) = out.first_mut() {
         first.extras = extras;
@@ -609,7 +637,9 @@ fn decode_callback(query: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
     let id = query.str("id")?;
     let sender = user(&query.field("from")?)?;
     let data = query.opt_str("data")?;
-    let mut extras = query.extras(&["id", "from", "data", "message"]);
+    // `chat_instance` identifies the chat, `inline_message_id` a message
+    // of the person's: personal; a game's short name is the bot's.
+    let mut extras = query.extras(&["id", "from", "data", "message"], &["game_short_name"]);
     let mut title = None;
     let mut conversation_and_ref = None;
     let mut timestamp = 0;
@@ -630,7 +660,7 @@ fn decode_callback(query: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
                 }
             }
         }
-        extras.push(message.to_extra());
+        extras.push(message.to_personal_extra());
     }
     let (conversation, reply_to) = match conversation_and_ref {
         Some((conversation, reference)) => (conversation, Some(reference)),
@@ -713,6 +743,7 @@ fn other_update(
         timestamp_ms,
         event: Event::Message(message_event(unsupported(kind, None))),
         echo: false,
-        extras: vec![node.to_extra()],
+        // Member changes, poll answers, payments…: they name people.
+        extras: vec![node.to_personal_extra()],
     })
 }

@@ -39,6 +39,21 @@ pub fn address(id: impl Into<String>) -> Address {
     }
 }
 
+/// Entity types with no canonical style whose objects identify no one (the
+/// text they cover travels as the text anyway).
+const SHARED_ENTITIES: &[&str] = &[
+    "underline",
+    "spoiler",
+    "bot_command",
+    "hashtag",
+    "cashtag",
+    "email",
+    "phone_number",
+    "custom_emoji",
+    "blockquote",
+    "expandable_blockquote",
+];
+
 /// Reads `text` with its entity list at `entities` (may be absent) into
 /// formatted text. Entities with no canonical style are kept whole in
 /// `extras`; an entity outside the text is an invalid value naming it.
@@ -69,7 +84,7 @@ pub fn parse(
                 "strikethrough" => SpanStyle::Strikethrough,
                 "code" | "pre" => {
                     if entity.has("language") {
-                        extras.push(entity.to_extra());
+                        extras.push(entity.to_shared_extra());
                     }
                     SpanStyle::Monospace
                 }
@@ -77,11 +92,18 @@ pub fn parse(
                 "url" => SpanStyle::Link(covered()),
                 "text_mention" => {
                     let user = entity.field("user")?;
-                    SpanStyle::Mention(address(crate::decode::integer(&user.field("id")?)?))
+                    SpanStyle::Mention(address(crate::integer(&user.field("id")?)?))
                 }
                 "mention" => SpanStyle::Mention(address(covered())),
                 _ => {
-                    extras.push(entity.to_extra());
+                    // Entities of these types hold offsets (and an emoji id)
+                    // only; an unknown type may name a user, as
+                    // `text_mention` does.
+                    extras.push(if SHARED_ENTITIES.contains(&kind) {
+                        entity.to_shared_extra()
+                    } else {
+                        entity.to_personal_extra()
+                    });
                     continue;
                 }
             };

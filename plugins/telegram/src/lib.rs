@@ -32,6 +32,19 @@
 //! | `forward_origin` | `forwarded` |
 //! | other message kinds (`poll`, `dice`, `new_chat_members`, …) | `unsupported(<member>)`, the member in extras |
 //!
+//! Extras are declared personal (`extra-field.personal`: they never leave
+//! Telegram) unless they are known to name no one: entities without a
+//! canonical style (`underline`, `spoiler`, `bot_command`, …, and a `pre`
+//! block's language), photo sizes and file details (`file_unique_id`,
+//! thumbnails, a sticker's emoji and set), custom and paid reactions, a
+//! game's short name, and the flags of a message (`message_thread_id`,
+//! `media_group_id`, `has_media_spoiler`, `dice`, …). Personal, among
+//! others: the quoted message (`reply_to_message`), `forward_origin`,
+//! `author_signature`, `via_bot`, a contact's `user_id` and `vcard`, a
+//! position's accuracy and heading, `chat_instance`, the message a button
+//! was on, every update the model has no event for, and any member the Bot
+//! API adds later.
+//!
 //! The Bot API's updates do not name the bot they were sent to, so the
 //! recipient of every envelope is [`BOT_ENDPOINT`]; the host knows which bot's
 //! webhook route the update came in on.
@@ -200,8 +213,23 @@ pub fn sent_message_id(body: &[u8]) -> Option<String> {
         return None;
     }
     let result = root.get("result").ok()??;
-    let message_id = decode::integer(&result.field("message_id").ok()?).ok()?;
+    let message_id = integer(&result.field("message_id").ok()?).ok()?;
     let chat = result.field("chat").ok()?;
-    let chat_id = decode::integer(&chat.field("id").ok()?).ok()?;
+    let chat_id = integer(&chat.field("id").ok()?).ok()?;
     Some(format!("{chat_id}:{message_id}"))
+}
+
+/// An integer id as text. Telegram ids are signed (group chats are negative)
+/// and up to 52 bits; a number that is not an exact integer is refused.
+pub fn integer(
+    node: &switchboard_pdk::json::Node<'_, '_>,
+) -> Result<String, switchboard_pdk::types::DecodeError> {
+    match node.value() {
+        // A string is the right type's wrong form, since the Bot API never
+        // quotes its numbers (`as_i64` would read one).
+        switchboard_pdk::serde_json::Value::String(_) => {
+            Err(node.invalid("an integer, not a string"))
+        }
+        _ => node.as_i64().map(|value| value.to_string()),
+    }
 }

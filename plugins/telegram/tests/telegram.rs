@@ -71,6 +71,15 @@ fn extra<'a>(envelope: &'a Envelope, path: &str) -> Option<&'a str> {
         .map(|extra| extra.json.as_str())
 }
 
+/// Whether the extra at `path` is declared personal (`None`: no such extra).
+fn personal(envelope: &Envelope, path: &str) -> Option<bool> {
+    envelope
+        .extras
+        .iter()
+        .find(|extra| extra.path == path)
+        .map(|extra| extra.personal)
+}
+
 fn span(start: u32, end: u32, style: SpanStyle) -> Span {
     Span { start, end, style }
 }
@@ -450,6 +459,69 @@ fn forwarded_messages_are_marked() {
         })
     );
     assert!(extra(envelope, "/message/forward_origin").is_some());
+}
+
+#[test]
+fn extras_that_identify_someone_are_declared_personal() {
+    // Users, chats and names, wherever they travel: the quoted message, the
+    // message a button was on, a channel post's signature, a contact's
+    // Telegram id and vCard, an update the model has no event for.
+    let cases = [
+        ("reply.json", "/message/reply_to_message"),
+        ("callback-query.json", "/callback_query/message"),
+        ("callback-query.json", "/callback_query/chat_instance"),
+        ("channel-post.json", "/channel_post/author_signature"),
+        ("contact.json", "/message/contact/user_id"),
+        ("contact.json", "/message/contact/vcard"),
+        ("location.json", "/message/location/horizontal_accuracy"),
+        ("unknown-update.json", "/poll_answer"),
+        ("audio.json", "/message/audio/performer"),
+    ];
+    for (name, path) in cases {
+        assert_eq!(
+            personal(&decode_one(name), path),
+            Some(true),
+            "{name} {path}"
+        );
+    }
+    let body = br#"{"update_id":1,"message":{"message_id":2,"chat":{"id":5,"type":"private"},"from":{"id":5,"is_bot":false,"first_name":"A"},"date":1,"forward_origin":{"type":"hidden_user","sender_user_name":"X","date":1},"text":"fwd"}}"#;
+    let forwarded = &telegram_translator::decode(body).unwrap()[0];
+    assert_eq!(personal(forwarded, "/message/forward_origin"), Some(true));
+    // An undeclared member the Bot API might add is personal too.
+    let body = br#"{"update_id":1,"message":{"message_id":2,"chat":{"id":5,"type":"private"},"from":{"id":5,"is_bot":false,"first_name":"A"},"date":1,"text":"hi","sender_tag":"ada"}}"#;
+    let newer = &telegram_translator::decode(body).unwrap()[0];
+    assert_eq!(personal(newer, "/message/sender_tag"), Some(true));
+    // What names no one may cross: formatting, topics, sticker details.
+    let shared = [
+        ("text-entities.json", "/message/entities/9"),
+        ("text-entities.json", "/message/entities/4"),
+        ("group-message.json", "/message/message_thread_id"),
+        ("sticker.json", "/message/sticker/emoji"),
+        ("photo.json", "/message/photo"),
+    ];
+    for (name, path) in shared {
+        assert_eq!(
+            personal(&decode_one(name), path),
+            Some(false),
+            "{name} {path}"
+        );
+    }
+    // Across every fixture: nothing naming a user, a chat or a name is
+    // shareable.
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        for envelope in telegram_translator::decode(&fixture(&name)).unwrap() {
+            for extra in &envelope.extras {
+                let identifying = ["\"chat\"", "\"from\"", "\"user\"", "first_name", "username"]
+                    .iter()
+                    .any(|member| extra.json.contains(member));
+                assert!(!identifying || extra.personal, "{name}: {}", extra.path);
+            }
+        }
+    }
 }
 
 // --------------------------------------------------------------- malformed

@@ -322,9 +322,14 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
     for client in [&alice, &bob, &carol] {
         assert_eq!(client.publish(base).0, 201);
     }
-    let (status, reply) = alice.fetch(base, "messenger");
-    assert_eq!(status, 403, "no consent yet: {reply}");
-    assert!(error(&reply).contains("publish-keys"), "{reply}");
+    // Every refusal of a bundle reads the same, whatever its reason: the
+    // caller learns nothing of the contact from it.
+    let (status, no_bundle) = alice.fetch(base, "messenger");
+    assert_eq!(status, 404, "no consent yet: {no_bundle}");
+    assert!(
+        !no_bundle.to_string().contains("publish-keys"),
+        "{no_bundle}"
+    );
     let consent = json!({ "account": { "platform": "messenger", "id": BOB_PSID },
                           "scope": "publish-keys", "granted": true });
     assert_eq!(admin(base, "POST", "/admin/consents", consent), 200);
@@ -332,11 +337,11 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
     // Carol is not linked with Bob; nobody is linked on Alice's own app; Bob
     // has no Instagram account.
     let (status, reply) = carol.fetch(base, "messenger");
-    assert_eq!(status, 404, "{reply}");
+    assert_eq!((status, &reply), (404, &no_bundle), "not linked");
     let (status, _) = alice.fetch(base, "whatsapp");
     assert_eq!(status, 400);
-    let (status, _) = alice.fetch(base, "instagram");
-    assert_eq!(status, 404);
+    let (status, reply) = alice.fetch(base, "instagram");
+    assert_eq!((status, &reply), (404, &no_bundle), "no contact there");
 
     let mut handed_out = BTreeSet::new();
     for _ in 0..3 {
@@ -370,13 +375,31 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
                         "blocked": { "platform": "whatsapp", "id": ALICE_WA } });
     assert_eq!(admin(base, "POST", "/admin/blocks", block.clone()), 200);
     let (status, reply) = alice.fetch(base, "messenger");
-    assert_eq!(status, 403, "{reply}");
+    assert_eq!((status, &reply), (404, &no_bundle), "blocked");
     assert_eq!(admin(base, "DELETE", "/admin/blocks", block), 200);
     let withdraw = json!({ "account": { "platform": "messenger", "id": BOB_PSID },
                            "scope": "publish-keys", "granted": false });
     assert_eq!(admin(base, "POST", "/admin/consents", withdraw), 200);
-    let (status, _) = alice.fetch(base, "messenger");
-    assert_eq!(status, 403);
+    let (status, reply) = alice.fetch(base, "messenger");
+    assert_eq!((status, &reply), (404, &no_bundle), "consent withdrawn");
+
+    // An unsigned probe gets the same answer for an account that uses the
+    // directory and for one that never did.
+    let probe = |id: &str| {
+        let request = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!(
+                "{base}/keys/accounts/whatsapp/{id}/contacts/messenger"
+            ))
+            .body(String::new())
+            .expect("request");
+        let mut response = agent().run(request).expect("answered");
+        let status = response.status().as_u16();
+        (status, response.body_mut().read_to_string().expect("body"))
+    };
+    let known = probe(ALICE_WA);
+    assert_eq!(known.0, 401);
+    assert_eq!(known, probe("16505550000"), "a probe tells accounts apart");
 }
 
 #[test]

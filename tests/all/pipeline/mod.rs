@@ -1,11 +1,14 @@
 //! The messaging service: translators in the sandbox, and the whole pipeline
 //! through a running host — routing, delivery, conversations over three apps,
-//! crashes, stories.
+//! crashes, stories, and the Telegram and Matrix plugins with their
+//! credentials.
 
 pub(crate) mod conversation;
 pub(crate) mod crash;
 pub(crate) mod delivery;
 pub(crate) mod logs;
 pub(crate) mod malformed;
+pub(crate) mod outage;
 pub(crate) mod story_service;
+pub(crate) mod telegram;
 pub(crate) mod translate;

@@ -12,6 +12,14 @@ use switchboard_runtime::key_value::KeyValueStores;
 pub const SECRET: &str = "test-whatsapp-secret";
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const BUSINESS_TOKEN: &str = "test-business-token";
+/// Telegram's webhook secret token (`secret_token` of `setWebhook`).
+pub const TELEGRAM_SECRET: &str = "test-telegram-secret-token";
+/// The bot token the pipeline sends to Telegram with (in the path).
+pub const TELEGRAM_TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+/// The homeserver's token on Matrix transactions (`hs_token`).
+pub const MATRIX_HS_TOKEN: &str = "test-matrix-hs-token";
+/// The application service's token for the client-server API (`as_token`).
+pub const MATRIX_AS_TOKEN: &str = "test-matrix-as-token";
 
 /// A running `switchboard up`, killed when dropped.
 pub struct Host {
@@ -56,6 +64,10 @@ impl Host {
                 "SPIN_VARIABLE_MESSENGER_ACCESS_TOKEN",
                 "test-messenger-token",
             )
+            .env("SPIN_VARIABLE_TELEGRAM_APP_SECRET", TELEGRAM_SECRET)
+            .env("SPIN_VARIABLE_TELEGRAM_ACCESS_TOKEN", TELEGRAM_TOKEN)
+            .env("SPIN_VARIABLE_MATRIX_APP_SECRET", MATRIX_HS_TOKEN)
+            .env("SPIN_VARIABLE_MATRIX_ACCESS_TOKEN", MATRIX_AS_TOKEN)
             .env("RUST_LOG", log_filter)
             .stdout(Stdio::piped())
             .stderr(stderr)

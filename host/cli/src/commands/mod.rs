@@ -1,7 +1,9 @@
 //! The `switchboard` subcommands, one module each.
 
 pub mod crypto;
+pub mod deadletters;
 pub mod load;
+pub mod media;
 pub mod plugin;
 pub mod sink;
 pub mod story;

@@ -33,7 +33,7 @@ pub fn profiles(overrides: Option<&str>) -> Result<Vec<StoryProfile>> {
 /// A compiled, pre-linked story planner.
 pub struct Planner {
     pre: StoryPlannerPre<Sandbox>,
-    limits: switchboard_runtime::engine::Limits,
+    limits: switchboard_runtime::limits::Limits,
     deadline_ticks: u64,
 }
 

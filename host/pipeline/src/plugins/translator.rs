@@ -1,5 +1,6 @@
 //! Translator components: loading them, checking what they import, and calling
-//! `describe`, `decode`, `encode` and `sent-message-id` in a sandbox.
+//! `describe`, `decode`, `encode`, `sent-message-id` and `fetch-media` in a
+//! sandbox.
 //!
 //! A translator is compiled once and pre-instantiated ([`Translator`]); each
 //! [`TranslatorInstance`] is one live instance that can be reused for many calls,
@@ -22,7 +23,7 @@ use wasmtime::Store;
 pub use crate::bindings::types;
 pub use bindings::exports::switchboard::messaging::translator::{
     ApiAuth, Capabilities, ContentKind, Degradation, Encoded, HttpMethod, Limits as PlatformLimits,
-    MediaError, MediaStep, SendRequest, WebhookSignature,
+    MediaDownload, MediaError, MediaStep, SendRequest, WebhookSignature,
 };
 use bindings::{TranslatorPlugin, TranslatorPluginPre};
 use types::{Address, DecodeError, EncodeError, Envelope, FieldError};
@@ -73,7 +74,7 @@ pub enum CallError {
 pub struct Translator {
     pre: TranslatorPluginPre<Sandbox>,
     capabilities: Capabilities,
-    limits: switchboard_runtime::engine::Limits,
+    limits: switchboard_runtime::limits::Limits,
     deadline_ticks: u64,
     engine: wasmtime::Engine,
 }
@@ -236,6 +237,16 @@ impl TranslatorInstance<'_> {
                 .switchboard_messaging_translator()
                 .call_sent_message_id(store, response_body)
         })
+    }
+}
+
+/// One line saying why a media id cannot be turned into bytes, for people.
+pub fn describe_media_error(error: &MediaError) -> String {
+    match error {
+        MediaError::Unsupported => "this platform's media cannot be fetched by id".to_string(),
+        MediaError::InvalidId(why) => format!("not a media id of this platform: {why}"),
+        MediaError::InvalidResponse(why) => format!("the platform's answer is not usable: {why}"),
+        MediaError::Other(why) => why.clone(),
     }
 }
 

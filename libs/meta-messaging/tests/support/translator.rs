@@ -68,6 +68,15 @@ pub fn extra<'e>(envelope: &'e Envelope, path: &str) -> Option<&'e str> {
         .map(|extra| extra.json.as_str())
 }
 
+/// Whether the extra at `path` is declared personal (`None`: no such extra).
+pub fn personal(envelope: &Envelope, path: &str) -> Option<bool> {
+    envelope
+        .extras
+        .iter()
+        .find(|extra| extra.path == path)
+        .map(|extra| extra.personal)
+}
+
 /// An address on the platform.
 pub fn address(id: &str) -> Address {
     Address {

@@ -80,6 +80,13 @@ pub fn decode(body: &[u8]) -> Result<Vec<Envelope>, DecodeError> {
 /// the envelope's extras rather than dropped.
 const KNOWN: &[&str] = &["id", "from", "to", "text", "timestamp"];
 
+/// Extras that identify no one, so they may cross to other apps with the
+/// message. Every other extra is declared personal (`extra-field.personal`)
+/// and stays on this app: a member the app adds later is personal until it
+/// is listed here. Never list ids, names, phone numbers, usernames, profile
+/// or contact data, or objects that may contain them.
+const SHARED: &[&str] = &["language"];
+
 fn decode_message(message: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
     let id = message.str("id")?;
     let from = message.str("from")?;
@@ -112,7 +119,7 @@ fn decode_message(message: &Node<'_, '_>) -> Result<Envelope, DecodeError> {
             category: MessageCategory::Personal,
         }),
         echo: false,
-        extras: message.extras(KNOWN),
+        extras: message.extras(KNOWN, SHARED),
     })
 }
 
@@ -271,6 +278,26 @@ mod tests {
         assert_eq!(envelopes[1].timestamp_ms, 1_765_000_042_000);
         assert_eq!(envelopes[1].extras.len(), 1);
         assert_eq!(envelopes[1].extras[0].path, "/messages/1/language");
+        assert!(!envelopes[1].extras[0].personal, "declared shared");
+    }
+
+    #[test]
+    fn undeclared_members_stay_on_this_app() {
+        let body = br#"{"messages":[{"id":"in-1","from":"alice","to":"bot","text":"Hi",
+            "timestamp":1765000000,"profile":{"name":"Alice"},"language":"en"}]}"#;
+        let envelopes = decode(body).unwrap();
+        let declared: Vec<(&str, bool)> = envelopes[0]
+            .extras
+            .iter()
+            .map(|extra| (extra.path.as_str(), extra.personal))
+            .collect();
+        assert_eq!(
+            declared,
+            vec![
+                ("/messages/0/language", false),
+                ("/messages/0/profile", true)
+            ]
+        );
     }
 
     #[test]
