@@ -9,8 +9,8 @@
 //!   loops forever traps at the deadline instead of holding a host thread.
 //!
 //! Pure components (translators, the story planner, the sealer) run in a
-//! [`Sandbox`](crate::sandbox::Sandbox); HTTP components and the services an
-//! embedder runs get an [`InstanceState`](crate::instance::InstanceState).
+//! [`Sandbox`]; HTTP components and the services an embedder runs get an
+//! `InstanceState` (the `instance` module, which builds on this one).
 
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
