@@ -323,13 +323,7 @@ fn encode_content(out: &mut Output<'_>, content: &Content) -> Result<(), EncodeE
                     unsupported.native_type
                 ),
             );
-            let mut notice = format!("[Unsupported message: {}", unsupported.native_type);
-            if let Some(description) = &unsupported.description {
-                notice.push_str(" — ");
-                notice.push_str(description);
-            }
-            notice.push(']');
-            out.text(&notice);
+            out.text(&switchboard_pdk::text::unsupported_notice(unsupported));
         }
     }
     Ok(())

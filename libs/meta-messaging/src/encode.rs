@@ -420,14 +420,7 @@ impl Builder<'_> {
                     "unsupported-as-notice",
                     format!("unsupported {} sent as a notice", unsupported.native_type),
                 );
-                let text = match &unsupported.description {
-                    Some(description) => format!(
-                        "[Unsupported message: {} – {description}]",
-                        unsupported.native_type
-                    ),
-                    None => format!("[Unsupported message: {}]", unsupported.native_type),
-                };
-                self.texts(&text)
+                self.texts(&switchboard_pdk::text::unsupported_notice(unsupported))
             }
         })
     }

@@ -109,6 +109,19 @@ pub fn scalar_to_utf16(text: &str, scalar: usize) -> Option<usize> {
     Some(units)
 }
 
+/// The text a translator sends in place of content its app cannot show
+/// (degradation rule `unsupported-as-notice`), the same on every app:
+/// `[Unsupported message: <native type> — <description>]`.
+pub fn unsupported_notice(unsupported: &crate::types::UnsupportedContent) -> String {
+    match &unsupported.description {
+        Some(description) => format!(
+            "[Unsupported message: {} — {description}]",
+            unsupported.native_type
+        ),
+        None => format!("[Unsupported message: {}]", unsupported.native_type),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
