@@ -104,6 +104,17 @@ fn reason_code(reason: RejectionReason) -> &'static str {
     }
 }
 
+/// The reason code and words for the sender of an encoding that failed for
+/// a recipient on `platform`.
+fn refusal_of(failure: EncodeFailure, platform: &str) -> (&'static str, String) {
+    match failure {
+        EncodeFailure::NotConnected => ("no-translator", format!("{platform} is not connected")),
+        EncodeFailure::Failed(detail) => ("translator-failed", detail),
+        EncodeFailure::Unavailable(detail) => ("translator-unavailable", detail),
+        EncodeFailure::Refused(error) => ("encode-failed", describe_encode_error(&error)),
+    }
+}
+
 /// What routing one envelope decided.
 enum Routed {
     /// Commit these changes, then hand these entries to the senders.
@@ -343,7 +354,6 @@ impl Router {
                     // never rejects a message.
                     let tries = held.entry(envelope.id.clone()).or_insert((0, 0));
                     tries.1 = now + self.config.pipeline.hold_retry_ms;
-                    self.metrics.reject("retried");
                     tracing::warn!(envelope = %digest(&envelope.id), %reason, "routing again later");
                     continue;
                 }
@@ -465,8 +475,12 @@ impl Router {
                 }
                 // Nothing to send on that app (a dropped typing indicator…).
                 Ok(None) => {}
-                Err(("translator-unavailable", detail)) => return Ok(Routed::Retry(detail)),
-                Err((reason, detail)) => refused.push(refuse(reason, detail)),
+                // No instance: nothing is wrong with the envelope.
+                Err(EncodeFailure::Unavailable(detail)) => return Ok(Routed::Retry(detail)),
+                Err(failure) => {
+                    let (reason, detail) = refusal_of(failure, &delivery.recipient.platform);
+                    refused.push(refuse(reason, detail));
+                }
             }
         }
         self.settle(envelope, queued, refused, now)
@@ -502,27 +516,17 @@ impl Router {
 
     /// Encodes `envelope` for `recipient` with the target's translator, sent
     /// from the account configured for that platform. `None` when there is
-    /// nothing to send; an error is a reason code and words for the sender.
+    /// nothing to send.
     fn encode(
         &self,
         envelope: &Envelope,
         recipient: &Address,
-    ) -> Result<Option<Encoded>, (&'static str, String)> {
-        let platform = &recipient.platform;
-        let not_connected = || ("no-translator", format!("{platform} is not connected"));
+    ) -> Result<Option<Encoded>, EncodeFailure> {
         let sender = Address {
-            platform: platform.clone(),
-            id: self.config.platform(platform).account,
+            platform: recipient.platform.clone(),
+            id: self.config.platform(&recipient.platform).account,
         };
-        let encoded = self
-            .translators
-            .encode(envelope, &sender, recipient)
-            .map_err(|failure| match failure {
-                EncodeFailure::NotConnected => not_connected(),
-                EncodeFailure::Failed(detail) => ("translator-failed", detail),
-                EncodeFailure::Unavailable(detail) => ("translator-unavailable", detail),
-                EncodeFailure::Refused(error) => ("encode-failed", describe_encode_error(&error)),
-            })?;
+        let encoded = self.translators.encode(envelope, &sender, recipient)?;
         Ok((!encoded.requests.is_empty()).then_some(encoded))
     }
 
@@ -599,8 +603,9 @@ impl Router {
                 Some(OutboxEntry::new(&notice.id, &envelope.sender.address, encoded, now).queued())
             }
             Ok(None) => None,
-            Err((_, detail)) => {
-                tracing::warn!(%detail, "cannot encode the notice");
+            Err(failure) => {
+                let (reason, detail) = refusal_of(failure, &envelope.platform);
+                tracing::warn!(%reason, %detail, "cannot encode the notice");
                 None
             }
         }
