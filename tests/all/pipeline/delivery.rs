@@ -150,6 +150,21 @@ pub fn account(platform: &str, id: &str) -> Value {
     json!({ "platform": platform, "id": id })
 }
 
+/// Links `accounts` as one person's and has each consent to cross-app
+/// messaging, through the admin API.
+pub fn link_consenting(host: &Host, person: &str, accounts: &[(&str, &str)]) {
+    for (platform, id) in accounts {
+        let link = json!({ "person": person, "account": account(platform, id) });
+        assert_eq!(admin(host, "POST", "/admin/links", link), 201);
+        let consent = json!({ "account": account(platform, id),
+                              "scope": "cross-app-messaging", "granted": true });
+        assert!(matches!(
+            admin(host, "POST", "/admin/consents", consent),
+            200 | 201
+        ));
+    }
+}
+
 /// The WhatsApp text fixture as sent by `from`, with its own message id.
 pub fn whatsapp_text(from: &str, message_id: &str, text: &str) -> Vec<u8> {
     let body = webhook("whatsapp", "text.json");

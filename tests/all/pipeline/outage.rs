@@ -6,30 +6,14 @@
 //! while the circuit is open the platform sees few requests; each message
 //! arrives under one idempotency key (a redrive reuses the same key).
 
-use crate::pipeline::delivery::{Sink, account, admin, post_signed, whatsapp_text};
+use crate::pipeline::delivery::{Sink, link_consenting, post_signed, whatsapp_text};
 use crate::runtime::up::{ADMIN_TOKEN, Host, SECRET, host_config, state_dir};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 30;
-
-fn link(host: &Host, pairs: &[(&str, &str)]) {
-    for (index, (whatsapp, messenger)) in pairs.iter().enumerate() {
-        for (platform, id) in [("whatsapp", whatsapp), ("messenger", messenger)] {
-            let link =
-                json!({ "person": format!("pair-{index}"), "account": account(platform, id) });
-            assert_eq!(admin(host, "POST", "/admin/links", link), 201);
-            let consent = json!({ "account": account(platform, id),
-                                  "scope": "cross-app-messaging", "granted": true });
-            assert!(matches!(
-                admin(host, "POST", "/admin/consents", consent),
-                200 | 201
-            ));
-        }
-    }
-}
 
 /// The idempotency keys of the deliveries to Messenger the sink accepted.
 fn delivered_keys(sink: &Sink) -> BTreeSet<String> {
@@ -64,7 +48,11 @@ fn a_platform_down_for_a_while_gets_every_message_once_it_is_back() {
         "breaker_failures = 3\nbreaker_open_ms = 400\nbreaker_max_open_ms = 800\n",
     );
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    link(&host, &[("16505558001", "6000000801")]);
+    link_consenting(
+        &host,
+        "pair",
+        &[("whatsapp", "16505558001"), ("messenger", "6000000801")],
+    );
 
     // Messenger is down: every request fails until it is back.
     sink.failures.store(u32::MAX, Ordering::SeqCst);
@@ -74,10 +62,10 @@ fn a_platform_down_for_a_while_gets_every_message_once_it_is_back() {
     }
     std::thread::sleep(Duration::from_secs(4));
     let tried_while_down = sink.received.lock().expect("log").len();
-    // Without the breaker each of the 30 deliveries would have been tried
-    // about nine times in these four seconds (backoff 10–50 ms); with it,
-    // a few failures open the circuit and then only its probes go: fewer
-    // requests than there are messages.
+    // Without the breaker each of the 30 deliveries would be retried every
+    // 10–50 ms for these four seconds; with it, a few failures open the
+    // circuit and then only its probes go: fewer requests than there are
+    // messages.
     assert!(
         tried_while_down < MESSAGES,
         "{tried_while_down} requests reached a platform that was down"
@@ -111,7 +99,11 @@ fn dead_letters_are_listed_and_redriven_once_the_platform_is_back() {
     // Two tries and no breaker: the deliveries are given up on quickly.
     let config = host_config(&dir, &sink.base, 2, "breaker_failures = 0\n");
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    link(&host, &[("16505558002", "6000000802")]);
+    link_consenting(
+        &host,
+        "pair",
+        &[("whatsapp", "16505558002"), ("messenger", "6000000802")],
+    );
     sink.failures.store(u32::MAX, Ordering::SeqCst);
     for n in 0..3 {
         let body = whatsapp_text(

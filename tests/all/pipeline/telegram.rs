@@ -22,7 +22,7 @@
 //! store; webhooks without the right secret token or `hs_token` are 401 and
 //! store nothing.
 
-use crate::pipeline::delivery::{account, admin, metric, wait_for_metric, whatsapp_text};
+use crate::pipeline::delivery::{link_consenting, metric, wait_for_metric, whatsapp_text};
 use crate::runtime::up::{
     Host, MATRIX_AS_TOKEN, MATRIX_HS_TOKEN, SECRET, TELEGRAM_SECRET, TELEGRAM_TOKEN, agent,
     host_config, state_dir,
@@ -221,19 +221,6 @@ fn post_whatsapp(host: &Host, body: &[u8]) -> u16 {
     .0
 }
 
-fn link(host: &Host, person: &str, accounts: &[(&str, &str)]) {
-    for (platform, id) in accounts {
-        let link = json!({ "person": person, "account": account(platform, id) });
-        assert_eq!(admin(host, "POST", "/admin/links", link), 201);
-        let consent = json!({ "account": account(platform, id),
-                              "scope": "cross-app-messaging", "granted": true });
-        assert!(matches!(
-            admin(host, "POST", "/admin/consents", consent),
-            200 | 201
-        ));
-    }
-}
-
 #[test]
 fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
     let dir = state_dir("pipeline-telegram");
@@ -256,12 +243,12 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
             // request paths: the host keeps it at debug.
             "debug,switchboard=trace,switchboard_pipeline=trace,switchboard_runtime=trace,ureq=trace,ureq_proto=trace",
         );
-        link(
+        link_consenting(
             &host,
             "ada-alice",
             &[("telegram", ADA_TG), ("whatsapp", ALICE_WA)],
         );
-        link(
+        link_consenting(
             &host,
             "carl-kitchen",
             &[("whatsapp", CARL_WA), ("matrix", KITCHEN_ROOM)],
