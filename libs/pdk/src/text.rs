@@ -109,6 +109,39 @@ pub fn scalar_to_utf16(text: &str, scalar: usize) -> Option<usize> {
     Some(units)
 }
 
+/// Character ranges (scalar offsets, end exclusive) of the parts of `text`
+/// that fit `max` each, cut on word boundaries, where `size` measures one
+/// character in the unit the platform limits (`char::len_utf8` for bytes,
+/// `char::len_utf16` for UTF-16 code units). No part is empty; the split stops
+/// at a character that alone is larger than `max`. Ranges (rather than
+/// slices) let a translator cut the text's spans along with it.
+pub fn part_ranges(text: &str, max: usize, size: fn(char) -> usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut used = 0;
+        let fits = rest
+            .chars()
+            .take_while(|&c| {
+                used += size(c);
+                used <= max
+            })
+            .count();
+        if fits == 0 {
+            break;
+        }
+        let (head, tail) = split_at_word(rest, fits);
+        // `rest` is a suffix of `text`, and `head` starts where it does.
+        let start = text.len() - rest.len();
+        if !head.is_empty() {
+            let from = text[..start].chars().count();
+            out.push((from, from + head.chars().count()));
+        }
+        rest = tail;
+    }
+    out
+}
+
 /// The text a translator sends in place of content its app cannot show
 /// (degradation rule `unsupported-as-notice`), the same on every app:
 /// `[Unsupported message: <native type> — <description>]`.
@@ -172,5 +205,21 @@ mod tests {
         assert_eq!((cut.as_str(), was_cut), ("one two…", true));
         assert!(char_len(&cut) <= 9);
         assert_eq!(truncate_at_word("short", 9), ("short".to_string(), false));
+    }
+
+    #[test]
+    fn parts_fit_the_unit_the_platform_counts() {
+        // "😀" is 4 bytes of UTF-8 but 2 UTF-16 units.
+        let text = "😀😀 ab 😀😀";
+        assert_eq!(
+            part_ranges(text, 8, char::len_utf8),
+            vec![(0, 2), (3, 5), (6, 8)]
+        );
+        assert_eq!(part_ranges(text, 8, char::len_utf16), vec![(0, 5), (6, 8)]);
+        // A character larger than the limit stops the split, no empty part.
+        assert_eq!(
+            part_ranges("😀", 1, char::len_utf16),
+            Vec::<(usize, usize)>::new()
+        );
     }
 }

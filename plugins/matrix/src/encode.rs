@@ -12,7 +12,6 @@ use crate::html;
 use crate::media::{parse_mxc, percent_encode};
 use crate::{MAX_FORMATTED_BYTES, MAX_TEXT_BYTES, PLATFORM, TXN_PREFIX};
 use switchboard_pdk::serde_json::{Map, Value, json};
-use switchboard_pdk::text::split_at_word;
 use switchboard_pdk::types::{
     Address, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, Location, Media, MediaKind, MediaSource,
@@ -219,26 +218,7 @@ fn slice(text: &FormattedText, from: usize, to: usize) -> FormattedText {
 /// Character ranges of the parts of `text` of at most `max_bytes` bytes of
 /// UTF-8 each, cut on word boundaries. No part is empty.
 pub fn parts(text: &str, max_bytes: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let fits = rest
-            .char_indices()
-            .take_while(|(offset, c)| offset + c.len_utf8() <= max_bytes)
-            .count();
-        if fits == 0 {
-            break;
-        }
-        let (head, tail) = split_at_word(rest, fits);
-        // `rest` is a suffix of `text`, and `head` starts where it does.
-        let start = text.len() - rest.len();
-        if !head.is_empty() {
-            let from = text[..start].chars().count();
-            out.push((from, from + head.chars().count()));
-        }
-        rest = tail;
-    }
-    out
+    switchboard_pdk::text::part_ranges(text, max_bytes, char::len_utf8)
 }
 
 /// Renders an envelope as Client-Server API requests into the room

@@ -13,7 +13,7 @@ use crate::{
     MAX_TEXT_UNITS, PLATFORM,
 };
 use switchboard_pdk::serde_json::{Map, Value, json};
-use switchboard_pdk::text::{split_at_word, truncate_at_word};
+use switchboard_pdk::text::truncate_at_word;
 use switchboard_pdk::types::{
     Address, ButtonAction, ContactCard, Content, EncodeError, Envelope, Event, FieldError,
     FormattedText, Interactive, InteractiveAction, Location, Media, MediaKind, MediaSource,
@@ -241,30 +241,7 @@ fn plain(text: &str) -> FormattedText {
 /// Character ranges of the parts of `text` of at most `max_units` UTF-16
 /// code units each, cut on word boundaries. No part is empty.
 pub fn parts(text: &str, max_units: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut units = 0;
-        let fits = rest
-            .chars()
-            .take_while(|c| {
-                units += c.len_utf16();
-                units <= max_units
-            })
-            .count();
-        if fits == 0 {
-            break;
-        }
-        let (head, tail) = split_at_word(rest, fits);
-        // `rest` is always a suffix of `text`, and `head` starts where it does.
-        let start = text.len() - rest.len();
-        if !head.is_empty() {
-            let from = text[..start].chars().count();
-            out.push((from, from + head.chars().count()));
-        }
-        rest = tail;
-    }
-    out
+    switchboard_pdk::text::part_ranges(text, max_units, char::len_utf16)
 }
 
 /// Renders an envelope as Bot API calls to the chat `recipient`.
