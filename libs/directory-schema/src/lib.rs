@@ -4,15 +4,15 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `account:<platform>:<id>` | [`AccountRecord`]: the person the account belongs to and its pseudonymous handle |
-//! | `person:<person>` | [`PersonRecord`]: the person's linked accounts |
-//! | `handle:<platform>:<handle>` | the [`Account`] a handle stands for |
+//! | `conversation:<id>` | [`ConversationRecord`]: kind, title and members (account, endpoint, role, state, alias, handle) |
+//! | `membership:<platform>:<id>` | [`Membership`]: per endpoint, the conversations the account is in there and its current one |
+//! | `message:<canonical id>` | [`MessageOrigin`]: the conversation a routed message was written in, and its author |
 //! | `consent:<platform>:<id>:<scope>` | [`ConsentRecord`] |
 //! | `block:<platform>:<id>:<platform>:<id>` | [`BlockRecord`] (blocker first) |
 //! | `marketing:<platform>:<id>:<platform>:<id>` | [`OptInRecord`] (person first, then business) |
 //! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`], append-only |
 //! | `native:<platform>:<native id>` | the canonical message id (UTF-8) |
-//! | `canonical:<canonical id>:<platform>` | the native id it got there (UTF-8) |
+//! | `canonical:<canonical id>:<platform>:<id>` | the native id it got in that account's chat (UTF-8) |
 //! | `rate:<platform>:<id>:<minute>` | how many messages the account sent in that minute since the epoch (decimal) |
 //! | `inbox:<canonical id>` | an envelope the gateway accepted and the pipeline has not routed yet (JSON) |
 //! | `envelope:<canonical id>` | every envelope ever accepted, so a webhook delivered twice is stored once (JSON) |
@@ -23,9 +23,9 @@
 //! | `storyorigin:<platform>:<native id>` | [`StoryOrigin`]: the original of a cross-post known on `platform` by `native id`, so a reply to it reaches the author |
 //! | `storyauthor:<platform>:<id>` | the [`Account`] on the stories' original app of the author who cross-posts to this account, so a mention of it reaches them |
 //!
-//! Values are JSON. Ids and platforms are used verbatim: platform names are
-//! lower-case ASCII, and ids never contain `:` on the supported platforms; an
-//! id that does is refused by [`Account::validate`].
+//! Values are JSON. Platform names are lower-case ASCII; an account id is used
+//! verbatim except that `%` and `:` are escaped (`%25`, `%3A`), so that a
+//! Matrix id (`@alice:example.org`) cannot make two accounts' keys collide.
 
 #![deny(missing_docs)]
 
@@ -54,17 +54,21 @@ impl Account {
                 self.platform
             ));
         }
-        if self.id.is_empty() || self.id.contains(':') || self.id.chars().any(char::is_whitespace) {
+        if self.id.is_empty() || self.id.len() > 255 || self.id.chars().any(char::is_whitespace)
+        {
             return Err(format!(
-                "account id {:?} must be non-empty, without ':' or white space",
+                "account id {:?} must be 1 to 255 bytes, without white space",
                 self.id
             ));
         }
         Ok(())
     }
 
-    fn key_part(&self) -> String {
-        format!("{}:{}", self.platform, self.id)
+    /// `<platform>:<id>` with `%` and `:` in the id escaped: the account's
+    /// part of every key.
+    pub fn key_part(&self) -> String {
+        let id = self.id.replace('%', "%25").replace(':', "%3A");
+        format!("{}:{id}", self.platform)
     }
 }
 
@@ -72,7 +76,8 @@ impl Account {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConsentScope {
-    /// Messages may cross between this account and linked accounts on other apps.
+    /// Messages may cross between this account and the members of its
+    /// conversations on other apps.
     CrossAppMessaging,
     /// The phone number may be shown on other apps.
     SharePhoneNumber,
@@ -80,8 +85,10 @@ pub enum ConsentScope {
     ShareDisplayName,
     /// The username may be shown on other apps.
     ShareUsername,
-    /// Public keys may be handed to linked contacts on other apps.
+    /// Public keys may be handed to the members of its conversations.
     PublishKeys,
+    /// The account may be found by its phone number or username.
+    Discoverable,
 }
 
 impl ConsentScope {
@@ -93,25 +100,126 @@ impl ConsentScope {
             ConsentScope::ShareDisplayName => "share-display-name",
             ConsentScope::ShareUsername => "share-username",
             ConsentScope::PublishKeys => "publish-keys",
+            ConsentScope::Discoverable => "discoverable",
         }
     }
 }
 
-/// `account:<platform>:<id>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountRecord {
-    /// The person (a Switchboard user id) the account belongs to.
-    pub person: String,
-    /// The pseudonym that stands for this person when they write to someone on
-    /// another app: never their phone number or name.
-    pub handle: String,
+/// Whether a conversation has two parties or more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConversationKind {
+    /// Two members.
+    Direct,
+    /// Up to the configured maximum of members.
+    Group,
 }
 
-/// `person:<person>`.
+/// What a member is in a conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberRole {
+    /// A person writing for themself.
+    #[default]
+    Person,
+    /// A business.
+    Business,
+    /// An automated participant.
+    Bot,
+}
+
+/// Where a member stands in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberState {
+    /// Asked to join, has not accepted: receives nothing.
+    Invited,
+    /// Sends and receives.
+    Active,
+    /// Left or removed: receives nothing.
+    Left,
+}
+
+/// One member of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's account on their app.
+    pub account: Account,
+    /// The relay's account on that app the member talks through here.
+    pub endpoint: String,
+    /// Person, business or bot.
+    pub role: MemberRole,
+    /// Invited, active or left.
+    pub state: MemberState,
+    /// The pseudonym shown for the member in this conversation, unique in it.
+    pub alias: String,
+    /// The opaque id (`sb-…`) that stands for the member's address on other
+    /// apps in this conversation.
+    pub handle: String,
+    /// When the member joined (or was asked to), ms since the epoch.
+    pub joined_at_ms: u64,
+}
+
+/// `conversation:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    /// The conversation's id.
+    pub id: String,
+    /// Direct or group.
+    pub kind: ConversationKind,
+    /// A title, for groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// When it was made, ms since the epoch.
+    pub created_at_ms: u64,
+    /// Every member, those who left included (their alias stays taken).
+    pub members: Vec<Member>,
+}
+
+impl ConversationRecord {
+    /// The member record of `account`, whatever its state.
+    pub fn member(&self, account: &Account) -> Option<&Member> {
+        self.members.iter().find(|member| member.account == *account)
+    }
+
+    /// The members that send and receive.
+    pub fn active_members(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(|member| member.state == MemberState::Active)
+    }
+
+    /// Whether `account` is an active member.
+    pub fn is_active_member(&self, account: &Account) -> bool {
+        self.member(account)
+            .is_some_and(|member| member.state == MemberState::Active)
+    }
+}
+
+/// The conversations an account is in through one endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PersonRecord {
-    /// The person's accounts, one per app at most.
-    pub accounts: Vec<Account>,
+pub struct EndpointConversations {
+    /// Where an unquoted message goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    /// Every conversation (invited or active) at the endpoint, oldest first.
+    pub conversations: Vec<String>,
+}
+
+/// `membership:<platform>:<id>`: an account's conversations, by endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// Endpoint → the conversations there.
+    pub endpoints: std::collections::BTreeMap<String, EndpointConversations>,
+}
+
+/// `message:<canonical id>`: where a routed message was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageOrigin {
+    /// The conversation.
+    pub conversation_id: String,
+    /// Who wrote it.
+    pub author: Account,
 }
 
 /// `consent:<account>:<scope>`.
@@ -154,9 +262,11 @@ pub struct OptInRecord {
 pub struct AuditRecord {
     /// When, ms since the epoch.
     pub at_ms: u64,
-    /// Who made it (the admin API's caller, or `pipeline` for STOP replies).
+    /// Who made it: the admin token's configured name, or for a change made
+    /// from a chat, `<platform>:<account id> in chat`.
     pub actor: String,
-    /// What was done (`link`, `unlink`, `consent`, `block`, `unblock`, `marketing`).
+    /// What was done (`conversation`, `member-added`, `member-left`,
+    /// `consent`, `block`, `unblock`, `marketing`, `current`).
     pub action: String,
     /// The request's details.
     pub details: serde_json::Value,
@@ -172,9 +282,19 @@ pub struct StoryOrigin {
     pub author: Account,
 }
 
-/// Key of an account's link record.
-pub fn account_key(account: &Account) -> String {
-    format!("account:{}", account.key_part())
+/// Key of a conversation.
+pub fn conversation_key(id: &str) -> String {
+    format!("conversation:{id}")
+}
+
+/// Key of an account's [`Membership`].
+pub fn membership_key(account: &Account) -> String {
+    format!("membership:{}", account.key_part())
+}
+
+/// Key of a routed message's [`MessageOrigin`].
+pub fn message_key(canonical_id: &str) -> String {
+    format!("message:{canonical_id}")
 }
 
 /// Key that maps a platform's native message id to the canonical id: how an
@@ -183,19 +303,9 @@ pub fn native_id_key(platform: &str, native_id: &str) -> String {
     format!("native:{platform}:{native_id}")
 }
 
-/// Key of the native id a canonical message got on `platform`.
-pub fn canonical_id_key(canonical_id: &str, platform: &str) -> String {
-    format!("canonical:{canonical_id}:{platform}")
-}
-
-/// Key of a person's record.
-pub fn person_key(person: &str) -> String {
-    format!("person:{person}")
-}
-
-/// Key that resolves a handle on a platform back to the account.
-pub fn handle_key(platform: &str, handle: &str) -> String {
-    format!("handle:{platform}:{handle}")
+/// Key of the native id a canonical message got in `account`'s chat.
+pub fn canonical_id_key(canonical_id: &str, account: &Account) -> String {
+    format!("canonical:{canonical_id}:{}", account.key_part())
 }
 
 /// Key of a consent.
@@ -286,11 +396,14 @@ pub fn story_author_key(account: &Account) -> String {
     format!("storyauthor:{}", account.key_part())
 }
 
-/// The pseudonymous handle of `person` on `platform`: stable, unguessable from
-/// outside without the person id, and free of any phone number or name.
-pub fn handle_for(person: &str, platform: &str) -> String {
+/// The opaque handle of `account` in conversation `conversation`: stable,
+/// unguessable from outside without the conversation id, and free of any
+/// phone number or name.
+pub fn handle_for(conversation: &str, account: &Account) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("switchboard-handle:{person}:{platform}").as_bytes());
+    let digest = Sha256::digest(
+        format!("switchboard-handle:{conversation}:{}", account.key_part()).as_bytes(),
+    );
     let hex: String = digest
         .iter()
         .take(10)
@@ -413,7 +526,17 @@ mod tests {
     fn keys_follow_the_layout() {
         let alice = account("whatsapp", "16505551234");
         let shop = account("messenger", "1029384756");
-        assert_eq!(account_key(&alice), "account:whatsapp:16505551234");
+        assert_eq!(membership_key(&alice), "membership:whatsapp:16505551234");
+        let matrix = account("matrix", "@alice:example.org");
+        assert_eq!(
+            membership_key(&matrix),
+            "membership:matrix:@alice%3Aexample.org"
+        );
+        assert_ne!(
+            block_key(&account("matrix", "@a:whatsapp"), &alice),
+            block_key(&account("matrix", "@a"), &account("whatsapp", "whatsapp:16505551234")),
+            "escaped ids cannot make two pairs share a key"
+        );
         assert_eq!(
             consent_key(&alice, ConsentScope::CrossAppMessaging),
             "consent:whatsapp:16505551234:cross-app-messaging"
@@ -461,10 +584,11 @@ mod tests {
 
     #[test]
     fn handles_are_stable_pseudonyms() {
-        let handle = handle_for("person-1", "messenger");
-        assert_eq!(handle, handle_for("person-1", "messenger"));
-        assert_ne!(handle, handle_for("person-1", "instagram"));
-        assert_ne!(handle, handle_for("person-2", "messenger"));
+        let bob = account("messenger", "2345");
+        let handle = handle_for("c-1", &bob);
+        assert_eq!(handle, handle_for("c-1", &bob));
+        assert_ne!(handle, handle_for("c-2", &bob));
+        assert_ne!(handle, handle_for("c-1", &account("instagram", "2345")));
         assert!(handle.starts_with("sb-") && handle.len() == 23, "{handle}");
     }
 
@@ -472,7 +596,8 @@ mod tests {
     fn refuses_ids_that_break_keys() {
         assert!(account("whatsapp", "16505551234").validate().is_ok());
         assert!(account("WhatsApp", "1").validate().is_err());
-        assert!(account("whatsapp", "a:b").validate().is_err());
+        assert!(account("matrix", "@a:b.org").validate().is_ok());
+        assert!(account("whatsapp", "a b").validate().is_err());
         assert!(account("whatsapp", "").validate().is_err());
     }
 
