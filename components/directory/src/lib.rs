@@ -3,48 +3,168 @@
 //!
 //! The logic is in [`Directory`], generic over a [`KeyValue`] store so it is
 //! tested natively; the component runs it over Spin's default key-value store.
-//! A store failure reads as "no" (not linked, no consent, not opted in): the
-//! safe answer for a privacy check, and it is logged to stderr.
+//! A store failure reads as "no" (no conversation, no consent, not opted
+//! in): the safe answer for a privacy check, and it is logged to stderr.
+//! Conversations are read and changed through the `conversations` crate, the
+//! same code the admin API runs.
 
+use conversations::{Conversations, Endpoints};
 use directory_schema::{
-    Account, AccountRecord, ConsentRecord, ConsentScope, OptInRecord, OptInState, PersonRecord,
-    RateRecord, StoryOrigin, account_key, block_key, canonical_id_key, consent_key, handle_key,
-    marketing_key, native_id_key, person_key, rate_key, story_author_key, story_origin_key,
+    Account, BlockRecord, ConsentRecord, ConsentScope, ConversationRecord, EndpointConversations,
+    MessageOrigin, OptInRecord, OptInState, RateRecord, StoryOrigin, block_key, canonical_id_key,
+    consent_key, marketing_key, native_id_key, rate_key, story_author_key, story_origin_key,
 };
+
+pub use conversations::Store as KeyValue;
 
 /// Messages one sender may send per minute unless configured otherwise.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
-
-/// The key-value operations the directory needs.
-pub trait KeyValue {
-    /// The value of `key`.
-    fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Sets `key`.
-    fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()>;
-}
-
-/// A linked account and its pseudonymous handle.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Linked {
-    /// The account on another app.
-    pub account: Account,
-    /// The person's handle on that account's app.
-    pub handle: String,
-}
 
 /// Directory queries over a key-value store.
 pub struct Directory<S> {
     store: S,
     rate_per_minute: u32,
+    endpoints: Endpoints,
 }
 
 impl<S: KeyValue> Directory<S> {
-    /// A directory over `store`, allowing `rate_per_minute` messages per sender.
-    pub fn new(store: S, rate_per_minute: u32) -> Self {
+    /// A directory over `store`, allowing `rate_per_minute` messages per
+    /// sender, with the relay's `endpoints`.
+    pub fn new(store: S, rate_per_minute: u32, endpoints: Endpoints) -> Self {
         Directory {
             store,
             rate_per_minute,
+            endpoints,
         }
+    }
+
+    fn conversations(&self) -> Conversations<'_, S> {
+        // Group size is enforced where members are added (the admin API).
+        Conversations::new(&self.store, &self.endpoints, usize::MAX)
+    }
+
+    /// Logs a store failure and gives the safe answer.
+    fn or_log<T>(result: anyhow::Result<T>, what: &str, default: T) -> T {
+        result.unwrap_or_else(|error| {
+            eprintln!("directory: cannot {what}: {error:#}");
+            default
+        })
+    }
+
+    /// The conversations of `account` at `endpoint`.
+    pub fn conversations_at(&self, account: &Account, endpoint: &str) -> EndpointConversations {
+        Self::or_log(
+            self.conversations().at(account, endpoint),
+            "read a membership",
+            EndpointConversations::default(),
+        )
+    }
+
+    /// Every conversation of `account`.
+    pub fn conversations_of(&self, account: &Account) -> Vec<String> {
+        Self::or_log(
+            self.conversations().of(account),
+            "read a membership",
+            Vec::new(),
+        )
+    }
+
+    /// A conversation by id.
+    pub fn conversation(&self, id: &str) -> Option<ConversationRecord> {
+        Self::or_log(self.conversations().get(id), "read a conversation", None)
+    }
+
+    /// Records where a routed message was written.
+    pub fn record_message(&self, canonical_id: &str, origin: &MessageOrigin) {
+        Self::or_log(
+            self.conversations().record_message(canonical_id, origin),
+            "record a message",
+            (),
+        )
+    }
+
+    /// Where a routed message was written.
+    pub fn origin_of(&self, canonical_id: &str) -> Option<MessageOrigin> {
+        Self::or_log(
+            self.conversations().message_origin(canonical_id),
+            "read a message origin",
+            None,
+        )
+    }
+
+    /// The endpoint `account` talks through: its first conversation's, else
+    /// its app's first.
+    pub fn endpoint_for(&self, account: &Account) -> Option<String> {
+        let membership = Self::or_log(
+            self.conversations().membership(account),
+            "read a membership",
+            Default::default(),
+        );
+        membership
+            .endpoints
+            .keys()
+            .next()
+            .cloned()
+            .or_else(|| self.endpoints.pool(&account.platform).first().cloned())
+    }
+
+    /// Makes a conversation current for `account` at `endpoint`.
+    pub fn set_current(&self, account: &Account, endpoint: &str, id: &str) -> bool {
+        Self::or_log(
+            self.conversations().set_current(account, endpoint, id),
+            "switch conversations",
+            false,
+        )
+    }
+
+    /// `account` leaves conversation `id`, audited with it as the actor.
+    pub fn leave(&self, id: &str, account: &Account, now_ms: u64) -> bool {
+        match self.conversations().remove(id, account) {
+            Ok(_) => {
+                let details = serde_json::json!({ "conversation": id, "member": account });
+                self.audit(account, "member-left", details, now_ms);
+                true
+            }
+            Err(conversations::Failure::Refused(_)) => false,
+            Err(conversations::Failure::Store(error)) => {
+                eprintln!("directory: cannot leave a conversation: {error:#}");
+                false
+            }
+        }
+    }
+
+    /// `blocker` blocks `blocked` everywhere, audited with the blocker as
+    /// the actor.
+    pub fn block(&self, blocker: &Account, blocked: &Account, now_ms: u64) {
+        if let Ok(bytes) = serde_json::to_vec(&BlockRecord { at_ms: now_ms }) {
+            self.write(&block_key(blocker, blocked), &bytes);
+        }
+        let details = serde_json::json!({ "blocker": blocker, "blocked": blocked });
+        self.audit(blocker, "block", details, now_ms);
+    }
+
+    /// Gives or withdraws a consent from the person's chat, audited with the
+    /// account as the actor.
+    pub fn set_consent(&self, account: &Account, scope: ConsentScope, granted: bool, now_ms: u64) {
+        let record = ConsentRecord {
+            granted,
+            at_ms: now_ms,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&record) {
+            self.write(&consent_key(account, scope), &bytes);
+        }
+        let details = serde_json::json!({ "account": account, "scope": scope, "granted": granted });
+        self.audit(account, "consent", details, now_ms);
+    }
+
+    /// Appends an audit record of a change made from `account`'s own chat.
+    fn audit(&self, account: &Account, action: &str, details: serde_json::Value, now_ms: u64) {
+        let actor = format!("{}:{} in chat", account.platform, account.id);
+        Self::or_log(
+            conversations::append_audit(&self.store, &actor, action, details, now_ms),
+            "append to the audit log",
+            (),
+        )
     }
 
     /// The bytes at `key`; a store failure is logged and reads as absent.
@@ -71,31 +191,6 @@ impl<S: KeyValue> Directory<S> {
         if let Err(error) = self.store.set(key, value) {
             eprintln!("directory: cannot write {key}: {error:#}");
         }
-    }
-
-    /// The other accounts of the person who owns `account`.
-    pub fn linked_accounts(&self, account: &Account) -> Vec<Linked> {
-        let Some(record) = self.read::<AccountRecord>(&account_key(account)) else {
-            return Vec::new();
-        };
-        let person: PersonRecord = self.read(&person_key(&record.person)).unwrap_or_default();
-        person
-            .accounts
-            .into_iter()
-            .filter(|other| other != account)
-            .filter_map(|other| {
-                let handle = self.read::<AccountRecord>(&account_key(&other))?.handle;
-                Some(Linked {
-                    account: other,
-                    handle,
-                })
-            })
-            .collect()
-    }
-
-    /// The account a handle stands for on `platform`.
-    pub fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Account> {
-        self.read(&handle_key(platform, handle))
     }
 
     /// Whether `account` consented to `scope` and has not withdrawn it.
@@ -152,11 +247,14 @@ impl<S: KeyValue> Directory<S> {
         record.count <= self.rate_per_minute
     }
 
-    /// Records the native id a canonical message got on `platform`.
-    pub fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
-        self.write(&native_id_key(platform, native_id), canonical_id.as_bytes());
+    /// Records the native id a canonical message got in `account`'s chat.
+    pub fn record_native_id(&self, canonical_id: &str, account: &Account, native_id: &str) {
         self.write(
-            &canonical_id_key(canonical_id, platform),
+            &native_id_key(&account.platform, native_id),
+            canonical_id.as_bytes(),
+        );
+        self.write(
+            &canonical_id_key(canonical_id, account),
             native_id.as_bytes(),
         );
     }
@@ -166,9 +264,9 @@ impl<S: KeyValue> Directory<S> {
         self.string(&native_id_key(platform, native_id))
     }
 
-    /// The native id of a canonical message on `platform`.
-    pub fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
-        self.string(&canonical_id_key(canonical_id, platform))
+    /// The native id of a canonical message in `account`'s chat.
+    pub fn native_id(&self, canonical_id: &str, account: &Account) -> Option<String> {
+        self.string(&canonical_id_key(canonical_id, account))
     }
 
     /// The original of the story the cross-poster published as `native_id`
@@ -195,14 +293,16 @@ mod bindings {
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use super::bindings::exports::switchboard::messaging::directory::{
-        ConsentScope as WitScope, Guest, LinkedAccount, StoryOrigin,
-    };
+    use super::bindings::exports::switchboard::messaging::directory as wit;
     use super::{DEFAULT_RATE_PER_MINUTE, Directory, KeyValue};
-    use directory_schema::{Account, ConsentScope};
+    use conversations::Endpoints;
+    use directory_schema::{
+        Account, ConsentScope, ConversationKind, ConversationRecord, EndpointConversations,
+        MemberRole, MemberState, MessageOrigin,
+    };
     use spin_sdk::key_value::Store;
     use std::cell::OnceCell;
-    use switchboard_pdk::types::Address;
+    use switchboard_pdk::types::{Address, ConversationKind as WitKind};
 
     thread_local! {
         /// The default store, opened on first use and kept for the instance's
@@ -214,6 +314,16 @@ mod component {
             .ok()
             .and_then(|value| value.parse().ok())
             .unwrap_or(DEFAULT_RATE_PER_MINUTE);
+        /// The relay's endpoints, read once per instance. A bad value is
+        /// logged and read as no endpoints (nothing is routed).
+        static ENDPOINTS: Endpoints = {
+            let pools = spin_sdk::variables::get("endpoints").unwrap_or_default();
+            let scoped = spin_sdk::variables::get("scoped_apps").unwrap_or_default();
+            Endpoints::parse(&pools, &scoped).unwrap_or_else(|error| {
+                eprintln!("directory: the endpoints variable is not valid: {error}");
+                Endpoints::default()
+            })
+        };
     }
 
     /// The instance's default key-value store.
@@ -248,7 +358,18 @@ mod component {
     }
 
     fn directory() -> Directory<SpinKeyValue> {
-        Directory::new(SpinKeyValue, RATE_PER_MINUTE.with(|rate| *rate))
+        Directory::new(
+            SpinKeyValue,
+            RATE_PER_MINUTE.with(|rate| *rate),
+            ENDPOINTS.with(Clone::clone),
+        )
+    }
+
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default()
     }
 
     fn account(address: Address) -> Account {
@@ -265,33 +386,101 @@ mod component {
         }
     }
 
-    fn scope(scope: WitScope) -> ConsentScope {
+    fn scope(scope: wit::ConsentScope) -> ConsentScope {
         match scope {
-            WitScope::CrossAppMessaging => ConsentScope::CrossAppMessaging,
-            WitScope::SharePhoneNumber => ConsentScope::SharePhoneNumber,
-            WitScope::ShareDisplayName => ConsentScope::ShareDisplayName,
-            WitScope::ShareUsername => ConsentScope::ShareUsername,
-            WitScope::PublishKeys => ConsentScope::PublishKeys,
+            wit::ConsentScope::CrossAppMessaging => ConsentScope::CrossAppMessaging,
+            wit::ConsentScope::SharePhoneNumber => ConsentScope::SharePhoneNumber,
+            wit::ConsentScope::ShareDisplayName => ConsentScope::ShareDisplayName,
+            wit::ConsentScope::ShareUsername => ConsentScope::ShareUsername,
+            wit::ConsentScope::PublishKeys => ConsentScope::PublishKeys,
+            wit::ConsentScope::Discoverable => ConsentScope::Discoverable,
+        }
+    }
+
+    fn endpoint_conversations(slot: EndpointConversations) -> wit::EndpointConversations {
+        wit::EndpointConversations {
+            current: slot.current,
+            conversations: slot.conversations,
+        }
+    }
+
+    fn conversation(record: ConversationRecord) -> wit::ConversationRecord {
+        wit::ConversationRecord {
+            id: record.id,
+            kind: match record.kind {
+                ConversationKind::Direct => WitKind::Direct,
+                ConversationKind::Group => WitKind::Group,
+            },
+            title: record.title,
+            created_at_ms: record.created_at_ms,
+            members: record
+                .members
+                .into_iter()
+                .map(|member| wit::Member {
+                    account: address(member.account),
+                    endpoint: member.endpoint,
+                    role: match member.role {
+                        MemberRole::Person => wit::MemberRole::Person,
+                        MemberRole::Business => wit::MemberRole::Business,
+                        MemberRole::Bot => wit::MemberRole::Bot,
+                    },
+                    state: match member.state {
+                        MemberState::Invited => wit::MemberState::Invited,
+                        MemberState::Active => wit::MemberState::Active,
+                        MemberState::Left => wit::MemberState::Left,
+                    },
+                    alias: member.alias,
+                    handle: member.handle,
+                })
+                .collect(),
         }
     }
 
     struct Component;
 
-    impl Guest for Component {
-        fn linked_accounts(account_: Address) -> Vec<LinkedAccount> {
+    impl wit::Guest for Component {
+        fn conversations_at(account_: Address, endpoint: String) -> wit::EndpointConversations {
+            endpoint_conversations(directory().conversations_at(&account(account_), &endpoint))
+        }
+        fn conversations_of(account_: Address) -> Vec<String> {
+            directory().conversations_of(&account(account_))
+        }
+        fn conversation(id: String) -> Option<wit::ConversationRecord> {
+            directory().conversation(&id).map(conversation)
+        }
+        fn record_message(canonical_id: String, origin: wit::MessageOrigin) {
+            directory().record_message(
+                &canonical_id,
+                &MessageOrigin {
+                    conversation_id: origin.conversation_id,
+                    author: account(origin.author),
+                },
+            )
+        }
+        fn origin_of(canonical_id: String) -> Option<wit::MessageOrigin> {
             directory()
-                .linked_accounts(&account(account_))
-                .into_iter()
-                .map(|linked| LinkedAccount {
-                    account: address(linked.account),
-                    handle: linked.handle,
+                .origin_of(&canonical_id)
+                .map(|origin| wit::MessageOrigin {
+                    conversation_id: origin.conversation_id,
+                    author: address(origin.author),
                 })
-                .collect()
         }
-        fn resolve_handle(platform: String, handle: String) -> Option<Address> {
-            directory().resolve_handle(&platform, &handle).map(address)
+        fn endpoint_for(account_: Address) -> Option<String> {
+            directory().endpoint_for(&account(account_))
         }
-        fn has_consent(account_: Address, scope_: WitScope) -> bool {
+        fn set_current(account_: Address, endpoint: String, conversation_id: String) -> bool {
+            directory().set_current(&account(account_), &endpoint, &conversation_id)
+        }
+        fn leave(conversation_id: String, account_: Address) -> bool {
+            directory().leave(&conversation_id, &account(account_), now_ms())
+        }
+        fn block(blocker: Address, blocked: Address) {
+            directory().block(&account(blocker), &account(blocked), now_ms())
+        }
+        fn set_consent(account_: Address, scope_: wit::ConsentScope, granted: bool) {
+            directory().set_consent(&account(account_), scope(scope_), granted, now_ms())
+        }
+        fn has_consent(account_: Address, scope_: wit::ConsentScope) -> bool {
             directory().has_consent(&account(account_), scope(scope_))
         }
         fn is_blocked(blocker: Address, blocked: Address) -> bool {
@@ -300,33 +489,28 @@ mod component {
         fn marketing_opted_out(person: Address, business: Address) -> bool {
             directory().marketing_opted_out(&account(person), &account(business))
         }
-
         fn marketing_opt_in(person: Address, business: Address) -> bool {
             directory().marketing_opt_in(&account(person), &account(business))
         }
         fn opt_out_of_marketing(person: Address, business: Address) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|elapsed| elapsed.as_millis() as u64)
-                .unwrap_or_default();
-            directory().opt_out_of_marketing(&account(person), &account(business), now)
+            directory().opt_out_of_marketing(&account(person), &account(business), now_ms())
         }
         fn within_rate(sender: Address, message_id: String, now_ms: u64) -> bool {
             directory().within_rate(&account(sender), &message_id, now_ms)
         }
-        fn record_native_id(canonical_id: String, platform: String, native_id: String) {
-            directory().record_native_id(&canonical_id, &platform, &native_id)
+        fn record_native_id(canonical_id: String, account_: Address, native_id: String) {
+            directory().record_native_id(&canonical_id, &account(account_), &native_id)
         }
         fn canonical_id(platform: String, native_id: String) -> Option<String> {
             directory().canonical_id(&platform, &native_id)
         }
-        fn native_id(canonical_id: String, platform: String) -> Option<String> {
-            directory().native_id(&canonical_id, &platform)
+        fn native_id(canonical_id: String, account_: Address) -> Option<String> {
+            directory().native_id(&canonical_id, &account(account_))
         }
-        fn cross_post_origin(platform: String, native_id: String) -> Option<StoryOrigin> {
+        fn cross_post_origin(platform: String, native_id: String) -> Option<wit::StoryOrigin> {
             directory()
                 .cross_post_origin(&platform, &native_id)
-                .map(|origin| StoryOrigin {
+                .map(|origin| wit::StoryOrigin {
                     story_id: origin.story_id,
                     author: address(origin.author),
                 })

@@ -2,7 +2,7 @@
 //!
 //! One method per function of the `directory` interface.
 
-use crate::{ConsentScope, LinkedAccount, StoryOrigin};
+use crate::{ConsentScope, ConversationRecord, EndpointConversations, MessageOrigin, StoryOrigin};
 use switchboard_pdk::types::Address;
 
 /// What policy and routing read from (and record in) the directory.
@@ -10,12 +10,36 @@ use switchboard_pdk::types::Address;
 /// The component implements it by calling the imported `directory` interface;
 /// tests implement it over the `directory` crate's key-value logic.
 pub trait Facts {
-    /// The accounts linked to `account`: the other members of its link, each
-    /// with the link's pseudonymous handle on that member's app.
-    fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount>;
+    /// The conversations `account` is in through `endpoint`.
+    fn conversations_at(&self, account: &Address, endpoint: &str) -> EndpointConversations;
 
-    /// The account whose pseudonymous handle on `platform` is `handle`.
-    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address>;
+    /// Every conversation `account` is in.
+    fn conversations_of(&self, account: &Address) -> Vec<String>;
+
+    /// A conversation by id.
+    fn conversation(&self, id: &str) -> Option<ConversationRecord>;
+
+    /// Records where a routed message was written.
+    fn record_message(&self, canonical_id: &str, origin: &MessageOrigin);
+
+    /// Where a routed message was written.
+    fn origin_of(&self, canonical_id: &str) -> Option<MessageOrigin>;
+
+    /// The endpoint `account` talks through on its app: the first of its
+    /// conversations', else its app's first.
+    fn endpoint_for(&self, account: &Address) -> Option<String>;
+
+    /// Makes a conversation current for `account` at `endpoint`.
+    fn set_current(&self, account: &Address, endpoint: &str, conversation_id: &str) -> bool;
+
+    /// `account` leaves a conversation.
+    fn leave(&self, conversation_id: &str, account: &Address) -> bool;
+
+    /// `blocker` blocks `blocked`.
+    fn block(&self, blocker: &Address, blocked: &Address);
+
+    /// Gives or withdraws a consent from the person's chat.
+    fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool);
 
     /// Whether `account` consented to `scope` and has not withdrawn it.
     fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool;
@@ -36,14 +60,14 @@ pub trait Facts {
     /// Counts one message from `sender`; false once the sender is over the rate.
     fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool;
 
-    /// Records the native id a canonical message has on `platform`.
-    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str);
+    /// Records the native id a canonical message has in `account`'s chat.
+    fn record_native_id(&self, canonical_id: &str, account: &Address, native_id: &str);
 
     /// The canonical id of the message known as `native_id` on `platform`.
     fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String>;
 
-    /// The native id of a canonical message on `platform`.
-    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String>;
+    /// The native id of a canonical message in `account`'s chat.
+    fn native_id(&self, canonical_id: &str, account: &Address) -> Option<String>;
 
     /// The original of the story the cross-poster published as `native_id`,
     /// `platform` being the app its replies arrive on.

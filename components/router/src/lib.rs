@@ -6,28 +6,35 @@
 //! [`Facts`] by calling the imported `directory` interface and reads the wall
 //! clock (for rate windows) from WASI.
 //!
-//! A *link* groups accounts on different apps whose owners agreed to talk across
-//! apps; each account's entry carries the group's pseudonymous *handle* on that
-//! account's app. "Sender" below is `envelope.sender.address` on app A (the
-//! envelope's `platform`); B is another app.
+//! A *conversation* (direct or group) has members: each an account on one
+//! app, talking through one of the relay's *endpoints* on that app (a
+//! WhatsApp number, a Page), with an alias and an opaque handle that stand
+//! for them in that conversation. "Sender" below is
+//! `envelope.sender.address` on app A (the envelope's `platform`), and the
+//! endpoint is `envelope.recipient.id`, the relay account it wrote to.
 //!
 //! # Routing: [`route`]
 //!
 //! | rule | what happens |
 //! |---|---|
 //! | `echo` is true | `Ok([])`: our own sends coming back are never routed again (nothing is recorded) |
-//! | the event is a message with a native id | `record-native-id(envelope.id, A, native-id)` first, so later replies, reactions, edits, deletions and receipts naming it map back |
-//! | targets | one delivery per linked account of the sender on an app other than A; none → `not-linked(sender)` |
-//! | sender | `{B, handle}`: the group's handle from the linked-account entry for B |
+//! | the event is a message with a native id | `record-native-id(envelope.id, sender, native-id)` first, so later replies, reactions, edits, deletions and receipts naming it map back |
+//! | a command (`/help`, `/who`, `/to`, `/leave`, `/block`, `/stop`, `/start`, any other `/word`, or a pick from the `/to` list) | one answer to the sender, through the endpoint it wrote to; never forwarded (see [`commands`]) |
+//! | conversation | among the sender's conversations at the endpoint: the one of the message it quotes or acts on (`reply-to`, a reaction's, edit's, deletion's or receipt's target, through `origin-of`), else the sender's current one there; the sender must be an active member; none → `no-conversation(sender)` |
+//! | a business API envelope (addressed to an account on another app) | the direct conversation of the business and that account, to that account only |
+//! | targets | every other *active* member (invited and departed members get nothing), each on their app through their own endpoint (the delivery's `endpoint`); a receipt naming routed messages goes only to their authors |
+//! | the message is recorded | `record-message(envelope.id, {conversation, author})`: how a quote-reply finds its conversation |
+//! | sender | `{B, handle}`: the sender's handle in this conversation |
+//! | who wrote it | a bold line before the text (and media captions, interactive bodies; the caption of uncaptioned media): the sender's profile name with their app (`Bob · Messenger`) when they consented to `share-display-name`, else their alias (`Amber Fox · Messenger`) |
 //! | sender attributes | phone number, display name, username kept only with the sender's `share-phone-number`, `share-display-name`, `share-username` consent; otherwise dropped |
-//! | recipient | the linked account on B (also the delivery's `recipient`) |
-//! | conversation | direct: the handle on B; group: a pseudonymous id hashed from A's group id and B (never A's id) |
+//! | recipient | the member's account (also the delivery's `recipient`) |
+//! | conversation | `{kind, id}` of the Switchboard conversation (never A's thread id) |
 //! | `native-id` | cleared: A's native id never reaches B (`id` stays the canonical id, the idempotency key) |
-//! | message references | A native id → `canonical-id(A, id)` → `native-id(canonical, B)`, platform B |
-//! | unmappable reaction, edit, deletion or receipt target | `unknown-message({native-id, deliverable})`: the deliveries to the apps where every reference maps, for the host to send once it stops waiting for the rest |
+//! | message references | A native id → `canonical-id(A, id)` → `native-id(canonical, recipient)`: the recipient's own copy |
+//! | unmappable reaction, edit, deletion or receipt target | `unknown-message({native-id, deliverable})`: the deliveries to the members where every reference maps, for the host to send once it stops waiting for the rest |
 //! | unmappable reply-to | the reply reference is dropped; the message still goes |
 //! | story reference | the story id is mapped like a message id or dropped; the URL (A's CDN) is dropped |
-//! | mentions in text, captions, interactive bodies | a handle on A → the linked account on B it stands for; an account on A → its group's handle on B; an address on B is kept; otherwise the mention span is dropped (the text stays) |
+//! | mentions in text, captions, interactive bodies | a member (by account or handle) on B → their account; any other member → their handle on B; an address on B is kept; otherwise the mention span is dropped (the text stays) |
 //! | extras | dropped when their translator declared them `personal` (they may identify someone); the others kept, as declared: the router reads no app's format |
 //! | everything else | kept (timestamps, content, category, forwarded flag, `platform` = A as the app of origin) |
 //!
@@ -35,34 +42,25 @@
 //!
 //! A message about a story published by the story cross-poster goes to the
 //! story's author on the app the story was first posted on, not to the
-//! sender's link (the replier usually has none):
+//! sender's conversations (the replier usually has none):
 //!
 //! | rule | what happens |
 //! |---|---|
 //! | a reply whose story id is a cross-post (`cross-post-origin(A, story id)`, the author on another app) | one delivery to the author's account on the original app |
 //! | a mention (`story: mention`) of an account the cross-poster publishes to (`story-author(recipient)`, on another app) | one delivery to the author's account on the original app |
-//! | sender | `{original app, sb-…}`: a pseudonym derived from the sender's app and id (`handle-for("story:<A>:<id>", original app)`), never their id; attributes only with their consent, as above |
+//! | sender | `{original app, sb-…}`: a pseudonym derived from the sender's account and the author's app, never their id; attributes only with their consent, as above |
+//! | endpoint | `endpoint-for(author)` |
 //! | conversation | direct, the sender's pseudonym |
 //! | story reference | the original story's id for a reply, none for a mention; A's media URL is dropped |
-//! | content, mentions, extras | as for any delivery |
+//! | content, extras | as for any delivery, without the label line; mention spans are dropped |
 //! | anything else about stories (a reply to a story that is not a cross-post, a mention of an unknown account) | routed like any message |
 //!
 //! Policy for such a delivery: the recipient must be the story's author
-//! (`not-linked` otherwise), the author must not have blocked the sender
+//! (`no-conversation` otherwise), the author must not have blocked the sender
 //! (`blocked`), and the sender must be within the rate (`rate-limited`). No
-//! link or consent of the sender is needed: a story reply is meant for the
+//! conversation or consent of the sender is needed: a story reply is meant for the
 //! author, and nothing of the sender's identity crosses without consent. The
 //! author agreed by asking for the cross-post.
-//!
-//! Receipts, reactions and replies from B about messages delivered to B are
-//! events from a linked account like any other: the same rules send them to the
-//! original sender on A, with their references mapped from B's ids to A's (the
-//! delivery worker records the B native id of each message it sends). An
-//! envelope already addressed to an account on another app (a business API
-//! message) goes to that account alone, if it is linked. A
-//! receipt that names messages goes only to the app they were written on (the
-//! prefix of their canonical ids): in a link over three apps, a read receipt
-//! is the author's news, not the third member's.
 //!
 //! # Policy: [`check`]
 //!
@@ -72,13 +70,16 @@
 //!
 //! | # | condition | verdict |
 //! |---|---|---|
-//! | 1 | `recipient` is not among the sender's linked accounts | reject `not-linked` |
+//! | 1 | `recipient` is the sender (the relay answering a command) | `deliver` |
 //! | – | the event is a text message whose whole text, trimmed, is `STOP` or `UNSUBSCRIBE` (any case) | `opt-out-of-marketing(person = sender, business = recipient)` is recorded here, whatever the later checks say, so an opt-out is never lost; the message itself goes on through the checks |
 //! | 2 | the sender, then the recipient, lacks `cross-app-messaging` consent (never given or withdrawn) | reject `no-consent`, the detail says whose |
-//! | 3 | `is-blocked(recipient, sender)` | reject `blocked` |
+//! | 3 | `is-blocked(recipient, sender)` or `is-blocked(sender, recipient)`: in a group, nothing crosses between two members where one blocked the other, either way | reject `blocked` |
 //! | 4 | a message of category `marketing` and not `marketing-opt-in(recipient, sender)` | reject `opted-out` when an opt-out is on record ([`Facts::marketing_opted_out`]), else `marketing-without-opt-in`; other categories pass |
 //! | 5 | a message, reaction or edit, and `within-rate(sender, envelope id, now)` is false | reject `rate-limited` (receipts, typing and deletions are not counted) |
 //! | – | otherwise | `deliver` |
+//!
+//! Membership is not checked again: [`route`] made the deliveries from the
+//! conversation's active members.
 //!
 //! The rate is counted by `check` when a delivery gets as far as check 5,
 //! once per envelope however many apps it goes to (`within-rate` names the
@@ -90,6 +91,7 @@
 
 #![deny(missing_docs)]
 
+pub mod commands;
 pub mod facts;
 pub mod identity;
 pub mod policy;
@@ -110,28 +112,69 @@ pub use bindings::exports::switchboard::messaging::policy::{Rejection, Rejection
 pub use bindings::exports::switchboard::messaging::router::{
     Delivery, RouteError, UnmappedReference,
 };
-pub use bindings::switchboard::messaging::directory::{ConsentScope, LinkedAccount, StoryOrigin};
+pub use bindings::switchboard::messaging::directory::{
+    ConsentScope, ConversationRecord, EndpointConversations, Member, MemberRole, MemberState,
+    MessageOrigin, StoryOrigin,
+};
 pub use facts::Facts;
 pub use policy::{check, is_stop_request};
-pub use route::{StoryTarget, route, story_target};
+pub use route::{StoryTarget, attributed, route, shared_conversation, story_target};
+
+/// Whether `account` is an active member of `conversation`.
+pub fn is_active_member(
+    conversation: &ConversationRecord,
+    account: &switchboard_pdk::types::Address,
+) -> bool {
+    conversation
+        .members
+        .iter()
+        .any(|member| member.account == *account && member.state == MemberState::Active)
+}
 
 /// The component: [`Facts`] over the imported `directory`, the clock from WASI.
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::bindings::exports::switchboard::messaging::{policy, router};
     use super::bindings::switchboard::messaging::directory as imported;
-    use super::{ConsentScope, Delivery, Facts, LinkedAccount, RouteError, StoryOrigin, Verdict};
+    use super::{
+        ConsentScope, ConversationRecord, Delivery, EndpointConversations, Facts, MessageOrigin,
+        RouteError, StoryOrigin, Verdict,
+    };
     use switchboard_pdk::types::{Address, Envelope};
 
     /// The imported `directory` interface as [`Facts`].
     struct ImportedDirectory;
 
     impl Facts for ImportedDirectory {
-        fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount> {
-            imported::linked_accounts(account)
+        fn conversations_at(&self, account: &Address, endpoint: &str) -> EndpointConversations {
+            imported::conversations_at(account, endpoint)
         }
-        fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address> {
-            imported::resolve_handle(platform, handle)
+        fn conversations_of(&self, account: &Address) -> Vec<String> {
+            imported::conversations_of(account)
+        }
+        fn conversation(&self, id: &str) -> Option<ConversationRecord> {
+            imported::conversation(id)
+        }
+        fn record_message(&self, canonical_id: &str, origin: &MessageOrigin) {
+            imported::record_message(canonical_id, origin)
+        }
+        fn origin_of(&self, canonical_id: &str) -> Option<MessageOrigin> {
+            imported::origin_of(canonical_id)
+        }
+        fn endpoint_for(&self, account: &Address) -> Option<String> {
+            imported::endpoint_for(account)
+        }
+        fn set_current(&self, account: &Address, endpoint: &str, conversation_id: &str) -> bool {
+            imported::set_current(account, endpoint, conversation_id)
+        }
+        fn leave(&self, conversation_id: &str, account: &Address) -> bool {
+            imported::leave(conversation_id, account)
+        }
+        fn block(&self, blocker: &Address, blocked: &Address) {
+            imported::block(blocker, blocked)
+        }
+        fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool) {
+            imported::set_consent(account, scope, granted)
         }
         fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
             imported::has_consent(account, scope)
@@ -151,14 +194,14 @@ mod component {
         fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool {
             imported::within_rate(sender, message_id, now_ms)
         }
-        fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
-            imported::record_native_id(canonical_id, platform, native_id)
+        fn record_native_id(&self, canonical_id: &str, account: &Address, native_id: &str) {
+            imported::record_native_id(canonical_id, account, native_id)
         }
         fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
             imported::canonical_id(platform, native_id)
         }
-        fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
-            imported::native_id(canonical_id, platform)
+        fn native_id(&self, canonical_id: &str, account: &Address) -> Option<String> {
+            imported::native_id(canonical_id, account)
         }
         fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
             imported::cross_post_origin(platform, native_id)

@@ -24,22 +24,13 @@ pub fn check<F: Facts + ?Sized>(
         return check_story(facts, envelope, recipient, &story.author, now_ms);
     }
 
-    let linked = facts
-        .linked_accounts(sender)
-        .iter()
-        .any(|linked| linked.account == *recipient);
-    if !linked {
-        return reject(
-            RejectionReason::NotLinked,
-            format!(
-                "your {} account is not linked to this contact on {}, so messages cannot cross between the apps",
-                sender.platform, recipient.platform
-            ),
-        );
+    // The relay answering a command: the sender's own chat.
+    if recipient == sender {
+        return Verdict::Deliver;
     }
 
-    // An opt-out is recorded as soon as the pair is known to be linked, so that
-    // no later refusal (consent, block, rate) can lose it.
+    // An opt-out is recorded before any check, so that no refusal (consent,
+    // block, rate) can lose it.
     if is_stop_request(envelope) {
         facts.opt_out_of_marketing(sender, recipient);
     }
@@ -57,16 +48,19 @@ pub fn check<F: Facts + ?Sized>(
         return reject(
             RejectionReason::NoConsent,
             format!(
-                "the person you wrote to on {} has not agreed to cross-app messaging (or withdrew their agreement)",
+                "a member on {} has not agreed to cross-app messaging (or withdrew their agreement)",
                 recipient.platform
             ),
         );
     }
 
-    if facts.is_blocked(recipient, sender) {
+    if facts.is_blocked(recipient, sender) || facts.is_blocked(sender, recipient) {
         return reject(
             RejectionReason::Blocked,
-            "the person you wrote to has blocked messages from you".to_string(),
+            format!(
+                "you and a member on {} have blocked one another",
+                recipient.platform
+            ),
         );
     }
 
@@ -141,7 +135,7 @@ fn check_story<F: Facts + ?Sized>(
     let sender = &envelope.sender.address;
     if recipient != author {
         return reject(
-            RejectionReason::NotLinked,
+            RejectionReason::NoConversation,
             "a story reply or mention goes only to the story's author".to_string(),
         );
     }

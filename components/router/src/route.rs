@@ -1,9 +1,12 @@
-//! `router.route`: the deliveries of one envelope, each rewritten for its app.
+//! `router.route`: the deliveries of one envelope, each rewritten for its
+//! recipient.
 //!
 //! The rules are in the crate documentation.
 
-use crate::identity::{shareable_attributes, shareable_extras};
-use crate::{Delivery, Facts, LinkedAccount, RouteError, UnmappedReference};
+use crate::commands::{self, Command};
+use crate::identity::{author_label, shareable_attributes, shareable_extras};
+use crate::{ConversationRecord, Delivery, Facts, Member, MemberState, MessageOrigin, RouteError};
+use crate::{UnmappedReference, is_active_member};
 use std::cell::RefCell;
 use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, Edit, Envelope, Event, ExtraField,
@@ -11,9 +14,10 @@ use switchboard_pdk::types::{
     SpanStyle, StoryRef, StoryRelation,
 };
 
-/// The deliveries for `envelope`: none for an echo, otherwise one per linked
-/// account of the sender on another app. Records the envelope's native id first
-/// when it is a message.
+/// The deliveries for `envelope`: none for an echo; an answer to the sender
+/// for a command; otherwise one per other active member of the conversation
+/// it belongs to, each through that member's endpoint. Records the
+/// envelope's native id first when it is a message.
 pub fn route<F: Facts + ?Sized>(
     facts: &F,
     envelope: &Envelope,
@@ -21,52 +25,68 @@ pub fn route<F: Facts + ?Sized>(
     if envelope.echo {
         return Ok(Vec::new());
     }
+    let sender = &envelope.sender.address;
     if let (Event::Message(_), Some(native_id)) = (&envelope.event, &envelope.native_id)
         && !native_id.is_empty()
     {
-        facts.record_native_id(&envelope.id, &envelope.platform, native_id);
+        facts.record_native_id(&envelope.id, sender, native_id);
     }
 
     if let Some(target) = story_target(facts, envelope) {
         return Ok(vec![story_delivery(facts, envelope, target)]);
     }
+    if let Some(command) = Command::of(envelope) {
+        return Ok(commands::answer(facts, envelope, command));
+    }
 
-    let sender = &envelope.sender.address;
     let lookups = Lookups::new(facts);
-    let mut targets: Vec<LinkedAccount> = lookups
-        .linked_accounts(sender)
-        .into_iter()
-        .filter(|linked| linked.account.platform != envelope.platform)
+    let conversation = locate(&lookups, envelope)?;
+    if matches!(envelope.event, Event::Message(_)) {
+        facts.record_message(
+            &envelope.id,
+            &MessageOrigin {
+                conversation_id: conversation.id.clone(),
+                author: sender.clone(),
+            },
+        );
+    }
+
+    let mut targets: Vec<&Member> = conversation
+        .members
+        .iter()
+        .filter(|member| member.state == MemberState::Active && member.account != *sender)
         .collect();
     // An envelope addressed to an account on another app (the business API
-    // makes these) goes to that account only, and only if it is linked.
+    // makes these) goes to that member only.
     if envelope.recipient.platform != envelope.platform {
-        targets.retain(|target| target.account == envelope.recipient);
+        targets.retain(|member| member.account == envelope.recipient);
     }
-    if targets.is_empty() {
-        return Err(RouteError::NotLinked(sender.clone()));
-    }
+    // A receipt is news for the authors of the messages it names only.
     if let Event::Receipt(receipt) = &envelope.event
-        && let Some(origins) = receipt_origins(&lookups, receipt)
+        && let Some(authors) = receipt_authors(&lookups, receipt)
     {
-        targets.retain(|target| origins.contains(&target.account.platform));
+        targets.retain(|member| authors.contains(&member.account));
     }
 
+    let label = author_label(facts, &conversation, envelope);
     let shared = Shared {
         attributes: shareable_attributes(facts, sender, &envelope.sender.attributes),
         extras: shareable_extras(&envelope.extras),
+        label,
+        conversation: &conversation,
         lookups,
     };
-    // Each target on its own: a reference that does not map on one app
-    // (the message never reached it) does not hold the others hostage; the
+    // Each target on its own: a reference that does not map for one member
+    // (the message never reached them) does not hold the others hostage; the
     // caller gets those as `deliverable` and decides how long to wait.
     let mut deliverable = Vec::new();
     let mut unmapped = None;
-    for target in &targets {
+    for target in targets {
         match rewrite(envelope, target, &shared) {
             Ok(rewritten) => deliverable.push(Delivery {
                 platform: target.account.platform.clone(),
                 recipient: target.account.clone(),
+                endpoint: target.endpoint.clone(),
                 envelope: rewritten,
             }),
             Err(RouteError::UnknownMessage(reference)) => {
@@ -84,26 +104,83 @@ pub fn route<F: Facts + ?Sized>(
     }
 }
 
-/// The apps the messages a receipt names were first written on (the prefix of
-/// their canonical ids, `<platform>:<native id>`): a receipt is news for the
-/// author only, not for everyone else in a group who got a copy. `None` when
-/// the receipt names no message it can map (a watermark-only receipt), which
-/// then goes to every linked app as before.
-fn receipt_origins<F: Facts + ?Sized>(
+/// The conversation an envelope belongs to: the one its sender has at the
+/// endpoint it arrived at, chosen by the message it quotes or refers to when
+/// there are several, else the sender's current one there. A business API
+/// envelope (addressed to an account on another app) belongs to the direct
+/// conversation of the business and that account.
+fn locate<F: Facts + ?Sized>(
+    lookups: &Lookups<'_, F>,
+    envelope: &Envelope,
+) -> Result<ConversationRecord, RouteError> {
+    let facts = lookups.facts;
+    let sender = &envelope.sender.address;
+    let no_conversation = || RouteError::NoConversation(sender.clone());
+    if envelope.recipient.platform != envelope.platform {
+        return shared_conversation(facts, sender, &envelope.recipient).ok_or_else(no_conversation);
+    }
+    let at = facts.conversations_at(sender, &envelope.recipient.id);
+    if at.conversations.is_empty() {
+        return Err(no_conversation());
+    }
+    let quoted = referenced(&envelope.event)
+        .and_then(|reference| lookups.canonical_id(reference))
+        .and_then(|canonical| facts.origin_of(&canonical))
+        .map(|origin| origin.conversation_id)
+        .filter(|id| at.conversations.contains(id));
+    let chosen = quoted
+        .or(at.current)
+        .or_else(|| at.conversations.last().cloned())
+        .ok_or_else(no_conversation)?;
+    facts
+        .conversation(&chosen)
+        .filter(|conversation| is_active_member(conversation, sender))
+        .ok_or_else(no_conversation)
+}
+
+/// The direct conversation in which `a` and `b` are both active, if any.
+pub fn shared_conversation<F: Facts + ?Sized>(
+    facts: &F,
+    a: &Address,
+    b: &Address,
+) -> Option<ConversationRecord> {
+    facts
+        .conversations_of(a)
+        .iter()
+        .filter_map(|id| facts.conversation(id))
+        .find(|conversation| {
+            conversation.kind == ConversationKind::Direct
+                && is_active_member(conversation, a)
+                && is_active_member(conversation, b)
+        })
+}
+
+/// The message an event quotes or acts on: what decides its conversation.
+fn referenced(event: &Event) -> Option<&MessageRef> {
+    match event {
+        Event::Message(message) => message.reply_to.as_ref(),
+        Event::Reaction(reaction) => Some(&reaction.target),
+        Event::Edit(edit) => Some(&edit.target),
+        Event::Deletion(target) => Some(target),
+        Event::Receipt(receipt) => receipt.targets.first(),
+        Event::Typing(_) => None,
+    }
+}
+
+/// The authors of the messages a receipt names, `None` when it names none
+/// that was routed (a watermark-only receipt goes to every other member).
+fn receipt_authors<F: Facts + ?Sized>(
     lookups: &Lookups<'_, F>,
     receipt: &Receipt,
-) -> Option<Vec<String>> {
-    let origins: Vec<String> = receipt
+) -> Option<Vec<Address>> {
+    let authors: Vec<Address> = receipt
         .targets
         .iter()
         .filter_map(|target| lookups.canonical_id(target))
-        .filter_map(|canonical| {
-            canonical
-                .split_once(':')
-                .map(|(platform, _)| platform.to_string())
-        })
+        .filter_map(|canonical| lookups.facts.origin_of(&canonical))
+        .map(|origin| origin.author)
         .collect();
-    (!origins.is_empty()).then_some(origins)
+    (!authors.is_empty()).then_some(authors)
 }
 
 /// Where a message about a cross-posted story goes: its author on the app the
@@ -141,8 +218,8 @@ pub fn story_target<F: Facts + ?Sized>(facts: &F, envelope: &Envelope) -> Option
     (target.author.platform != envelope.platform).then_some(target)
 }
 
-/// The one delivery of a story reply or mention: to the author, from the
-/// sender's pseudonym on the author's app.
+/// The one delivery of a story reply or mention: to the author, through
+/// the endpoint they talk through on their app, from the sender's pseudonym.
 fn story_delivery<F: Facts + ?Sized>(
     facts: &F,
     envelope: &Envelope,
@@ -150,17 +227,14 @@ fn story_delivery<F: Facts + ?Sized>(
 ) -> Delivery {
     let sender = &envelope.sender.address;
     let app = target.author.platform.clone();
-    let handle =
-        directory_schema::handle_for(&format!("story:{}:{}", sender.platform, sender.id), &app);
-    let lookups = Lookups::new(facts);
-    let mapper = Mapper {
-        lookups: &lookups,
-        origin: &envelope.platform,
-        target: &app,
+    let story_sender = directory_schema::Account {
+        platform: sender.platform.clone(),
+        id: sender.id.clone(),
     };
+    let handle = directory_schema::handle_for(&format!("story:{app}"), &story_sender);
     let event = match &envelope.event {
         Event::Message(message) => Event::Message(Message {
-            content: mapper.content(&message.content),
+            content: message.content.clone(),
             reply_to: None,
             forwarded: message.forwarded,
             story: message.story.as_ref().map(|story| StoryRef {
@@ -172,9 +246,11 @@ fn story_delivery<F: Facts + ?Sized>(
         }),
         other => other.clone(),
     };
+    let endpoint = facts.endpoint_for(&target.author).unwrap_or_default();
     Delivery {
         platform: app.clone(),
         recipient: target.author.clone(),
+        endpoint,
         envelope: Envelope {
             id: envelope.id.clone(),
             platform: envelope.platform.clone(),
@@ -192,10 +268,35 @@ fn story_delivery<F: Facts + ?Sized>(
             },
             recipient: target.author,
             timestamp_ms: envelope.timestamp_ms,
-            event,
+            event: strip_mentions(event),
             echo: false,
             extras: shareable_extras(&envelope.extras),
         },
+    }
+}
+
+/// A story reply's text without mention spans: the author shares no
+/// conversation with the replier, so no mention can be mapped.
+fn strip_mentions(event: Event) -> Event {
+    let strip = |text: &mut FormattedText| {
+        text.spans
+            .retain(|span| !matches!(span.style, SpanStyle::Mention(_)));
+    };
+    match event {
+        Event::Message(mut message) => {
+            match &mut message.content {
+                Content::Text(text) => strip(text),
+                Content::Media(media) => {
+                    if let Some(caption) = media.caption.as_mut() {
+                        strip(caption);
+                    }
+                }
+                Content::Interactive(interactive) => strip(&mut interactive.body),
+                _ => {}
+            }
+            Event::Message(message)
+        }
+        other => other,
     }
 }
 
@@ -203,29 +304,45 @@ fn story_delivery<F: Facts + ?Sized>(
 struct Shared<'a, F: ?Sized> {
     attributes: Vec<IdentityAttribute>,
     extras: Vec<ExtraField>,
+    /// Who wrote it, as the readers see it.
+    label: String,
+    conversation: &'a ConversationRecord,
     lookups: Lookups<'a, F>,
 }
 
-/// The envelope as `target` may see it on its app.
+/// The envelope as `target` may see it on their app.
 fn rewrite<F: Facts + ?Sized>(
     envelope: &Envelope,
-    target: &LinkedAccount,
+    target: &Member,
     shared: &Shared<'_, F>,
 ) -> Result<Envelope, RouteError> {
+    let sender = &envelope.sender.address;
+    let handle = shared
+        .conversation
+        .members
+        .iter()
+        .find(|member| member.account == *sender)
+        .map(|member| member.handle.clone())
+        .unwrap_or_default();
     let mapper = Mapper {
         lookups: &shared.lookups,
+        conversation: shared.conversation,
         origin: &envelope.platform,
-        target: &target.account.platform,
+        target,
+        label: &shared.label,
     };
     Ok(Envelope {
         id: envelope.id.clone(),
         platform: envelope.platform.clone(),
         native_id: None,
-        conversation: conversation_on_target(&envelope.conversation, &envelope.platform, target),
+        conversation: Conversation {
+            kind: shared.conversation.kind,
+            id: shared.conversation.id.clone(),
+        },
         sender: Participant {
             address: Address {
                 platform: target.account.platform.clone(),
-                id: target.handle.clone(),
+                id: handle,
             },
             attributes: shared.attributes.clone(),
         },
@@ -237,35 +354,10 @@ fn rewrite<F: Facts + ?Sized>(
     })
 }
 
-/// The conversation as the target sees it: a direct conversation is the one
-/// with the sender's handle; a group gets a pseudonymous id derived from the
-/// origin's group id, stable for every member on the target's app.
-fn conversation_on_target(
-    conversation: &Conversation,
-    origin: &str,
-    target: &LinkedAccount,
-) -> Conversation {
-    let id = match conversation.kind {
-        ConversationKind::Direct => target.handle.clone(),
-        ConversationKind::Group => directory_schema::handle_for(
-            &format!("group:{origin}:{}", conversation.id),
-            &target.account.platform,
-        ),
-    };
-    Conversation {
-        kind: conversation.kind,
-        id,
-    }
-}
-
-/// The directory's answers for one envelope, read once and shared by all its
-/// targets: linked accounts (the sender's serve the targets and any mention of
-/// the sender), what a mentioned handle stands for, and a referenced message's
-/// canonical id. Answers that depend on the target (native ids) are not kept.
+/// The directory's answers for one envelope that do not depend on the
+/// target: a referenced message's canonical id.
 struct Lookups<'a, F: ?Sized> {
     facts: &'a F,
-    linked_accounts: Memo<Address, Vec<LinkedAccount>>,
-    handle_holders: Memo<Address, Option<Address>>,
     canonical_ids: Memo<MessageRef, Option<String>>,
 }
 
@@ -273,22 +365,8 @@ impl<'a, F: Facts + ?Sized> Lookups<'a, F> {
     fn new(facts: &'a F) -> Self {
         Lookups {
             facts,
-            linked_accounts: Memo::default(),
-            handle_holders: Memo::default(),
             canonical_ids: Memo::default(),
         }
-    }
-
-    fn linked_accounts(&self, account: &Address) -> Vec<LinkedAccount> {
-        self.linked_accounts
-            .get(account, || self.facts.linked_accounts(account))
-    }
-
-    /// The account whose handle `address` is, if it is one.
-    fn handle_holder(&self, address: &Address) -> Option<Address> {
-        self.handle_holders.get(address, || {
-            self.facts.resolve_handle(&address.platform, &address.id)
-        })
     }
 
     fn canonical_id(&self, reference: &MessageRef) -> Option<String> {
@@ -319,15 +397,19 @@ impl<K: PartialEq + Clone, V: Clone> Memo<K, V> {
     }
 }
 
-/// Maps what an event names on the origin app to the target app.
+/// Maps what an event names in the sender's chat to the target's chat.
 struct Mapper<'a, F: ?Sized> {
     lookups: &'a Lookups<'a, F>,
+    conversation: &'a ConversationRecord,
+    /// The sender's app.
     origin: &'a str,
-    target: &'a str,
+    target: &'a Member,
+    label: &'a str,
 }
 
 impl<F: Facts + ?Sized> Mapper<'_, F> {
-    /// The event with its references and mentions mapped.
+    /// The event with its references and mentions mapped and its text
+    /// attributed.
     fn event(&self, event: &Event) -> Result<Event, RouteError> {
         Ok(match event {
             Event::Message(message) => Event::Message(Message {
@@ -364,13 +446,16 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
         })
     }
 
-    /// The target app's native id of the message `reference` names, through its
-    /// canonical id.
+    /// The native id of the target's own copy of the message `reference`
+    /// names, through its canonical id.
     fn message_ref(&self, reference: &MessageRef) -> Option<MessageRef> {
         let canonical = self.lookups.canonical_id(reference)?;
-        let native_id = self.lookups.facts.native_id(&canonical, self.target)?;
+        let native_id = self
+            .lookups
+            .facts
+            .native_id(&canonical, &self.target.account)?;
         Some(MessageRef {
-            platform: self.target.to_string(),
+            platform: self.target.account.platform.clone(),
             native_id,
         })
     }
@@ -403,18 +488,23 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
         }
     }
 
-    /// Content with its mentions mapped.
+    /// Content with its mentions mapped and the writer's label before its
+    /// text (or as the caption of media that has none).
     fn content(&self, content: &Content) -> Content {
         match content {
-            Content::Text(text) => Content::Text(self.text(text)),
+            Content::Text(text) => Content::Text(attributed(self.label, &self.text(text))),
             Content::Media(media) => {
                 let mut media = media.clone();
-                media.caption = media.caption.as_ref().map(|caption| self.text(caption));
+                let caption = media.caption.as_ref().map(|caption| self.text(caption));
+                media.caption = Some(match caption {
+                    Some(caption) => attributed(self.label, &caption),
+                    None => label_only(self.label),
+                });
                 Content::Media(media)
             }
             Content::Interactive(interactive) => {
                 let mut interactive = interactive.clone();
-                interactive.body = self.text(&interactive.body);
+                interactive.body = attributed(self.label, &self.text(&interactive.body));
                 Content::Interactive(interactive)
             }
             other => other.clone(),
@@ -441,27 +531,56 @@ impl<F: Facts + ?Sized> Mapper<'_, F> {
         }
     }
 
-    /// Who a mentioned address is on the target app: an address there already
-    /// stays; a handle stands for the member of its link on the target app; an
-    /// account is shown by its link's handle on the target app.
+    /// Who a mentioned address is in the target's chat: a member on the
+    /// target's app by their account, any other member by their handle; an
+    /// address on the target's app that is no member stays; anything else
+    /// is dropped.
     fn mention(&self, address: &Address) -> Option<Address> {
-        if address.platform == self.target {
-            return Some(address.clone());
+        let target_app = &self.target.account.platform;
+        let member = self
+            .conversation
+            .members
+            .iter()
+            .find(|member| member.account == *address || member.handle == address.id);
+        match member {
+            Some(member) if member.account.platform == *target_app => Some(member.account.clone()),
+            Some(member) => Some(Address {
+                platform: target_app.clone(),
+                id: member.handle.clone(),
+            }),
+            None => (address.platform == *target_app).then(|| address.clone()),
         }
-        if let Some(holder) = self.lookups.handle_holder(address) {
-            return self.linked_on_target(&holder).map(|linked| linked.account);
-        }
-        self.linked_on_target(address).map(|linked| Address {
-            platform: self.target.to_string(),
-            id: linked.handle,
-        })
     }
+}
 
-    /// The member of `account`'s link on the target app.
-    fn linked_on_target(&self, account: &Address) -> Option<LinkedAccount> {
-        self.lookups
-            .linked_accounts(account)
-            .into_iter()
-            .find(|linked| linked.account.platform == self.target)
+/// `text` with the writer's label on a line of its own before it, in bold.
+pub fn attributed(label: &str, text: &FormattedText) -> FormattedText {
+    let prefix = format!("{label}\n");
+    let shift = u32::try_from(prefix.chars().count()).unwrap_or(u32::MAX);
+    let mut spans = vec![Span {
+        start: 0,
+        end: shift.saturating_sub(1),
+        style: SpanStyle::Bold,
+    }];
+    spans.extend(text.spans.iter().map(|span| Span {
+        start: span.start.saturating_add(shift),
+        end: span.end.saturating_add(shift),
+        style: span.style.clone(),
+    }));
+    FormattedText {
+        body: format!("{prefix}{}", text.body),
+        spans,
+    }
+}
+
+/// The writer's label alone, in bold: the caption of media that had none.
+fn label_only(label: &str) -> FormattedText {
+    FormattedText {
+        body: label.to_string(),
+        spans: vec![Span {
+            start: 0,
+            end: u32::try_from(label.chars().count()).unwrap_or(u32::MAX),
+            style: SpanStyle::Bold,
+        }],
     }
 }

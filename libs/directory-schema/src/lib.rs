@@ -54,8 +54,7 @@ impl Account {
                 self.platform
             ));
         }
-        if self.id.is_empty() || self.id.len() > 255 || self.id.chars().any(char::is_whitespace)
-        {
+        if self.id.is_empty() || self.id.len() > 255 || self.id.chars().any(char::is_whitespace) {
             return Err(format!(
                 "account id {:?} must be 1 to 255 bytes, without white space",
                 self.id
@@ -179,7 +178,9 @@ pub struct ConversationRecord {
 impl ConversationRecord {
     /// The member record of `account`, whatever its state.
     pub fn member(&self, account: &Account) -> Option<&Member> {
-        self.members.iter().find(|member| member.account == *account)
+        self.members
+            .iter()
+            .find(|member| member.account == *account)
     }
 
     /// The members that send and receive.
@@ -534,7 +535,10 @@ mod tests {
         );
         assert_ne!(
             block_key(&account("matrix", "@a:whatsapp"), &alice),
-            block_key(&account("matrix", "@a"), &account("whatsapp", "whatsapp:16505551234")),
+            block_key(
+                &account("matrix", "@a"),
+                &account("whatsapp", "whatsapp:16505551234")
+            ),
             "escaped ids cannot make two pairs share a key"
         );
         assert_eq!(

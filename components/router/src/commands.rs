@@ -1,0 +1,328 @@
+//! In-chat self-service: commands a person sends to the relay from their own
+//! app, answered there and never forwarded.
+//!
+//! | command | effect |
+//! |---|---|
+//! | `/help` (and any unknown command) | the list of commands |
+//! | `/who` | the members of the current conversation at this endpoint |
+//! | `/to` | a choice of this endpoint's conversations (a list message; apps without lists show quick replies or numbered text); picking one makes it current |
+//! | `/to N` | makes the N-th of them current |
+//! | `/leave` | leaves the current conversation (or the one of the quoted message) |
+//! | `/block` | blocks the author of the quoted message, or the other member of a direct conversation, everywhere |
+//! | `/stop` / `/start` | withdraws / gives the consent to cross-app messaging: nothing crosses to or from the account until `/start` |
+//!
+//! Leaving, blocking, `/stop` and `/start` are audited by the directory with
+//! the person's account as the actor.
+
+use crate::{ConsentScope, ConversationRecord, Delivery, Facts, MemberState};
+use switchboard_pdk::types::{
+    Address, Content, ConversationKind, Envelope, Event, FormattedText, Interactive,
+    InteractiveAction, ListMenu, ListRow, ListSection, Message, MessageCategory, Participant,
+};
+
+/// The payload prefix of the rows `/to` offers.
+pub const CHOICE_PREFIX: &str = "switchboard:to:";
+
+/// Most conversations `/to` offers as rows (WhatsApp's list limit).
+const MAX_ROWS: usize = 10;
+
+/// A command from a person's chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `/help`, or a command that does not exist (its name).
+    Help(Option<String>),
+    /// `/who`.
+    Who,
+    /// `/to` with no number, or with one.
+    To(Option<String>),
+    /// A conversation picked from the `/to` list, by id.
+    Choose(String),
+    /// `/leave`.
+    Leave,
+    /// `/block`.
+    Block,
+    /// `/stop`.
+    Stop,
+    /// `/start`.
+    Start,
+}
+
+impl Command {
+    /// The command a person's message is, if it is one: a text starting with
+    /// `/`, or a choice from the `/to` list. Business API messages are never
+    /// commands.
+    pub fn of(envelope: &Envelope) -> Option<Command> {
+        if envelope.recipient.platform != envelope.platform {
+            return None;
+        }
+        let Event::Message(message) = &envelope.event else {
+            return None;
+        };
+        match &message.content {
+            Content::Choice(choice) => choice
+                .id
+                .strip_prefix(CHOICE_PREFIX)
+                .map(|id| Command::Choose(id.to_string())),
+            Content::Text(text) => {
+                let text = text.body.trim();
+                let rest = text.strip_prefix('/')?;
+                let mut words = rest.split_whitespace();
+                let name = words.next().unwrap_or_default().to_lowercase();
+                let argument = words.next().map(str::to_string);
+                Some(match name.as_str() {
+                    "help" => Command::Help(None),
+                    "who" => Command::Who,
+                    "to" => Command::To(argument),
+                    "leave" => Command::Leave,
+                    "block" => Command::Block,
+                    "stop" => Command::Stop,
+                    "start" => Command::Start,
+                    _ => Command::Help(Some(name)),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The help text.
+pub const HELP: &str = "Switchboard commands:\n\
+/who – who is in this conversation\n\
+/to – choose the conversation your messages go to (/to 2 picks the second)\n\
+/leave – leave this conversation\n\
+/block – block the author of the message you quote (or the other person here), everywhere\n\
+/stop – nothing more crosses to or from you; /start – resume\n\
+Quote a message to answer in its conversation.";
+
+/// Runs `command` from the sender of `envelope` and answers them on their
+/// own app, through the endpoint they wrote to.
+pub fn answer<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+    command: Command,
+) -> Vec<Delivery> {
+    let sender = &envelope.sender.address;
+    let endpoint = envelope.recipient.id.clone();
+    let at = facts.conversations_at(sender, &endpoint);
+    let current = at
+        .current
+        .clone()
+        .or_else(|| at.conversations.last().cloned())
+        .and_then(|id| facts.conversation(&id));
+    let content = match command {
+        Command::Help(None) => text(HELP.to_string()),
+        Command::Help(Some(name)) => text(format!("There is no /{name} command.\n\n{HELP}")),
+        Command::Who => match &current {
+            None => text(NO_CONVERSATION.to_string()),
+            Some(conversation) => text(who(conversation, sender)),
+        },
+        Command::To(None) => {
+            let conversations: Vec<ConversationRecord> = at
+                .conversations
+                .iter()
+                .filter_map(|id| facts.conversation(id))
+                .collect();
+            if conversations.is_empty() {
+                text(NO_CONVERSATION.to_string())
+            } else {
+                choices(&conversations, sender, at.current.as_deref())
+            }
+        }
+        Command::To(Some(number)) => {
+            let chosen = number
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|index| at.conversations.get(index).cloned());
+            switch(facts, sender, &endpoint, chosen)
+        }
+        Command::Choose(id) => switch(facts, sender, &endpoint, Some(id)),
+        Command::Leave => {
+            let quoted = quoted_origin(facts, envelope).map(|origin| origin.conversation_id);
+            let leaving = quoted.or_else(|| current.as_ref().map(|c| c.id.clone()));
+            match leaving {
+                Some(id) if facts.leave(&id, sender) => {
+                    text("You left the conversation: nothing more from it reaches you.".into())
+                }
+                _ => text(NO_CONVERSATION.to_string()),
+            }
+        }
+        Command::Block => {
+            let quoted = quoted_origin(facts, envelope).map(|origin| origin.author);
+            let direct_other = current
+                .as_ref()
+                .filter(|conversation| conversation.kind == ConversationKind::Direct)
+                .and_then(|conversation| {
+                    conversation
+                        .members
+                        .iter()
+                        .find(|member| member.account != *sender)
+                        .map(|member| member.account.clone())
+                });
+            match quoted.or(direct_other).filter(|blocked| blocked != sender) {
+                Some(blocked) => {
+                    facts.block(sender, &blocked);
+                    text("Blocked: nothing crosses between you and them any more, in any conversation.".into())
+                }
+                None => text(
+                    "Quote a message of the person you want to block, then send /block.".into(),
+                ),
+            }
+        }
+        Command::Stop => {
+            facts.set_consent(sender, ConsentScope::CrossAppMessaging, false);
+            text(
+                "Stopped: nothing crosses to or from you on other apps. Send /start to resume."
+                    .into(),
+            )
+        }
+        Command::Start => {
+            facts.set_consent(sender, ConsentScope::CrossAppMessaging, true);
+            text("Started: your conversations across apps are on again.".into())
+        }
+    };
+    vec![Delivery {
+        platform: envelope.platform.clone(),
+        recipient: sender.clone(),
+        endpoint: endpoint.clone(),
+        envelope: Envelope {
+            id: format!("{}:answer", envelope.id),
+            platform: envelope.platform.clone(),
+            native_id: None,
+            conversation: envelope.conversation.clone(),
+            sender: Participant {
+                address: Address {
+                    platform: envelope.platform.clone(),
+                    id: endpoint,
+                },
+                attributes: Vec::new(),
+            },
+            recipient: sender.clone(),
+            timestamp_ms: envelope.timestamp_ms,
+            event: Event::Message(Message {
+                content,
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        },
+    }]
+}
+
+const NO_CONVERSATION: &str =
+    "You are in no conversation here yet. Ask the person who runs this service to start one.";
+
+fn text(body: String) -> Content {
+    Content::Text(FormattedText {
+        body,
+        spans: Vec::new(),
+    })
+}
+
+/// Where the message the command quotes was written, if it quotes one.
+fn quoted_origin<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+) -> Option<crate::MessageOrigin> {
+    let Event::Message(message) = &envelope.event else {
+        return None;
+    };
+    let reference = message.reply_to.as_ref()?;
+    let canonical = facts.canonical_id(&reference.platform, &reference.native_id)?;
+    facts.origin_of(&canonical)
+}
+
+/// How a conversation is named to one of its members: its title, else the
+/// other member's alias (direct), else its size.
+pub fn name_for(conversation: &ConversationRecord, reader: &Address) -> String {
+    if let Some(title) = &conversation.title {
+        return title.clone();
+    }
+    let others: Vec<&str> = conversation
+        .members
+        .iter()
+        .filter(|member| member.account != *reader && member.state == MemberState::Active)
+        .map(|member| member.alias.as_str())
+        .collect();
+    match (conversation.kind, others.as_slice()) {
+        (ConversationKind::Direct, [other]) => (*other).to_string(),
+        _ => format!("Group of {}", others.len() + 1),
+    }
+}
+
+fn who(conversation: &ConversationRecord, reader: &Address) -> String {
+    let mut lines = vec![format!("{}:", name_for(conversation, reader))];
+    for member in &conversation.members {
+        let state = match member.state {
+            MemberState::Active => "",
+            MemberState::Invited => " (invited)",
+            MemberState::Left => continue,
+        };
+        let you = if member.account == *reader {
+            " (you)"
+        } else {
+            ""
+        };
+        lines.push(format!("• {}{you}{state}", member.alias));
+    }
+    lines.join("\n")
+}
+
+fn choices(
+    conversations: &[ConversationRecord],
+    reader: &Address,
+    current: Option<&str>,
+) -> Content {
+    let rows = conversations
+        .iter()
+        .take(MAX_ROWS)
+        .map(|conversation| ListRow {
+            id: format!("{CHOICE_PREFIX}{}", conversation.id),
+            title: truncate(&name_for(conversation, reader), 24),
+            description: (current == Some(conversation.id.as_str())).then(|| "current".to_string()),
+        })
+        .collect();
+    Content::Interactive(Interactive {
+        header: None,
+        body: FormattedText {
+            body: "Where should your messages go? (or send /to and a number)".into(),
+            spans: Vec::new(),
+        },
+        footer: None,
+        action: InteractiveAction::List(ListMenu {
+            button_label: "Conversations".into(),
+            sections: vec![ListSection { title: None, rows }],
+        }),
+    })
+}
+
+/// `text` cut to at most `limit` characters (WhatsApp's list row title limit).
+fn truncate(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(limit - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn switch<F: Facts + ?Sized>(
+    facts: &F,
+    sender: &Address,
+    endpoint: &str,
+    chosen: Option<String>,
+) -> Content {
+    match chosen {
+        Some(id) if facts.set_current(sender, endpoint, &id) => {
+            let name = facts
+                .conversation(&id)
+                .map(|conversation| name_for(&conversation, sender))
+                .unwrap_or_default();
+            text(format!("Your messages now go to: {name}."))
+        }
+        _ => text("There is no such conversation here. Send /to to see yours.".into()),
+    }
+}
