@@ -94,6 +94,8 @@
 pub mod commands;
 pub mod facts;
 pub mod identity;
+#[cfg(feature = "native-directory")]
+pub mod native;
 pub mod policy;
 pub mod route;
 

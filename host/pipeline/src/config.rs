@@ -1,6 +1,7 @@
 //! `switchboard.toml`: what the host adds to a Spin application and Spin's
-//! manifest has no place for — where each platform's send API is, which
-//! account the pipeline sends as, and how delivery retries.
+//! manifest has no place for — where each platform's send API is and how
+//! delivery retries. The relay's accounts on each app (its endpoints) are the
+//! manifest's `endpoints` variable, which the components read too.
 //!
 //! The file is optional (next to the manifest, or `--config`); every setting
 //! has a default that works with the sample apps. Secrets stay Spin variables:
@@ -9,7 +10,6 @@
 //! ```toml
 //! [platforms.messenger]
 //! api_base = "https://graph.facebook.com"   # tests point this at a local sink
-//! account = "PAGE_ID"                          # who the pipeline sends as
 //! access_token_variable = "messenger_access_token"
 //!
 //! [platforms.whatsapp]
@@ -69,7 +69,7 @@ use std::path::Path;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
-    /// Per platform: send API and account.
+    /// Per platform: send API, credentials and media hosts.
     #[serde(default)]
     pub platforms: BTreeMap<String, PlatformConfig>,
     /// Retries and timeouts of the outbox workers.
@@ -131,7 +131,7 @@ impl StoriesConfig {
     }
 }
 
-/// Where and as whom the pipeline sends on one platform.
+/// Where the pipeline sends on one platform.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformConfig {
@@ -139,10 +139,6 @@ pub struct PlatformConfig {
     /// appended to it.
     #[serde(default = "default_api_base")]
     pub api_base: String,
-    /// The account the pipeline sends as (a WhatsApp phone-number id, a Page
-    /// id, an Instagram account id).
-    #[serde(default = "default_account")]
-    pub account: String,
     /// The Spin variable holding the access token (`<platform>_access_token`
     /// when unset); an empty token sends no `Authorization` header.
     #[serde(default)]
@@ -159,15 +155,10 @@ fn default_api_base() -> String {
     "https://graph.facebook.com".into()
 }
 
-fn default_account() -> String {
-    "me".into()
-}
-
 impl Default for PlatformConfig {
     fn default() -> Self {
         PlatformConfig {
             api_base: default_api_base(),
-            account: default_account(),
             access_token_variable: None,
             media_hosts: Vec::new(),
         }

@@ -1,5 +1,5 @@
 //! The key directory: clients publish their public keys here and fetch the
-//! prekey bundles of their linked contacts on other apps, so that they can seal
+//! prekey bundles of the members of their conversations, so that they can seal
 //! messages end to end (the `sealing` crate) through a pipeline that never
 //! sees the plaintext.
 //!
@@ -11,15 +11,17 @@
 //!
 //! # Routes
 //!
-//! `{platform}/{id}` is the caller's own account, as the directory links it
-//! (`whatsapp/16505551234`).
+//! `{platform}/{id}` is the caller's own account (`whatsapp/16505551234`); a
+//! contact is named by a conversation the caller is in and the contact's
+//! handle there (the `sb-…` id their messages come from), never by their
+//! account.
 //!
 //! | request | who may | what it does |
 //! |---|---|---|
 //! | `PUT /keys/accounts/{platform}/{id}` | the account, signed with the identity in the body | publishes: binds the identity on first publish (201), then replaces the signed prekey and adds one-time prekeys (200) |
 //! | `POST /keys/accounts/{platform}/{id}/one-time-prekeys` | the account | adds one-time prekeys |
 //! | `GET /keys/accounts/{platform}/{id}` | the account | what is published, and how many one-time prekeys are left |
-//! | `GET /keys/accounts/{platform}/{id}/contacts/{other platform}` | the account | the bundle of the account linked to it on the other app, with one one-time prekey, each handed out once |
+//! | `GET /keys/accounts/{platform}/{id}/conversations/{conversation}/members/{handle}` | the account | the bundle of that member, with one one-time prekey, each handed out once |
 //! | `DELETE /keys/accounts/{platform}/{id}` | the operator (admin token) | unbinds the identity and removes every key of the account |
 //!
 //! # Who is who
@@ -36,22 +38,22 @@
 //! * **The first publish binds the identity to the account** (trust on first
 //!   use). Its signature is checked with the identity key in the body, which
 //!   proves the publisher holds the secret key; later requests are checked with
-//!   the bound key. Only accounts the directory has linked can publish, so an
-//!   account can be claimed only after the operator linked it. Between the link
-//!   and the owner's first publish, someone who knows the account id could bind
-//!   a key of their own: the owner's publish then fails with 409 and the
-//!   operator resets the account. Publishing from the app's client as part of
-//!   linking keeps that window short.
+//!   the bound key. Only accounts in a conversation can publish, so an account
+//!   can be claimed only once it is in one. Between then and the owner's first
+//!   publish, someone who knows the account id could bind a key of their own:
+//!   the owner's publish then fails with 409 and the operator resets the
+//!   account. Publishing from the app's client when joining keeps that window
+//!   short.
 //! * **Replacing a bound identity needs the operator**: a publish with a
 //!   different identity is refused with 409 unless it also carries
 //!   `Authorization: Bearer <admin token>` (the `admin_token` variable,
 //!   `SPIN_VARIABLE_ADMIN_TOKEN`; empty turns replacement off). A replacement
 //!   drops the old identity's one-time prekeys. The operator can also unbind an
 //!   account with `DELETE`. Binds, replacements and resets go to the audit log.
-//! * **A fetch is answered only within a link**: the caller must be linked, the
-//!   contact must be in the same link group on the other app, must have granted
-//!   the `publish-keys` consent, must not have blocked the caller, and must have
-//!   published. Nobody else can fetch a bundle, and the answer names no account:
+//! * **A fetch is answered only within a conversation**: the caller and the
+//!   contact must both be active members of it, and the contact must have
+//!   granted the `publish-keys` consent, must not have blocked the caller, and
+//!   must have published. Nobody else can fetch a bundle, and the answer names no account:
 //!   only keys and a key id. A refusal does not say which of these failed.
 //! * **Limits per account, not global**: one account's signed requests within
 //!   the replay window are capped (429 for that account only), and a caller
@@ -68,7 +70,7 @@
 //! 400 malformed input or a bad prekey signature (the reason names the field),
 //! 401 a missing, stale, replayed or wrong request signature (or an account
 //! with no identity bound: the same answer, so an unsigned probe learns
-//! nothing), 403 not allowed (not linked, wrong admin token), 404 no such route
+//! nothing), 403 not allowed (in no conversation, wrong admin token), 404 no such route
 //! or no bundle (one answer for no contact, no consent, blocked and nothing
 //! published), 405 a wrong method, 409 a conflict (a changed identity
 //! without the operator, too many one-time prekeys stored), 413 a body over
@@ -79,9 +81,9 @@ use crate::clock::now_ms;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use directory_schema::{
-    Account, AccountRecord, AuditRecord, BlockRecord, ConsentRecord, ConsentScope, PersonRecord,
-    account_key, audit_key, block_key, consent_key, one_time_prekey_key, one_time_prekey_prefix,
-    person_key, published_keys_key,
+    Account, AuditRecord, BlockRecord, ConsentRecord, ConsentScope, ConversationRecord, Membership,
+    audit_key, block_key, consent_key, conversation_key, membership_key, one_time_prekey_key,
+    one_time_prekey_prefix, published_keys_key,
 };
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use sealing::SealingError;
@@ -228,7 +230,8 @@ struct KeyRequest {
 enum Route {
     Account(Account),
     OneTimePrekeys(Account),
-    Contact(Account, String),
+    /// The caller, a conversation and a member's handle in it.
+    Contact(Account, String, String),
 }
 
 fn parse_route(path: &str) -> Option<Route> {
@@ -241,9 +244,18 @@ fn parse_route(path: &str) -> Option<Route> {
     match parts.as_slice() {
         [platform, id] => Some(Route::Account(account(platform, id))),
         [platform, id, "one-time-prekeys"] => Some(Route::OneTimePrekeys(account(platform, id))),
-        [platform, id, "contacts", other] => {
-            Some(Route::Contact(account(platform, id), other.to_string()))
-        }
+        [
+            platform,
+            id,
+            "conversations",
+            conversation,
+            "members",
+            handle,
+        ] => Some(Route::Contact(
+            account(platform, id),
+            conversation.to_string(),
+            handle.to_string(),
+        )),
         _ => None,
     }
 }
@@ -390,7 +402,7 @@ impl KeyDirectory {
         let account = match &route {
             Route::Account(account)
             | Route::OneTimePrekeys(account)
-            | Route::Contact(account, _) => account,
+            | Route::Contact(account, ..) => account,
         };
         if let Err(error) = account.validate() {
             return refuse(400, error);
@@ -400,7 +412,9 @@ impl KeyDirectory {
             ("GET", Route::Account(account)) => self.status(account, request),
             ("DELETE", Route::Account(account)) => self.reset(account, request),
             ("POST", Route::OneTimePrekeys(account)) => self.add_prekeys(account, request),
-            ("GET", Route::Contact(account, platform)) => self.fetch(account, platform, request),
+            ("GET", Route::Contact(account, conversation, handle)) => {
+                self.fetch(account, conversation, handle, request)
+            }
             (method, _) => Err(refuse(
                 405,
                 format!("{method} is not allowed on {}", request.path),
@@ -636,10 +650,11 @@ impl KeyDirectory {
             .publishing
             .lock()
             .map_err(|_| refuse(500, "the key directory failed"))?;
-        if read::<AccountRecord>(&self.store, &account_key(account))?.is_none() {
+        let membership: Option<Membership> = read(&self.store, &membership_key(account))?;
+        if membership.is_none_or(|membership| membership.endpoints.is_empty()) {
             return Err(refuse(
                 403,
-                "the account is not linked: only linked accounts publish keys",
+                "the account is in no conversation: only members of a conversation publish keys",
             ));
         }
         // Proof of possession: the request is signed by the identity it
@@ -773,24 +788,27 @@ impl KeyDirectory {
         Ok(reply(200, json!({ "unbound": key_id })))
     }
 
-    fn fetch(&self, caller: &Account, platform: &str, request: &KeyRequest) -> Answer {
+    fn fetch(
+        &self,
+        caller: &Account,
+        conversation: &str,
+        handle: &str,
+        request: &KeyRequest,
+    ) -> Answer {
         let (_, signing_key) = self.bound(caller, request)?;
         self.authenticate(caller, request, &signing_key)?;
-        if platform == caller.platform {
-            return Err(refuse(
-                400,
-                "the key directory serves contacts on other apps: ask for another platform",
-            ));
-        }
-        let Some(record) = read::<AccountRecord>(&self.store, &account_key(caller))? else {
+        let Some(record) =
+            read::<ConversationRecord>(&self.store, &conversation_key(conversation))?
+        else {
             return Err(refuse(404, NO_BUNDLE));
         };
-        let group: PersonRecord =
-            read(&self.store, &person_key(&record.person))?.unwrap_or_default();
-        let Some(contact) = group
-            .accounts
-            .iter()
-            .find(|account| account.platform == platform && account != &caller)
+        if !record.is_active_member(caller) {
+            return Err(refuse(404, NO_BUNDLE));
+        }
+        let Some(contact) = record
+            .active_members()
+            .find(|member| member.handle == handle && member.account != *caller)
+            .map(|member| &member.account)
         else {
             return Err(refuse(404, NO_BUNDLE));
         };
@@ -845,7 +863,9 @@ fn route_name(path: &str) -> &'static str {
     match parse_route(path) {
         Some(Route::Account(_)) => "/keys/accounts/{account}",
         Some(Route::OneTimePrekeys(_)) => "/keys/accounts/{account}/one-time-prekeys",
-        Some(Route::Contact(..)) => "/keys/accounts/{account}/contacts/{platform}",
+        Some(Route::Contact(..)) => {
+            "/keys/accounts/{account}/conversations/{conversation}/members/{handle}"
+        }
         None => "unknown",
     }
 }
@@ -891,10 +911,11 @@ mod tests {
             Some(Route::OneTimePrekeys(account("whatsapp", "1650")))
         );
         assert_eq!(
-            parse_route("/keys/accounts/whatsapp/1650/contacts/messenger"),
+            parse_route("/keys/accounts/whatsapp/1650/conversations/c-1/members/sb-2"),
             Some(Route::Contact(
                 account("whatsapp", "1650"),
-                "messenger".into()
+                "c-1".into(),
+                "sb-2".into()
             ))
         );
         for path in [

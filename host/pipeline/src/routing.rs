@@ -42,7 +42,7 @@ pub const PASS_SIZE: usize = 512;
 pub struct Refusal {
     /// The recipient it was for, when there was one.
     pub recipient: Option<String>,
-    /// A stable reason code (`not-linked`, `no-consent`, `blocked`,
+    /// A stable reason code (`no-conversation`, `no-consent`, `blocked`,
     /// `encode-failed`…), also the metrics label.
     pub reason: String,
     /// Words for people, shown to the sender.
@@ -95,7 +95,7 @@ impl RouteStatus {
 
 fn reason_code(reason: RejectionReason) -> &'static str {
     match reason {
-        RejectionReason::NotLinked => "not-linked",
+        RejectionReason::NoConversation => "no-conversation",
         RejectionReason::NoConsent => "no-consent",
         RejectionReason::Blocked => "blocked",
         RejectionReason::MarketingWithoutOptIn => "marketing-without-opt-in",
@@ -432,15 +432,15 @@ impl Router {
                 });
                 unmapped.deliverable
             }
-            Err(RouteError::NotLinked(_)) | Err(RouteError::UnknownRecipient(_)) => {
+            Err(RouteError::NoConversation(_)) | Err(RouteError::UnknownRecipient(_)) => {
                 if !self.unknown_senders.admit(now) {
                     self.metrics.reject("unknown-sender-over-budget");
                     return Ok(Routed::Forget);
                 }
                 let refusal = Refusal {
                     recipient: None,
-                    reason: reason_code(RejectionReason::NotLinked).into(),
-                    detail: "you have no linked account on another app".into(),
+                    reason: reason_code(RejectionReason::NoConversation).into(),
+                    detail: "you are in no conversation with anyone on another app here; send /help to see what you can do".into(),
                 };
                 return self.settle(envelope, Vec::new(), vec![refusal], now);
             }
@@ -467,7 +467,7 @@ impl Router {
                     continue;
                 }
             }
-            match self.encode(&delivery.envelope, &delivery.recipient) {
+            match self.encode(&delivery.envelope, &delivery.endpoint, &delivery.recipient) {
                 Ok(Some(encoded)) => {
                     queued.push(
                         OutboxEntry::new(&envelope.id, &delivery.recipient, encoded, now).queued(),
@@ -515,16 +515,17 @@ impl Router {
     }
 
     /// Encodes `envelope` for `recipient` with the target's translator, sent
-    /// from the account configured for that platform. `None` when there is
-    /// nothing to send.
+    /// from the relay's `endpoint` on that app. `None` when there is nothing
+    /// to send.
     fn encode(
         &self,
         envelope: &Envelope,
+        endpoint: &str,
         recipient: &Address,
     ) -> Result<Option<Encoded>, EncodeFailure> {
         let sender = Address {
             platform: recipient.platform.clone(),
-            id: self.config.platform(&recipient.platform).account,
+            id: endpoint.to_string(),
         };
         let encoded = self.translators.encode(envelope, &sender, recipient)?;
         Ok((!encoded.requests.is_empty()).then_some(encoded))
@@ -561,9 +562,10 @@ impl Router {
         Ok(Routed::Done(changes, queued))
     }
 
-    /// A "not delivered" message to the sender of `envelope` on their own app.
-    /// Only people's messages get one: not echoes, reactions or receipts, and
-    /// not what the business API sent (its status says why).
+    /// A "not delivered" message to the sender of `envelope` on their own app,
+    /// from the endpoint they wrote to. Only people's messages get one: not
+    /// echoes, reactions or receipts, and not what the business API sent (its
+    /// status says why).
     fn notice(&self, envelope: &Envelope, detail: &str, now: u64) -> Option<Queued> {
         if envelope.echo
             || !matches!(envelope.event, Event::Message(_))
@@ -577,10 +579,7 @@ impl Router {
             native_id: None,
             conversation: envelope.conversation.clone(),
             sender: Participant {
-                address: Address {
-                    platform: envelope.platform.clone(),
-                    id: self.config.platform(&envelope.platform).account,
-                },
+                address: envelope.recipient.clone(),
                 attributes: Vec::new(),
             },
             recipient: envelope.sender.address.clone(),
@@ -598,7 +597,7 @@ impl Router {
             echo: false,
             extras: Vec::new(),
         };
-        match self.encode(&notice, &envelope.sender.address) {
+        match self.encode(&notice, &envelope.recipient.id, &envelope.sender.address) {
             Ok(Some(encoded)) => {
                 Some(OutboxEntry::new(&notice.id, &envelope.sender.address, encoded, now).queued())
             }
@@ -694,6 +693,7 @@ mod tests {
                 .map(|(platform, id)| Delivery {
                     platform: platform.into(),
                     recipient: address(platform, id),
+                    endpoint: format!("{platform}-endpoint"),
                     envelope: envelope.clone(),
                 })
                 .to_vec();
@@ -882,7 +882,7 @@ mod tests {
             envelope: &'a Envelope,
         ) -> BoxFuture<'a, Result<Result<Vec<crate::stages::Delivery>, RouteError>>> {
             let sender = envelope.sender.address.clone();
-            Box::pin(async move { Ok(Err(RouteError::NotLinked(sender))) })
+            Box::pin(async move { Ok(Err(RouteError::NoConversation(sender))) })
         }
 
         fn check<'a>(

@@ -333,7 +333,13 @@ impl Sender {
             ));
             // A message split into several requests maps to its first id.
             changes.push(Change::SetIfAbsent(
-                directory_schema::canonical_id_key(&entry.envelope_id, &entry.platform),
+                directory_schema::canonical_id_key(
+                    &entry.envelope_id,
+                    &directory_schema::Account {
+                        platform: entry.platform.clone(),
+                        id: entry.recipient.clone(),
+                    },
+                ),
                 native_id.as_bytes().to_vec(),
             ));
             entry.native_ids.push(native_id);
