@@ -223,7 +223,9 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
 
     /// Whether `blocker` blocked `blocked`.
     pub fn is_blocked(&self, blocker: &Account, blocked: &Account) -> Result<bool> {
-        Ok(self.read::<BlockRecord>(&block_key(blocker, blocked))?.is_some())
+        Ok(self
+            .read::<BlockRecord>(&block_key(blocker, blocked))?
+            .is_some())
     }
 
     /// Whether either of the two blocked the other.
@@ -244,7 +246,9 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
     ) -> Result<ConversationRecord, Failure> {
         match kind {
             ConversationKind::Direct if joiners.len() != 2 => {
-                return Err(Refusal::new(400, "a direct conversation has exactly two members").into());
+                return Err(
+                    Refusal::new(400, "a direct conversation has exactly two members").into(),
+                );
             }
             ConversationKind::Group if joiners.len() < 2 => {
                 return Err(Refusal::new(400, "a group needs at least two members").into());
@@ -361,7 +365,11 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
         let Some(slot) = membership.endpoints.get_mut(endpoint) else {
             return Ok(false);
         };
-        if !slot.conversations.iter().any(|conversation| conversation == id) {
+        if !slot
+            .conversations
+            .iter()
+            .any(|conversation| conversation == id)
+        {
             return Ok(false);
         }
         slot.current = Some(id.to_string());
@@ -419,7 +427,10 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
         {
             return Err(Refusal::new(
                 400,
-                format!("{endpoint:?} is not one of the relay's {} endpoints", joiner.account.platform),
+                format!(
+                    "{endpoint:?} is not one of the relay's {} endpoints",
+                    joiner.account.platform
+                ),
             )
             .into());
         }
@@ -514,7 +525,11 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
             .endpoints
             .entry(member.endpoint.clone())
             .or_default();
-        if !slot.conversations.iter().any(|conversation| conversation == id) {
+        if !slot
+            .conversations
+            .iter()
+            .any(|conversation| conversation == id)
+        {
             slot.conversations.push(id.to_string());
         }
         if member.state == MemberState::Active || slot.current.is_none() {

@@ -77,20 +77,37 @@ fn each_conversation_of_a_member_gets_its_own_endpoint_until_the_pool_runs_out()
     let with_bob = direct("c-bob", &bob);
     let with_carol = direct("c-carol", &carol);
     let with_dave = direct("c-dave", &dave);
-    let endpoint_of = |record: &ConversationRecord, who: &Account| {
-        record.member(who).unwrap().endpoint.clone()
-    };
+    let endpoint_of =
+        |record: &ConversationRecord, who: &Account| record.member(who).unwrap().endpoint.clone();
     assert_eq!(endpoint_of(&with_bob, &alice), "wa-1");
-    assert_eq!(endpoint_of(&with_carol, &alice), "wa-2", "a free endpoint first");
-    assert_eq!(endpoint_of(&with_dave, &alice), "wa-1", "then the least used is shared");
-    assert_eq!(endpoint_of(&with_bob, &bob), "page-1", "scoped apps: the pool's first");
+    assert_eq!(
+        endpoint_of(&with_carol, &alice),
+        "wa-2",
+        "a free endpoint first"
+    );
+    assert_eq!(
+        endpoint_of(&with_dave, &alice),
+        "wa-1",
+        "then the least used is shared"
+    );
+    assert_eq!(
+        endpoint_of(&with_bob, &bob),
+        "page-1",
+        "scoped apps: the pool's first"
+    );
 
     let at_first = conversations.at(&alice, "wa-1").unwrap();
     assert_eq!(at_first.conversations, vec!["c-bob", "c-dave"]);
-    assert_eq!(at_first.current.as_deref(), Some("c-dave"), "the newest is current");
+    assert_eq!(
+        at_first.current.as_deref(),
+        Some("c-dave"),
+        "the newest is current"
+    );
     assert!(conversations.set_current(&alice, "wa-1", "c-bob").unwrap());
     assert!(
-        !conversations.set_current(&alice, "wa-1", "c-carol").unwrap(),
+        !conversations
+            .set_current(&alice, "wa-1", "c-carol")
+            .unwrap(),
         "c-carol is at the other endpoint"
     );
     assert_eq!(
@@ -127,13 +144,20 @@ fn refuses_members_without_consent_blocked_pairs_and_oversized_groups() {
         1,
     ));
     assert_eq!(no_consent.status, 409);
-    assert!(no_consent.reason.contains("instagram:3"), "{}", no_consent.reason);
+    assert!(
+        no_consent.reason.contains("instagram:3"),
+        "{}",
+        no_consent.reason
+    );
     consent(&store, &carol);
     consent(&store, &dave);
 
     let block = BlockRecord { at_ms: 1 };
     store
-        .set(&block_key(&bob, &alice), &serde_json::to_vec(&block).unwrap())
+        .set(
+            &block_key(&bob, &alice),
+            &serde_json::to_vec(&block).unwrap(),
+        )
         .unwrap();
     let blocked = refused(conversations.create(
         "c-2",
@@ -154,9 +178,13 @@ fn refuses_members_without_consent_blocked_pairs_and_oversized_groups() {
         )
         .unwrap();
     assert_eq!(group.members.len(), 3);
-    assert_eq!(refused(conversations.add("c-3", Joiner::person(account("whatsapp", "9")), 2)).status, 409);
     assert_eq!(
-        refused(conversations.create("c-4", ConversationKind::Direct, None, members(&[&alice]), 1)).status,
+        refused(conversations.add("c-3", Joiner::person(account("whatsapp", "9")), 2)).status,
+        409
+    );
+    assert_eq!(
+        refused(conversations.create("c-4", ConversationKind::Direct, None, members(&[&alice]), 1))
+            .status,
         400
     );
     assert_eq!(
@@ -164,14 +192,20 @@ fn refuses_members_without_consent_blocked_pairs_and_oversized_groups() {
             "c-5",
             ConversationKind::Direct,
             None,
-            vec![Joiner::person(alice.clone()), Joiner::person(account("sms", "1"))],
+            vec![
+                Joiner::person(alice.clone()),
+                Joiner::person(account("sms", "1"))
+            ],
             1
         ))
         .status,
         400,
         "an app without endpoints"
     );
-    assert!(store.get(&conversation_key("c-1")).unwrap().is_none(), "refusals write nothing");
+    assert!(
+        store.get(&conversation_key("c-1")).unwrap().is_none(),
+        "refusals write nothing"
+    );
 }
 
 #[test]
@@ -190,7 +224,11 @@ fn a_member_who_leaves_is_out_of_the_index_and_can_come_back() {
             "c-g",
             ConversationKind::Group,
             None,
-            vec![Joiner::person(alice.clone()), Joiner::person(bob.clone()), Joiner::person(carol.clone())],
+            vec![
+                Joiner::person(alice.clone()),
+                Joiner::person(bob.clone()),
+                Joiner::person(carol.clone()),
+            ],
             1,
         )
         .unwrap();
@@ -202,9 +240,14 @@ fn a_member_who_leaves_is_out_of_the_index_and_can_come_back() {
     assert_eq!(record.active_members().count(), 2);
     assert_eq!(refused(conversations.remove("c-g", &bob)).status, 404);
 
-    let back = conversations.add("c-g", Joiner::person(bob.clone()), 3).unwrap();
+    let back = conversations
+        .add("c-g", Joiner::person(bob.clone()), 3)
+        .unwrap();
     assert_eq!(back.state, MemberState::Active);
-    assert_eq!(back.alias, left.alias, "the same alias in the same conversation");
+    assert_eq!(
+        back.alias, left.alias,
+        "the same alias in the same conversation"
+    );
     assert_eq!(conversations.of(&bob).unwrap(), vec!["c-g"]);
     assert_eq!(conversations.get("c-g").unwrap().unwrap().members.len(), 3);
 }
