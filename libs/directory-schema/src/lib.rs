@@ -10,7 +10,10 @@
 //! | `consent:<platform>:<id>:<scope>` | [`ConsentRecord`] |
 //! | `block:<platform>:<id>:<platform>:<id>` | [`BlockRecord`] (blocker first) |
 //! | `marketing:<platform>:<id>:<platform>:<id>` | [`OptInRecord`] (person first, then business) |
-//! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`], append-only |
+//! | `audit:next` | the sequence number the next audit record probably gets (decimal): where an append starts looking for a free slot |
+//! | `audit:<sequence, 12 digits>` | [`AuditRecord`] number `sequence` (from 1), append-only; read a page at a time by sequence |
+//! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`] in the former layout ([`audit_key`]), still written by the host's dead-letter redrive and key directory |
+//! | `conversation-sequence` | how many conversations the admin API made (decimal): part of each new conversation id's seed |
 //! | `native:<platform>:<native id>` | the canonical message id (UTF-8) |
 //! | `canonical:<canonical id>:<platform>:<id>` | the native id it got in that account's chat (UTF-8) |
 //! | `rate:<platform>:<id>:<minute>` | how many messages the account sent in that minute since the epoch (decimal) |
@@ -355,14 +358,33 @@ pub fn envelope_key(canonical_id: &str) -> String {
     format!("envelope:{canonical_id}")
 }
 
-/// Prefix of every audit record; records sort by time.
+/// Prefix of every audit record.
 pub const AUDIT_PREFIX: &str = "audit:";
 
-/// Key of an audit record: time first so that keys sort in order, then a
-/// sequence number that tells apart records made in the same millisecond.
+/// Key of the audit log's counter: the sequence number the next record
+/// probably gets (decimal). An append starts there and takes the first
+/// sequence whose record key is free, so a counter another writer has not
+/// moved on yet cannot make it overwrite a record.
+pub const AUDIT_NEXT_KEY: &str = "audit:next";
+
+/// Key of audit record number `sequence` (from 1): twelve digits, so keys
+/// sort in order, and a page of the log is read by sequence without listing
+/// keys.
+pub fn audit_record_key(sequence: u64) -> String {
+    format!("{AUDIT_PREFIX}{sequence:012}")
+}
+
+/// Key of an audit record in the former layout: time first, then a number
+/// that tells apart records made in the same millisecond. The admin API no
+/// longer reads it (its log is [`audit_record_key`]'s); the host's writers
+/// still use it until they move to the sequence layout.
 pub fn audit_key(at_ms: u64, sequence: u32) -> String {
     format!("{AUDIT_PREFIX}{at_ms:013}:{sequence:06}")
 }
+
+/// Key of the admin API's conversation counter (decimal), part of the seed
+/// of every conversation id it makes.
+pub const CONVERSATION_SEQUENCE_KEY: &str = "conversation-sequence";
 
 /// Prefix of every story record.
 pub const STORY_PREFIX: &str = "story:";
@@ -583,6 +605,17 @@ mod tests {
         assert!(
             audit_key(999, 0) < audit_key(1_000, 0),
             "audit keys sort by time"
+        );
+        assert_eq!(audit_record_key(7), "audit:000000000007");
+        assert!(
+            audit_record_key(99) < audit_record_key(100),
+            "audit record keys sort by sequence"
+        );
+        assert_ne!(audit_record_key(0), AUDIT_NEXT_KEY);
+        assert_eq!(
+            audit_record_key(u64::MAX).matches(':').count(),
+            1,
+            "a sequence key cannot be a former-layout key, which has two colons"
         );
     }
 
