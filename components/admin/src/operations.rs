@@ -5,9 +5,9 @@ use conversations::{
     Conversations, DEFAULT_GROUP_MAX_MEMBERS, Endpoints, Failure, Joiner, conversation_id,
 };
 use directory_schema::{
-    AUDIT_NEXT_KEY, Account, AuditRecord, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord,
-    ConsentScope, ConversationKind, ConversationRecord, Member, MemberRole, MemberState,
-    OptInRecord, OptInState, audit_record_key, block_key, consent_key, marketing_key,
+    Account, AuditRecord, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord, ConsentScope,
+    ConversationKind, ConversationRecord, Member, MemberRole, MemberState, OptInRecord, OptInState,
+    audit_record_key, block_key, consent_key, marketing_key,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -299,19 +299,7 @@ fn audit(
     details: Value,
     at_ms: u64,
 ) -> anyhow::Result<u64> {
-    let record = AuditRecord {
-        at_ms,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        details,
-    };
-    let mut sequence = read_counter(store, AUDIT_NEXT_KEY)?.max(1);
-    while store.get(&audit_record_key(sequence))?.is_some() {
-        sequence += 1;
-    }
-    write(store, &audit_record_key(sequence), &record)?;
-    store.set(AUDIT_NEXT_KEY, (sequence + 1).to_string().as_bytes())?;
-    Ok(sequence)
+    conversations::append_audit(&Kv(store), actor, action, details, at_ms)
 }
 
 /// Runs one admin request whose token was checked. Store failures are
@@ -357,6 +345,7 @@ fn member_json(member: &Member) -> Value {
         "state": member.state,
         "role": member.role,
         "alias": member.alias,
+        "handle": member.handle,
     })
 }
 

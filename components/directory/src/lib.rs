@@ -161,7 +161,7 @@ impl<S: KeyValue> Directory<S> {
     fn audit(&self, account: &Account, action: &str, details: serde_json::Value, now_ms: u64) {
         let actor = format!("{}:{} in chat", account.platform, account.id);
         Self::or_log(
-            conversations::append_audit(&self.store, &actor, action, details, now_ms),
+            conversations::append_audit(&self.store, &actor, action, details, now_ms).map(|_| ()),
             "append to the audit log",
             (),
         )

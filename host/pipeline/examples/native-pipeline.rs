@@ -18,10 +18,11 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use conversations::Endpoints;
 use directory::{Directory, KeyValue};
-use directory_schema::Account;
 use gateway::ingest;
 use http_body_util::BodyExt;
+use router::native::DirectoryFacts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -72,14 +73,21 @@ fn main() -> Result<()> {
     let stores = KeyValueStores::open(options.runtime_config_file.as_deref(), &manifest.dir)?;
     let store = stores.get("default").context("no default store")?;
     let variable = |name: &str| switchboard_runtime::variables::app_value(&manifest, name);
-    let rate_per_minute = variable("rate_per_minute")
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(directory::DEFAULT_RATE_PER_MINUTE);
+    let settings = Arc::new(DirectorySettings {
+        rate_per_minute: variable("rate_per_minute")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(directory::DEFAULT_RATE_PER_MINUTE),
+        endpoints: Endpoints::parse(
+            &variable("endpoints").unwrap_or_default(),
+            &variable("scoped_apps").unwrap_or_default(),
+        )
+        .map_err(|error| anyhow::anyhow!("the endpoints variable: {error}"))?,
+    });
     let secrets = ["whatsapp", "messenger", "instagram"]
         .map(|platform| variable(&format!("{platform}_app_secret")).unwrap_or_default());
     let runtime = Runtime::new(RuntimeOptions::from_env())?;
     let stages = Stages {
-        router: Arc::new(NativeRouter { rate_per_minute }),
+        router: Arc::new(NativeRouter { settings }),
         translators: Arc::new(NativeTranslators),
     };
     let service =
@@ -104,16 +112,22 @@ struct NativeGateways {
     pipeline: Option<Arc<Pipeline>>,
 }
 
+/// What the directory component reads from its variables.
+struct DirectorySettings {
+    rate_per_minute: u32,
+    endpoints: Endpoints,
+}
+
 /// The router and directory crates as the router stage.
 struct NativeRouter {
-    rate_per_minute: u32,
+    settings: Arc<DirectorySettings>,
 }
 
 /// One routing pass of the native router: its directory writes go to the
 /// pass's held writes, as the component's do.
 struct NativeRouterInstance {
     writes: Arc<WriteBuffer>,
-    rate_per_minute: u32,
+    settings: Arc<DirectorySettings>,
 }
 
 /// The translator crates as the translator stage.
@@ -134,14 +148,27 @@ fn delivery(delivery: &router::Delivery) -> host_native::Delivery {
     host_native::Delivery {
         platform: delivery.platform.clone(),
         recipient: convert(&delivery.recipient),
+        endpoint: delivery.endpoint.clone(),
         envelope: convert(&delivery.envelope),
     }
 }
 
 type Decode = fn(&[u8]) -> Result<Vec<model::Envelope>, model::DecodeError>;
 
-fn directory(store: &dyn KeyValueView, rate_per_minute: u32) -> DirectoryFacts<'_> {
-    DirectoryFacts(Directory::new(StoreKeyValue(store), rate_per_minute))
+/// The directory as the router's facts: what the directory component and
+/// its composition with the router do, as plain calls.
+fn directory<'a>(
+    store: &'a dyn KeyValueView,
+    settings: &DirectorySettings,
+) -> DirectoryFacts<StoreKeyValue<'a>> {
+    DirectoryFacts {
+        directory: Directory::new(
+            StoreKeyValue(store),
+            settings.rate_per_minute,
+            settings.endpoints.clone(),
+        ),
+        now_ms: switchboard_pipeline::clock::now_ms,
+    }
 }
 
 impl NativeGateways {
@@ -269,7 +296,7 @@ impl RouterStage for NativeRouter {
     ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
         let instance = NativeRouterInstance {
             writes: writes.buffer_for(store),
-            rate_per_minute: self.rate_per_minute,
+            settings: self.settings.clone(),
         };
         Box::pin(async move { Ok(Box::new(instance) as Box<dyn RouterInstance>) })
     }
@@ -281,11 +308,11 @@ impl RouterInstance for NativeRouterInstance {
         envelope: &'a host::Envelope,
     ) -> BoxFuture<'a, Result<Result<Vec<host_native::Delivery>, host_native::RouteError>>> {
         let envelope: model::Envelope = convert(envelope);
-        let facts = directory(self.writes.as_ref(), self.rate_per_minute);
+        let facts = directory(self.writes.as_ref(), &self.settings);
         let routed = match router::route(&facts, &envelope) {
             Ok(deliveries) => Ok(deliveries.iter().map(delivery).collect()),
-            Err(router::RouteError::NotLinked(address)) => {
-                Err(host_native::RouteError::NotLinked(convert(&address)))
+            Err(router::RouteError::NoConversation(address)) => {
+                Err(host_native::RouteError::NoConversation(convert(&address)))
             }
             Err(router::RouteError::UnknownRecipient(address)) => {
                 Err(host_native::RouteError::UnknownRecipient(convert(&address)))
@@ -307,7 +334,7 @@ impl RouterInstance for NativeRouterInstance {
     ) -> BoxFuture<'a, Result<host_native::Verdict>> {
         let envelope: model::Envelope = convert(envelope);
         let recipient: model::Address = convert(recipient);
-        let facts = directory(self.writes.as_ref(), self.rate_per_minute);
+        let facts = directory(self.writes.as_ref(), &self.settings);
         let now_ms = switchboard_pipeline::clock::now_ms();
         let verdict = match router::check(&facts, &envelope, &recipient, now_ms) {
             router::Verdict::Deliver => host_native::Verdict::Deliver,
@@ -315,8 +342,8 @@ impl RouterInstance for NativeRouterInstance {
             router::Verdict::Reject(rejection) => {
                 host_native::Verdict::Reject(host_native::Rejection {
                     reason: match rejection.reason {
-                        router::RejectionReason::NotLinked => {
-                            host_native::RejectionReason::NotLinked
+                        router::RejectionReason::NoConversation => {
+                            host_native::RejectionReason::NoConversation
                         }
                         router::RejectionReason::NoConsent => {
                             host_native::RejectionReason::NoConsent
@@ -419,89 +446,5 @@ impl KeyValue for StoreKeyValue<'_> {
     }
     fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
         self.0.set(key, value)
-    }
-}
-
-/// The directory as the router's facts: what the directory component and
-/// its composition with the router do, as plain calls.
-struct DirectoryFacts<'a>(Directory<StoreKeyValue<'a>>);
-
-fn account(address: &model::Address) -> Account {
-    Account {
-        platform: address.platform.clone(),
-        id: address.id.clone(),
-    }
-}
-
-fn address(account: Account) -> model::Address {
-    model::Address {
-        platform: account.platform,
-        id: account.id,
-    }
-}
-
-impl router::Facts for DirectoryFacts<'_> {
-    fn linked_accounts(&self, of: &model::Address) -> Vec<router::LinkedAccount> {
-        self.0
-            .linked_accounts(&account(of))
-            .into_iter()
-            .map(|linked| router::LinkedAccount {
-                account: address(linked.account),
-                handle: linked.handle,
-            })
-            .collect()
-    }
-    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<model::Address> {
-        self.0.resolve_handle(platform, handle).map(address)
-    }
-    fn has_consent(&self, of: &model::Address, scope: router::ConsentScope) -> bool {
-        use directory_schema::ConsentScope as Scope;
-        let scope = match scope {
-            router::ConsentScope::CrossAppMessaging => Scope::CrossAppMessaging,
-            router::ConsentScope::SharePhoneNumber => Scope::SharePhoneNumber,
-            router::ConsentScope::ShareDisplayName => Scope::ShareDisplayName,
-            router::ConsentScope::ShareUsername => Scope::ShareUsername,
-            router::ConsentScope::PublishKeys => Scope::PublishKeys,
-        };
-        self.0.has_consent(&account(of), scope)
-    }
-    fn is_blocked(&self, blocker: &model::Address, blocked: &model::Address) -> bool {
-        self.0.is_blocked(&account(blocker), &account(blocked))
-    }
-    fn marketing_opt_in(&self, person: &model::Address, business: &model::Address) -> bool {
-        self.0
-            .marketing_opt_in(&account(person), &account(business))
-    }
-    fn marketing_opted_out(&self, person: &model::Address, business: &model::Address) -> bool {
-        self.0
-            .marketing_opted_out(&account(person), &account(business))
-    }
-    fn opt_out_of_marketing(&self, person: &model::Address, business: &model::Address) {
-        let now = switchboard_pipeline::clock::now_ms();
-        self.0
-            .opt_out_of_marketing(&account(person), &account(business), now)
-    }
-    fn within_rate(&self, sender: &model::Address, message_id: &str, now_ms: u64) -> bool {
-        self.0.within_rate(&account(sender), message_id, now_ms)
-    }
-    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
-        self.0.record_native_id(canonical_id, platform, native_id)
-    }
-    fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
-        self.0.canonical_id(platform, native_id)
-    }
-    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
-        self.0.native_id(canonical_id, platform)
-    }
-    fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<router::StoryOrigin> {
-        self.0
-            .cross_post_origin(platform, native_id)
-            .map(|origin| router::StoryOrigin {
-                story_id: origin.story_id,
-                author: address(origin.author),
-            })
-    }
-    fn story_author(&self, of: &model::Address) -> Option<model::Address> {
-        self.0.story_author(&account(of)).map(address)
     }
 }

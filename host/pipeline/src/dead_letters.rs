@@ -15,7 +15,7 @@
 use crate::clock::now_ms;
 use crate::outbox::{Outbox, OutboxEntry};
 use anyhow::Result;
-use directory_schema::{AuditRecord, EndedDelivery, audit_key, ended_key};
+use directory_schema::{EndedDelivery, ended_key};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -164,24 +164,14 @@ impl DeadLetters {
                 break;
             }
         }
-        let record = AuditRecord {
-            at_ms: now,
-            actor: "admin".into(),
-            action: "redrive".into(),
-            details: json!({
-                "platform": filter.platform,
-                "since_ms": filter.since_ms,
-                "redriven": redriven,
-            }),
-        };
-        let mut sequence = 0;
-        while store.get(&audit_key(now, sequence))?.is_some() {
-            sequence += 1;
-        }
-        store.apply(&[Change::Set(
-            audit_key(now, sequence),
-            serde_json::to_vec(&record)?,
-        )])?;
+        let details = json!({
+            "platform": filter.platform,
+            "since_ms": filter.since_ms,
+            "redriven": redriven,
+        });
+        store.apply(&crate::audit::append(
+            store, "admin", "redrive", details, now,
+        )?)?;
         tracing::info!(redriven, platform = ?filter.platform, "dead letters redriven");
         Ok(redriven)
     }
@@ -366,8 +356,11 @@ mod tests {
                 .is_some(),
             "another platform's dead letter stays"
         );
-        let audit = store.scan_prefix("audit:", 10).unwrap();
-        let record: Value = serde_json::from_slice(&audit[0].1).unwrap();
+        let record = store
+            .get(&directory_schema::audit_record_key(1))
+            .unwrap()
+            .expect("the first audit record");
+        let record: Value = serde_json::from_slice(&record).unwrap();
         assert_eq!(record["action"], "redrive");
         assert_eq!(record["details"]["redriven"], 3);
     }

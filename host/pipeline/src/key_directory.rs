@@ -81,9 +81,9 @@ use crate::clock::now_ms;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use directory_schema::{
-    Account, AuditRecord, BlockRecord, ConsentRecord, ConsentScope, ConversationRecord, Membership,
-    audit_key, block_key, consent_key, conversation_key, membership_key, one_time_prekey_key,
-    one_time_prekey_prefix, published_keys_key,
+    Account, BlockRecord, ConsentRecord, ConsentScope, ConversationRecord, Membership, block_key,
+    consent_key, conversation_key, membership_key, one_time_prekey_key, one_time_prekey_prefix,
+    published_keys_key,
 };
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use sealing::SealingError;
@@ -588,18 +588,15 @@ impl KeyDirectory {
         }
     }
 
-    fn audit(&self, action: &str, account: &Account, key_id: &str, at_ms: u64) -> Result<Change> {
-        let record = AuditRecord {
-            at_ms,
-            actor: "key-directory".into(),
-            action: action.into(),
-            details: json!({ "account": account, "key_id": key_id }),
-        };
-        let mut sequence = 0;
-        while self.store.get(&audit_key(at_ms, sequence))?.is_some() {
-            sequence += 1;
-        }
-        Ok(Change::Set(audit_key(at_ms, sequence), to_json(&record)?))
+    fn audit(
+        &self,
+        action: &str,
+        account: &Account,
+        key_id: &str,
+        at_ms: u64,
+    ) -> Result<Vec<Change>> {
+        let details = json!({ "account": account, "key_id": key_id });
+        crate::audit::append(&self.store, "key-directory", action, details, at_ms)
     }
 
     fn stored_prekeys(&self, account: &Account) -> Result<usize> {
@@ -701,8 +698,8 @@ impl KeyDirectory {
         };
         changes.push(Change::Set(published_keys_key(account), to_json(&record)?));
         match (&existing, replacing) {
-            (None, _) => changes.push(self.audit("keys-bind", account, &key_id, now)?),
-            (Some(_), true) => changes.push(self.audit("keys-replace", account, &key_id, now)?),
+            (None, _) => changes.extend(self.audit("keys-bind", account, &key_id, now)?),
+            (Some(_), true) => changes.extend(self.audit("keys-replace", account, &key_id, now)?),
             (Some(_), false) => {}
         }
         self.store.apply(&changes)?;
@@ -783,7 +780,7 @@ impl KeyDirectory {
         {
             changes.push(Change::Delete(key));
         }
-        changes.push(self.audit("keys-reset", account, &key_id, now_ms())?);
+        changes.extend(self.audit("keys-reset", account, &key_id, now_ms())?);
         self.store.apply(&changes)?;
         Ok(reply(200, json!({ "unbound": key_id })))
     }

@@ -16,7 +16,8 @@
 //! Modules, each importing only the ones listed before it:
 //!
 //! * [`clock`], [`config`] (`switchboard.toml`), [`metrics`] (Prometheus),
-//!   [`redact`] (what logs may say of ids that carry personal data).
+//!   [`redact`] (what logs may say of ids that carry personal data),
+//!   [`audit`] (the host's appends to the audit log).
 //! * [`bindings`] — the one place that generates host bindings of the
 //!   component worlds; [`builtin`], the first-party components embedded in
 //!   the binary; [`plugins`], loading and calling translators, the story
@@ -45,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod bindings;
 pub mod breaker;
 pub mod builtin;

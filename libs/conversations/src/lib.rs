@@ -539,31 +539,54 @@ impl<'a, S: Store + ?Sized> Conversations<'a, S> {
     }
 }
 
-/// Appends one record to the append-only audit log.
+/// Appends one record to the append-only audit log: at the sequence the
+/// `audit:next` counter names, or the first free one after it (another
+/// instance may have written there), then moves the counter on. Answers the
+/// record's sequence. The admin API, the directory (for in-chat changes) and
+/// the host all append through this layout.
 pub fn append_audit<S: Store + ?Sized>(
     store: &S,
     actor: &str,
     action: &str,
     details: serde_json::Value,
     at_ms: u64,
-) -> Result<()> {
+) -> Result<u64> {
     let record = directory_schema::AuditRecord {
         at_ms,
         actor: actor.to_string(),
         action: action.to_string(),
         details,
     };
-    let mut sequence = 0;
+    let mut sequence = next_audit_sequence(store.get(directory_schema::AUDIT_NEXT_KEY)?)?;
     while store
-        .get(&directory_schema::audit_key(at_ms, sequence))?
+        .get(&directory_schema::audit_record_key(sequence))?
         .is_some()
     {
         sequence += 1;
     }
     store.set(
-        &directory_schema::audit_key(at_ms, sequence),
+        &directory_schema::audit_record_key(sequence),
         &serde_json::to_vec(&record)?,
-    )
+    )?;
+    store.set(
+        directory_schema::AUDIT_NEXT_KEY,
+        (sequence + 1).to_string().as_bytes(),
+    )?;
+    Ok(sequence)
+}
+
+/// The sequence the `audit:next` counter (its stored bytes) names; 1 when
+/// there is none yet.
+pub fn next_audit_sequence(counter: Option<Vec<u8>>) -> Result<u64> {
+    let Some(bytes) = counter else {
+        return Ok(1);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let next: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("audit:next holds {text:?}, not a number"))?;
+    Ok(next.max(1))
 }
 
 /// A conversation id that cannot be guessed from outside: the hex SHA-256 of

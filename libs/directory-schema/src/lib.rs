@@ -12,7 +12,6 @@
 //! | `marketing:<platform>:<id>:<platform>:<id>` | [`OptInRecord`] (person first, then business) |
 //! | `audit:next` | the sequence number the next audit record probably gets (decimal): where an append starts looking for a free slot |
 //! | `audit:<sequence, 12 digits>` | [`AuditRecord`] number `sequence` (from 1), append-only; read a page at a time by sequence |
-//! | `audit:<ms, 13 digits>:<sequence>` | [`AuditRecord`] in the former layout ([`audit_key`]), still written by the host's dead-letter redrive and key directory |
 //! | `conversation-sequence` | how many conversations the admin API made (decimal): part of each new conversation id's seed |
 //! | `native:<platform>:<native id>` | the canonical message id (UTF-8) |
 //! | `canonical:<canonical id>:<platform>:<id>` | the native id it got in that account's chat (UTF-8) |
@@ -374,14 +373,6 @@ pub fn audit_record_key(sequence: u64) -> String {
     format!("{AUDIT_PREFIX}{sequence:012}")
 }
 
-/// Key of an audit record in the former layout: time first, then a number
-/// that tells apart records made in the same millisecond. The admin API no
-/// longer reads it (its log is [`audit_record_key`]'s); the host's writers
-/// still use it until they move to the sequence layout.
-pub fn audit_key(at_ms: u64, sequence: u32) -> String {
-    format!("{AUDIT_PREFIX}{at_ms:013}:{sequence:06}")
-}
-
 /// Key of the admin API's conversation counter (decimal), part of the seed
 /// of every conversation id it makes.
 pub const CONVERSATION_SEQUENCE_KEY: &str = "conversation-sequence";
@@ -597,14 +588,6 @@ mod tests {
         assert_eq!(
             story_author_key(&page),
             "storyauthor:messenger:109876543210987"
-        );
-        assert_eq!(
-            audit_key(1_700_000_000_000, 7),
-            "audit:1700000000000:000007"
-        );
-        assert!(
-            audit_key(999, 0) < audit_key(1_000, 0),
-            "audit keys sort by time"
         );
         assert_eq!(audit_record_key(7), "audit:000000000007");
         assert!(

@@ -116,12 +116,14 @@ impl Client {
         self.signed(base, "PUT", &self.path(), &self.publish_body())
     }
 
-    /// Fetches the bundle of the linked contact on `platform`.
-    pub fn fetch(&self, base: &str, platform: &str) -> (u16, Value) {
+    /// Fetches the bundle of the member whose handle is `handle` in
+    /// `conversation` (as the admin API answered it).
+    pub fn fetch(&self, base: &str, conversation: &Value, handle: &str) -> (u16, Value) {
+        let id = conversation["id"].as_str().unwrap_or_default();
         self.signed(
             base,
             "GET",
-            &format!("{}/contacts/{platform}", self.path()),
+            &format!("{}/conversations/{id}/members/{handle}", self.path()),
             b"",
         )
     }
@@ -133,22 +135,56 @@ pub fn admin(base: &str, method: &str, path: &str, body: Value) -> u16 {
     send(base, method, path, body.to_string().as_bytes(), &headers).0
 }
 
-/// Links `accounts` as one group, each consenting to `scopes`.
-pub fn link(base: &str, group: &str, accounts: &[(&str, &str)], scopes: &[&str]) {
-    for (platform, id) in accounts {
+/// Puts `accounts` in one conversation (direct for two, a group for more;
+/// one account gets a partner, so that it is in a conversation), each
+/// consenting to cross-app messaging and to `scopes`; answers the
+/// conversation as the admin API shows it.
+pub fn converse(base: &str, accounts: &[(&str, &str)], scopes: &[&str]) -> Value {
+    let mut members: Vec<(&str, &str)> = accounts.to_vec();
+    if members.len() == 1 {
+        members.push(("messenger", "6999999999"));
+    }
+    for (platform, id) in &members {
         let account = json!({ "platform": platform, "id": id });
-        let status = admin(
-            base,
-            "POST",
-            "/admin/links",
-            json!({ "person": group, "account": account }),
-        );
-        assert_eq!(status, 201, "link {platform}:{id}");
-        for scope in scopes {
+        for scope in std::iter::once(&"cross-app-messaging").chain(scopes) {
             let consent = json!({ "account": account, "scope": scope, "granted": true });
             assert_eq!(admin(base, "POST", "/admin/consents", consent), 200);
         }
     }
+    let kind = if members.len() == 2 {
+        "direct"
+    } else {
+        "group"
+    };
+    let members: Vec<Value> = members
+        .iter()
+        .map(|(platform, id)| json!({ "platform": platform, "id": id }))
+        .collect();
+    let headers = [("authorization", format!("Bearer {ADMIN_TOKEN}"))];
+    let body = json!({ "kind": kind, "members": members }).to_string();
+    let (status, created) = send(
+        base,
+        "POST",
+        "/admin/conversations",
+        body.as_bytes(),
+        &headers,
+    );
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// The handle of `platform:id` in a conversation the admin API answered.
+pub fn handle_in(conversation: &Value, platform: &str, id: &str) -> String {
+    conversation["members"]
+        .as_array()
+        .and_then(|members| {
+            members
+                .iter()
+                .find(|member| member["platform"] == platform && member["id"] == id)
+        })
+        .and_then(|member| member["handle"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("no member {platform}:{id} in {conversation}"))
 }
 
 fn error(reply: &Value) -> &str {
@@ -162,11 +198,11 @@ fn publishing_is_signed_and_binds_the_identity() {
     let base = host.base.as_str();
     let alice = Client::new("whatsapp", ALICE_WA, 2);
 
-    // Only linked accounts publish.
+    // Only members of a conversation publish.
     let (status, reply) = alice.publish(base);
     assert_eq!(status, 403, "{reply}");
-    assert!(error(&reply).contains("not linked"), "{reply}");
-    link(base, "alice-bob", &[("whatsapp", ALICE_WA)], &[]);
+    assert!(error(&reply).contains("no conversation"), "{reply}");
+    converse(base, &[("whatsapp", ALICE_WA)], &[]);
 
     // Unsigned, signed by someone else, stale, or with a bad prekey signature: refused.
     let body = alice.publish_body();
@@ -301,30 +337,31 @@ fn publishing_is_signed_and_binds_the_identity() {
 }
 
 #[test]
-fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
+fn bundles_go_only_to_members_of_a_shared_conversation_who_consented_each_prekey_once() {
     let dir = state_dir("keys-fetch");
     let host = Host::start(&dir);
     let base = host.base.as_str();
     let alice = Client::new("whatsapp", ALICE_WA, 0);
     let bob = Client::new("messenger", BOB_PSID, 3);
     let carol = Client::new("instagram", "17840000000000001", 0);
-    link(
+    let pair = converse(
         base,
-        "alice-bob",
         &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)],
         &[],
     );
-    link(base, "carol", &[("instagram", carol.id)], &[]);
+    let bob_handle = handle_in(&pair, "messenger", BOB_PSID);
+    let alice_handle = handle_in(&pair, "whatsapp", ALICE_WA);
+    let carols = converse(base, &[("instagram", carol.id)], &[]);
 
     // A caller must have published: nothing else identifies it.
-    let (status, reply) = alice.fetch(base, "messenger");
+    let (status, reply) = alice.fetch(base, &pair, &bob_handle);
     assert_eq!(status, 401, "{reply}");
     for client in [&alice, &bob, &carol] {
         assert_eq!(client.publish(base).0, 201);
     }
     // Every refusal of a bundle reads the same, whatever its reason: the
     // caller learns nothing of the contact from it.
-    let (status, no_bundle) = alice.fetch(base, "messenger");
+    let (status, no_bundle) = alice.fetch(base, &pair, &bob_handle);
     assert_eq!(status, 404, "no consent yet: {no_bundle}");
     assert!(
         !no_bundle.to_string().contains("publish-keys"),
@@ -334,18 +371,29 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
                           "scope": "publish-keys", "granted": true });
     assert_eq!(admin(base, "POST", "/admin/consents", consent), 200);
 
-    // Carol is not linked with Bob; nobody is linked on Alice's own app; Bob
-    // has no Instagram account.
-    let (status, reply) = carol.fetch(base, "messenger");
-    assert_eq!((status, &reply), (404, &no_bundle), "not linked");
-    let (status, _) = alice.fetch(base, "whatsapp");
-    assert_eq!(status, 400);
-    let (status, reply) = alice.fetch(base, "instagram");
-    assert_eq!((status, &reply), (404, &no_bundle), "no contact there");
+    // Carol is not in Alice and Bob's conversation; Alice cannot reach into
+    // Carol's; a handle that is nobody's, or the caller's own, is no contact.
+    let (status, reply) = carol.fetch(base, &pair, &bob_handle);
+    assert_eq!((status, &reply), (404, &no_bundle), "not a member");
+    let carol_partner = handle_in(&carols, "messenger", "6999999999");
+    let (status, reply) = alice.fetch(base, &carols, &carol_partner);
+    assert_eq!(
+        (status, &reply),
+        (404, &no_bundle),
+        "not the caller's conversation"
+    );
+    let (status, reply) = alice.fetch(base, &pair, "sb-00000000000000000000");
+    assert_eq!((status, &reply), (404, &no_bundle), "no such member");
+    let (status, reply) = alice.fetch(base, &pair, &alice_handle);
+    assert_eq!(
+        (status, &reply),
+        (404, &no_bundle),
+        "the caller is no contact of theirs"
+    );
 
     let mut handed_out = BTreeSet::new();
     for _ in 0..3 {
-        let (status, reply) = alice.fetch(base, "messenger");
+        let (status, reply) = alice.fetch(base, &pair, &bob_handle);
         assert_eq!(status, 200, "{reply}");
         let bundle: BundleJson = serde_json::from_value(reply.clone()).expect("a bundle");
         let verified = bundle.verify().expect("the bundle verifies");
@@ -364,7 +412,7 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
             "{text}"
         );
     }
-    let (status, reply) = alice.fetch(base, "messenger");
+    let (status, reply) = alice.fetch(base, &pair, &bob_handle);
     assert_eq!(status, 200);
     assert_eq!(reply["one_time_prekey"], Value::Null, "none left: {reply}");
     let (_, reply) = bob.signed(base, "GET", &bob.path(), b"");
@@ -374,13 +422,13 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
     let block = json!({ "blocker": { "platform": "messenger", "id": BOB_PSID },
                         "blocked": { "platform": "whatsapp", "id": ALICE_WA } });
     assert_eq!(admin(base, "POST", "/admin/blocks", block.clone()), 200);
-    let (status, reply) = alice.fetch(base, "messenger");
+    let (status, reply) = alice.fetch(base, &pair, &bob_handle);
     assert_eq!((status, &reply), (404, &no_bundle), "blocked");
     assert_eq!(admin(base, "DELETE", "/admin/blocks", block), 200);
     let withdraw = json!({ "account": { "platform": "messenger", "id": BOB_PSID },
                            "scope": "publish-keys", "granted": false });
     assert_eq!(admin(base, "POST", "/admin/consents", withdraw), 200);
-    let (status, reply) = alice.fetch(base, "messenger");
+    let (status, reply) = alice.fetch(base, &pair, &bob_handle);
     assert_eq!((status, &reply), (404, &no_bundle), "consent withdrawn");
 
     // An unsigned probe gets the same answer for an account that uses the
@@ -389,7 +437,7 @@ fn bundles_go_only_to_linked_contacts_who_consented_each_prekey_once() {
         let request = ureq::http::Request::builder()
             .method("GET")
             .uri(format!(
-                "{base}/keys/accounts/whatsapp/{id}/contacts/messenger"
+                "{base}/keys/accounts/whatsapp/{id}/conversations/c-1/members/sb-1"
             ))
             .body(String::new())
             .expect("request");
@@ -409,21 +457,21 @@ fn concurrent_fetches_get_each_one_time_prekey_once() {
     let base = host.base.clone();
     let alice = Client::new("whatsapp", ALICE_WA, 0);
     let bob = Client::new("messenger", BOB_PSID, 10);
-    link(
+    let pair = converse(
         &base,
-        "alice-bob",
         &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)],
         &["publish-keys"],
     );
+    let bob_handle = handle_in(&pair, "messenger", BOB_PSID);
     assert_eq!(alice.publish(&base).0, 201);
     assert_eq!(bob.publish(&base).0, 201);
 
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let fetches: Vec<_> = (0..24)
             .map(|_| {
-                let (alice, base) = (&alice, &base);
+                let (alice, base, pair, bob_handle) = (&alice, &base, &pair, &bob_handle);
                 scope.spawn(move || {
-                    let (status, reply) = alice.fetch(base, "messenger");
+                    let (status, reply) = alice.fetch(base, pair, bob_handle);
                     assert_eq!(status, 200, "{reply}");
                     reply
                 })

@@ -9,7 +9,7 @@
 //! not in the store (its values nor the bytes of its file), not in its logs,
 //! not in what it sent.
 
-use crate::keys::directory::{ALICE_WA, BOB_PSID, Client, link};
+use crate::keys::directory::{ALICE_WA, BOB_PSID, Client, converse, handle_in};
 use crate::runtime::up::{ADMIN_TOKEN, SECRET, host_config, post, state_dir};
 use gateway::verify::hub_signature;
 use sealing::envelope::{self, SealedHeader, SealedMessage};
@@ -321,12 +321,12 @@ fn a_sealed_conversation_crosses_apps_and_no_plaintext_stays_behind() {
     let config = host_config(&dir, &sink.base, 5, "");
     let host = CapturedHost::start(&dir, &config);
     let base = host.base.clone();
-    link(
+    let pair = converse(
         &base,
-        "alice-bob",
         &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)],
-        &["cross-app-messaging", "publish-keys"],
+        &["publish-keys"],
     );
+    let bob_handle = handle_in(&pair, "messenger", BOB_PSID);
 
     // Both publish keys; Alice fetches Bob's bundle and checks it is Bob's
     // (the key id she would compare with him out of band).
@@ -334,7 +334,7 @@ fn a_sealed_conversation_crosses_apps_and_no_plaintext_stays_behind() {
     let mut bob = Person::new(Client::new("messenger", BOB_PSID, 2));
     assert_eq!(alice.client.publish(&base).0, 201);
     assert_eq!(bob.client.publish(&base).0, 201);
-    let (status, reply) = alice.client.fetch(&base, "messenger");
+    let (status, reply) = alice.client.fetch(&base, &pair, &bob_handle);
     assert_eq!(status, 200, "{reply}");
     let bundle: BundleJson = serde_json::from_value(reply).expect("a bundle");
     let bundle = bundle.verify().expect("a valid bundle");

@@ -12,8 +12,8 @@
 
 use crate::fixtures::webhook;
 use crate::pipeline::delivery::{
-    MESSENGER_SECRET, Received, Sink, account, admin, metric, post_signed, wait_for_metric,
-    whatsapp_text,
+    MESSENGER_SECRET, Received, Sink, account, admin, converse, metric, post_signed,
+    wait_for_metric, whatsapp_text,
 };
 use crate::runtime::up::{BUSINESS_TOKEN, Host, SECRET, agent, host_config, state_dir};
 use serde_json::{Value, json};
@@ -142,28 +142,14 @@ fn business_send(host: &Host, id: &str, category: &str, text: &str) -> Value {
 const DAVE_WA: &str = "16505550002";
 const SHOP_PAGE: &str = "700000000000001";
 
-fn link_consenting(host: &Host, person: &str, accounts: &[(&str, &str)]) {
-    for (platform, id) in accounts {
-        let link = json!({ "person": person, "account": account(platform, id) });
-        assert_eq!(admin(host, "POST", "/admin/links", link), 201);
-        let consent = json!({ "account": account(platform, id),
-                              "scope": "cross-app-messaging", "granted": true });
-        assert!(matches!(
-            admin(host, "POST", "/admin/consents", consent),
-            200 | 201
-        ));
-    }
-}
-
 #[test]
 fn a_conversation_over_three_apps_keeps_its_references() {
     let dir = state_dir("conversation");
     let sink = Sink::start();
     let config = host_config(&dir, &sink.base, 5, "");
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    link_consenting(
+    converse(
         &host,
-        "trio",
         &[
             ("whatsapp", ALICE_WA),
             ("messenger", BOB_PSID),
@@ -339,11 +325,7 @@ fn a_conversation_over_three_apps_keeps_its_references() {
     );
 
     // A business on Messenger and a customer on WhatsApp.
-    link_consenting(
-        &host,
-        "dave-shop",
-        &[("whatsapp", DAVE_WA), ("messenger", SHOP_PAGE)],
-    );
+    converse(&host, &[("whatsapp", DAVE_WA), ("messenger", SHOP_PAGE)]);
     let verdict = business_send(&host, "promo-1", "marketing", "20% off this weekend");
     assert_eq!(verdict["state"], "rejected", "{verdict}");
     assert_eq!(verdict["refused"][0]["reason"], "marketing-without-opt-in");

@@ -150,19 +150,47 @@ pub fn account(platform: &str, id: &str) -> Value {
     json!({ "platform": platform, "id": id })
 }
 
-/// Links `accounts` as one person's and has each consent to cross-app
-/// messaging, through the admin API.
-pub fn link_consenting(host: &Host, person: &str, accounts: &[(&str, &str)]) {
+/// Has each of `accounts` consent to cross-app messaging and puts them in
+/// one conversation (direct for two, a group for more), through the admin
+/// API; answers what the API answered (`id`, `members` with endpoints).
+pub fn converse(host: &Host, accounts: &[(&str, &str)]) -> Value {
     for (platform, id) in accounts {
-        let link = json!({ "person": person, "account": account(platform, id) });
-        assert_eq!(admin(host, "POST", "/admin/links", link), 201);
         let consent = json!({ "account": account(platform, id),
                               "scope": "cross-app-messaging", "granted": true });
-        assert!(matches!(
-            admin(host, "POST", "/admin/consents", consent),
-            200 | 201
-        ));
+        assert_eq!(admin(host, "POST", "/admin/consents", consent), 200);
     }
+    let kind = if accounts.len() == 2 {
+        "direct"
+    } else {
+        "group"
+    };
+    let members: Vec<Value> = accounts
+        .iter()
+        .map(|(platform, id)| account(platform, id))
+        .collect();
+    let (status, created) = admin_json(
+        host,
+        "POST",
+        "/admin/conversations",
+        json!({ "kind": kind, "members": members }),
+    );
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+/// An admin API call: its status and JSON answer.
+pub fn admin_json(host: &Host, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", host.base))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .expect("request");
+    let mut response = agent().run(request).expect("admin answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The WhatsApp text fixture as sent by `from`, with its own message id.
@@ -234,19 +262,7 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
     let alice_copy_of_bob;
     {
         let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-        for (person, platform, id) in [
-            ("alice-bob", "whatsapp", ALICE_WA),
-            ("alice-bob", "messenger", BOB_PSID),
-        ] {
-            let link = json!({ "person": person, "account": account(platform, id) });
-            assert_eq!(admin(&host, "POST", "/admin/links", link), 201);
-            let consent = json!({ "account": account(platform, id),
-                                  "scope": "cross-app-messaging", "granted": true });
-            assert!(matches!(
-                admin(&host, "POST", "/admin/consents", consent),
-                200 | 201
-            ));
-        }
+        converse(&host, &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)]);
 
         // Messenger is down for the first two tries, then back.
         sink.failures.store(2, Ordering::SeqCst);
@@ -369,17 +385,14 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         // A link over three apps where one recipient blocked the sender: the
         // other still gets the message, and the sender is told about the block.
         let (erin, frank, gina) = ("15550001111", "6000000002", "17840000000000001");
-        for (platform, id) in [
-            ("whatsapp", erin),
-            ("messenger", frank),
-            ("instagram", gina),
-        ] {
-            let link = json!({ "person": "erin-frank-gina", "account": account(platform, id) });
-            assert_eq!(admin(&host, "POST", "/admin/links", link), 201);
-            let consent = json!({ "account": account(platform, id),
-                                  "scope": "cross-app-messaging", "granted": true });
-            admin(&host, "POST", "/admin/consents", consent);
-        }
+        converse(
+            &host,
+            &[
+                ("whatsapp", erin),
+                ("messenger", frank),
+                ("instagram", gina),
+            ],
+        );
         let block = json!({ "blocker": account("instagram", gina),
                             "blocked": account("whatsapp", erin) });
         assert_eq!(admin(&host, "POST", "/admin/blocks", block), 200);

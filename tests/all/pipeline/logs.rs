@@ -8,7 +8,7 @@
 //! digest.
 
 use crate::pipeline::delivery::{
-    Sink, admin, link_consenting, post_signed, wait_for_metric, whatsapp_text,
+    Sink, admin, converse, post_signed, wait_for_metric, whatsapp_text,
 };
 use crate::runtime::up::{Host, SECRET, host_config, state_dir};
 use serde_json::json;
@@ -35,11 +35,7 @@ fn no_phone_number_name_or_text_reaches_the_log() {
             Stdio::from(log),
             "debug,switchboard=trace,switchboard_pipeline=trace,switchboard_runtime=trace",
         );
-        link_consenting(
-            &host,
-            "alice-bob",
-            &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)],
-        );
+        converse(&host, &[("whatsapp", ALICE_WA), ("messenger", BOB_PSID)]);
         // An admin call with the phone number in its path.
         admin(
             &host,

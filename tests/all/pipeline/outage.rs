@@ -6,7 +6,7 @@
 //! while the circuit is open the platform sees few requests; each message
 //! arrives under one idempotency key (a redrive reuses the same key).
 
-use crate::pipeline::delivery::{Sink, link_consenting, post_signed, whatsapp_text};
+use crate::pipeline::delivery::{Sink, converse, post_signed, whatsapp_text};
 use crate::runtime::up::{ADMIN_TOKEN, Host, SECRET, host_config, state_dir};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -48,9 +48,8 @@ fn a_platform_down_for_a_while_gets_every_message_once_it_is_back() {
         "breaker_failures = 3\nbreaker_open_ms = 400\nbreaker_max_open_ms = 800\n",
     );
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    link_consenting(
+    converse(
         &host,
-        "pair",
         &[("whatsapp", "16505558001"), ("messenger", "6000000801")],
     );
 
@@ -99,9 +98,8 @@ fn dead_letters_are_listed_and_redriven_once_the_platform_is_back() {
     // Two tries and no breaker: the deliveries are given up on quickly.
     let config = host_config(&dir, &sink.base, 2, "breaker_failures = 0\n");
     let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
-    link_consenting(
+    converse(
         &host,
-        "pair",
         &[("whatsapp", "16505558002"), ("messenger", "6000000802")],
     );
     sink.failures.store(u32::MAX, Ordering::SeqCst);

@@ -22,7 +22,7 @@
 //! store; webhooks without the right secret token or `hs_token` are 401 and
 //! store nothing.
 
-use crate::pipeline::delivery::{link_consenting, metric, wait_for_metric, whatsapp_text};
+use crate::pipeline::delivery::{converse, metric, wait_for_metric, whatsapp_text};
 use crate::runtime::up::{
     Host, MATRIX_AS_TOKEN, MATRIX_HS_TOKEN, SECRET, TELEGRAM_SECRET, TELEGRAM_TOKEN, agent,
     host_config, state_dir,
@@ -243,16 +243,8 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
             // request paths: the host keeps it at debug.
             "debug,switchboard=trace,switchboard_pipeline=trace,switchboard_runtime=trace,ureq=trace,ureq_proto=trace",
         );
-        link_consenting(
-            &host,
-            "ada-alice",
-            &[("telegram", ADA_TG), ("whatsapp", ALICE_WA)],
-        );
-        link_consenting(
-            &host,
-            "carl-kitchen",
-            &[("whatsapp", CARL_WA), ("matrix", KITCHEN_ROOM)],
-        );
+        converse(&host, &[("telegram", ADA_TG), ("whatsapp", ALICE_WA)]);
+        converse(&host, &[("whatsapp", CARL_WA), ("matrix", KITCHEN_ROOM)]);
 
         // Telegram → WhatsApp, with the right secret token.
         let update = telegram_text(900001, 1401, "Hello from Telegram");

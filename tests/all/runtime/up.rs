@@ -368,39 +368,73 @@ fn the_admin_api_needs_its_token_and_audits_every_change() {
     let dir = state_dir("up-admin");
     let host = Host::start(&dir);
     let agent = agent();
-    let link = serde_json::json!({ "person": "alice", "account": { "platform": "whatsapp", "id": "16315551181" } });
+    let alice = serde_json::json!({ "platform": "whatsapp", "id": "16315551181" });
+    let bob = serde_json::json!({ "platform": "messenger", "id": "6315551182" });
+    let conversation = serde_json::json!({ "kind": "direct", "members": [alice, bob] });
 
     let refused = agent
-        .post(format!("{}/admin/links", host.base))
+        .post(format!("{}/admin/conversations", host.base))
         .header("authorization", "Bearer wrong")
-        .send(link.to_string())
+        .send(conversation.to_string())
         .expect("answered");
     assert_eq!(refused.status().as_u16(), 401);
 
-    let mut created = agent
-        .post(format!("{}/admin/links", host.base))
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .send(link.to_string())
-        .expect("answered");
-    assert_eq!(created.status().as_u16(), 201);
-    let reply: serde_json::Value =
-        serde_json::from_str(&created.body_mut().read_to_string().expect("body")).expect("JSON");
-    let handle = reply["handle"].as_str().expect("handle");
-    assert!(
-        handle.starts_with("sb-") && !handle.contains("16315551181"),
-        "{handle}"
+    let call = |method: &str, path: &str, body: &serde_json::Value| {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", host.base))
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            // Whoever calls cannot name the actor of the audit record.
+            .header("x-switchboard-actor", "someone-else")
+            .body(body.to_string())
+            .expect("request");
+        let mut response = agent.run(request).expect("answered");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).expect("JSON"),
+        )
+    };
+    let (status, reply) = call("POST", "/admin/conversations", &conversation);
+    assert_eq!(status, 409, "no consent yet: {reply}");
+    for account in [&alice, &bob] {
+        let consent = serde_json::json!({ "account": account, "scope": "cross-app-messaging", "granted": true });
+        assert_eq!(call("POST", "/admin/consents", &consent).0, 200);
+    }
+    let (status, created) = call("POST", "/admin/conversations", &conversation);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["kind"], "direct");
+    assert_eq!(created["members"][0]["endpoint"], "106540352242922");
+    assert_eq!(created["members"][1]["state"], "active");
+    let id = created["id"].as_str().expect("id");
+    let (status, read) = call(
+        "GET",
+        &format!("/admin/conversations/{id}"),
+        &serde_json::Value::Null,
     );
+    assert_eq!(status, 200);
+    assert_eq!(read["members"], created["members"]);
 
-    let mut log = agent
-        .get(format!("{}/admin/audit", host.base))
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
-        .call()
-        .expect("answered");
-    assert_eq!(log.status().as_u16(), 200);
-    let log: serde_json::Value =
-        serde_json::from_str(&log.body_mut().read_to_string().expect("body")).expect("JSON");
-    let records = log["records"].as_array().expect("records");
-    assert_eq!(records.len(), 1, "{log}");
-    assert_eq!(records[0]["action"], "link");
-    assert_eq!(records[0]["details"]["account"]["id"], "16315551181");
+    let (status, log) = call("GET", "/admin/audit?limit=2", &serde_json::Value::Null);
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = log["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|record| record["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(actions, ["consent", "consent"], "{log}");
+    assert_eq!(
+        log["records"][0]["actor"], "admin",
+        "the configured name, not the header"
+    );
+    let next = log["next"].as_u64().expect("a next page");
+    let (_, rest) = call(
+        "GET",
+        &format!("/admin/audit?after={next}"),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(rest["records"][0]["action"], "conversation", "{rest}");
+    assert!(rest["next"].is_null(), "{rest}");
 }

@@ -1,9 +1,9 @@
 //! `switchboard load`: the whole pipeline under load, measured end to end.
 //!
 //! A load generator and a counting sink in one process. It starts `switchboard
-//! up` (or points at a running one with `--target`), links sample accounts
-//! through the admin API (WhatsApp senders, each linked to a Messenger
-//! account, both consenting), then posts signed WhatsApp Cloud API text
+//! up` (or points at a running one with `--target`), puts sample accounts in
+//! direct conversations through the admin API (WhatsApp senders, each with
+//! its own Messenger account, both consenting), then posts signed WhatsApp Cloud API text
 //! webhooks — each with its own `wamid` and a sequence number in the text —
 //! over `--concurrency` keep-alive connections, as fast as the answers come
 //! (closed loop) or at `--rate` webhooks a second (open loop). The sink plays
@@ -79,7 +79,8 @@ pub struct LoadArgs {
     /// fast as the ingress answers (closed loop).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Distinct WhatsApp senders, each linked to its own Messenger account.
+    /// Distinct WhatsApp senders, each in a direct conversation with its own
+    /// Messenger account.
     #[arg(long, default_value_t = 16)]
     pub senders: usize,
     /// Where the counting sink listens (default: a free port when this
@@ -90,8 +91,8 @@ pub struct LoadArgs {
     /// The WhatsApp app secret the webhooks are signed with.
     #[arg(long, default_value = "sample-whatsapp-app-secret")]
     pub app_secret: String,
-    /// The target's admin token, to link the sample accounts; without it,
-    /// `--target` must have them linked already.
+    /// The target's admin token, to put the sample accounts in
+    /// conversations; without it, `--target` must have them in some already.
     #[arg(long)]
     pub admin_token: Option<String>,
     /// Concurrent senders of the host this command starts
@@ -150,9 +151,9 @@ pub fn run(args: LoadArgs) -> Result<()> {
     };
     let accounts = Accounts::new(args.senders);
     match &admin_token {
-        Some(token) => accounts.link(&base, token)?,
+        Some(token) => accounts.converse(&base, token)?,
         None => eprintln!(
-            "no --admin-token: expecting the {} sample accounts to be linked already",
+            "no --admin-token: expecting the {} sample accounts to be in conversations already",
             args.senders * 2
         ),
     }
@@ -203,9 +204,6 @@ impl StartedHost {
             text.push_str(&format!(
                 "[platforms.{platform}]\napi_base = \"http://{sink}\"\n"
             ));
-            if platform == "whatsapp" {
-                text.push_str(&format!("account = \"{PHONE_NUMBER_ID}\"\n"));
-            }
         }
         text.push_str(&format!("[delivery]\nworkers = {}\n", args.workers));
         std::fs::write(&config, text).context("cannot write switchboard.toml")?;
@@ -267,8 +265,8 @@ impl Drop for StartedHost {
     }
 }
 
-/// The sample accounts: WhatsApp sender `i` is linked to Messenger account
-/// `i`, and both consent to cross-app messaging.
+/// The sample accounts: WhatsApp sender `i` talks with Messenger account
+/// `i` in a direct conversation, and both consent to cross-app messaging.
 struct Accounts {
     whatsapp: Vec<String>,
     messenger: Vec<String>,
@@ -282,9 +280,10 @@ impl Accounts {
         }
     }
 
-    /// Links and consents every pair through the admin API (idempotent: a
-    /// pair linked by an earlier run is answered 200).
-    fn link(&self, base: &str, token: &str) -> Result<()> {
+    /// Has every pair consent and puts it in a direct conversation through
+    /// the admin API (against a `--target` used before, each run adds one
+    /// more conversation per pair, the newest becoming current).
+    fn converse(&self, base: &str, token: &str) -> Result<()> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -304,18 +303,19 @@ impl Accounts {
             }
             Ok(())
         };
-        for (i, (wa, psid)) in self.whatsapp.iter().zip(&self.messenger).enumerate() {
-            for (platform, id) in [("whatsapp", wa), ("messenger", psid)] {
-                let account = serde_json::json!({ "platform": platform, "id": id });
-                call(
-                    "links",
-                    serde_json::json!({ "person": format!("load-{i}"), "account": account }),
-                )?;
+        for (wa, psid) in self.whatsapp.iter().zip(&self.messenger) {
+            let members = [("whatsapp", wa), ("messenger", psid)]
+                .map(|(platform, id)| serde_json::json!({ "platform": platform, "id": id }));
+            for account in &members {
                 call(
                     "consents",
                     serde_json::json!({ "account": account, "scope": "cross-app-messaging", "granted": true }),
                 )?;
             }
+            call(
+                "conversations",
+                serde_json::json!({ "kind": "direct", "members": members }),
+            )?;
         }
         Ok(())
     }

@@ -279,13 +279,16 @@ fn encode(
         .map(|envelope| {
             let recipient = types::Address {
                 platform: platform.clone(),
-                // Without a directory the original sender stands in for the
-                // link, so its handle is what the directory would give.
+                // Without a directory, an opaque handle of the original
+                // sender stands for the recipient, as a conversation's would.
                 id: accounts.recipient.clone().unwrap_or_else(|| {
                     let address = &envelope.sender.address;
                     directory_schema::handle_for(
-                        &format!("{}:{}", address.platform, address.id),
-                        &platform,
+                        &format!("translate:{platform}"),
+                        &directory_schema::Account {
+                            platform: address.platform.clone(),
+                            id: address.id.clone(),
+                        },
                     )
                 }),
             };
