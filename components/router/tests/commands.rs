@@ -362,3 +362,66 @@ fn stop_withdraws_consent_and_start_gives_it_back() {
     assert_eq!(check(&directory, &hello, &bob, NOW_MS), Verdict::Deliver);
     assert_eq!(directory.memory.audit().len(), 2);
 }
+
+#[test]
+fn block_in_a_direct_conversation_blocks_the_other_member() {
+    let Setup {
+        directory,
+        alice,
+        bob,
+        carol,
+        direct,
+        ..
+    } = setup();
+    answer(&directory, &alice, "wamid.1", "/to 1");
+    let answered = answer(&directory, &alice, "wamid.2", "/block");
+    assert!(text_of(&answered).body.starts_with("Blocked"));
+    assert!(directory.is_blocked(&alice, &bob));
+    assert!(!directory.is_blocked(&alice, &carol));
+    let from_bob = directory.text_in(&direct, &bob, "m_1", "hi?");
+    let verdict = check(&directory, &from_bob, &alice, NOW_MS);
+    assert!(
+        matches!(&verdict, Verdict::Reject(r) if r.reason == RejectionReason::Blocked),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn leave_with_a_quote_leaves_the_quoted_conversation() {
+    let Setup {
+        directory,
+        alice,
+        bob,
+        direct,
+        group,
+        ..
+    } = setup();
+    // Bob switches from the group (joined last, current at his Page) to the
+    // direct conversation and writes there; Alice gets it as wamid.bob.
+    answer(&directory, &bob, "m_0", "/to 1");
+    only(route(
+        &directory,
+        &directory.text_in(&direct, &bob, "m_1", "hi Alice"),
+    ));
+    directory.record_native_id("messenger:m_1", &alice, "wamid.bob");
+    // The group is current, but Alice quotes Bob's direct message.
+    let leave = with_message(
+        directory.text_from(&alice, "wamid.1", "/leave"),
+        |message| {
+            message.reply_to = Some(MessageRef {
+                platform: "whatsapp".into(),
+                native_id: "wamid.bob".into(),
+            })
+        },
+    );
+    answer_to(&directory, leave);
+    assert_eq!(
+        member(&directory.stored(&direct.id), &alice).state,
+        router::MemberState::Left
+    );
+    assert_eq!(
+        member(&directory.stored(&group.id), &alice).state,
+        router::MemberState::Active
+    );
+    assert_eq!(directory.conversations_of(&alice), vec![group.id.clone()]);
+}
