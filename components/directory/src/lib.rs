@@ -100,12 +100,14 @@ impl<S: KeyValue> Directory<S> {
             "read a membership",
             Default::default(),
         );
-        membership
-            .endpoints
-            .keys()
-            .next()
+        // The first conversation took the first endpoint of the pool it used:
+        // go by pool order, not by the endpoints' names.
+        let pool = self.endpoints.pool(&account.platform);
+        pool.iter()
+            .find(|endpoint| membership.endpoints.contains_key(*endpoint))
+            .or_else(|| membership.endpoints.keys().next())
+            .or_else(|| pool.first())
             .cloned()
-            .or_else(|| self.endpoints.pool(&account.platform).first().cloned())
     }
 
     /// Makes a conversation current for `account` at `endpoint`.
@@ -526,19 +528,42 @@ mod component {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conversations::Joiner;
+    use directory_schema::{
+        AuditRecord, ConversationKind, MemberState, audit_key, conversation_key, marketing_key,
+    };
     use std::cell::RefCell;
     use std::collections::BTreeMap;
+    use std::rc::Rc;
 
-    #[derive(Default)]
-    struct Memory(RefCell<BTreeMap<String, Vec<u8>>>);
+    /// An in-memory store, shared by the directory and the test.
+    #[derive(Clone, Default)]
+    struct Memory(Rc<RefCell<BTreeMap<String, Vec<u8>>>>);
 
-    impl KeyValue for &Memory {
+    impl KeyValue for Memory {
         fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
             Ok(self.0.borrow().get(key).cloned())
         }
         fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
             self.0.borrow_mut().insert(key.into(), value.to_vec());
             Ok(())
+        }
+    }
+
+    impl Memory {
+        fn put(&self, key: String, value: serde_json::Value) {
+            self.0
+                .borrow_mut()
+                .insert(key, value.to_string().into_bytes());
+        }
+
+        fn audit(&self) -> Vec<AuditRecord> {
+            self.0
+                .borrow()
+                .iter()
+                .filter(|(key, _)| key.starts_with(directory_schema::AUDIT_PREFIX))
+                .map(|(_, value)| serde_json::from_slice(value).unwrap())
+                .collect()
         }
     }
 
@@ -549,65 +574,243 @@ mod tests {
         }
     }
 
-    fn put(memory: &Memory, key: String, value: serde_json::Value) {
-        memory
-            .0
-            .borrow_mut()
-            .insert(key, value.to_string().into_bytes());
+    fn endpoints() -> Endpoints {
+        Endpoints::parse(
+            "whatsapp=wa-1,wa-2 messenger=page-1 instagram=ig-1",
+            "messenger instagram",
+        )
+        .unwrap()
+    }
+
+    /// A directory over `memory` allowing two messages a minute.
+    fn directory(memory: &Memory) -> Directory<Memory> {
+        Directory::new(memory.clone(), 2, endpoints())
+    }
+
+    /// Makes a conversation as the admin API does, every member consenting.
+    fn make(
+        memory: &Memory,
+        id: &str,
+        kind: ConversationKind,
+        members: &[&Account],
+    ) -> ConversationRecord {
+        for member in members {
+            memory.put(
+                consent_key(member, ConsentScope::CrossAppMessaging),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        let endpoints = endpoints();
+        Conversations::new(memory, &endpoints, 256)
+            .create(
+                id,
+                kind,
+                None,
+                members
+                    .iter()
+                    .map(|member| Joiner::person((*member).clone()))
+                    .collect(),
+                10,
+            )
+            .unwrap()
     }
 
     #[test]
-    fn reads_what_the_admin_api_writes() {
+    fn reads_the_conversations_the_admin_api_makes() {
         let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("messenger", "2345");
+        let carol = account("instagram", "3456");
+        let dave = account("whatsapp", "4567");
+        assert_eq!(
+            directory.endpoint_for(&alice).as_deref(),
+            Some("wa-1"),
+            "no conversation yet: the pool's first"
+        );
+        assert_eq!(directory.endpoint_for(&account("sms", "1")), None);
+
+        let with_bob = make(&memory, "c-bob", ConversationKind::Direct, &[&alice, &bob]);
+        let group = make(
+            &memory,
+            "c-group",
+            ConversationKind::Group,
+            &[&alice, &carol, &dave],
+        );
+        assert_eq!(directory.conversation("c-bob"), Some(with_bob));
+        assert_eq!(directory.conversation("c-group"), Some(group.clone()));
+        assert_eq!(directory.conversation("c-none"), None);
+
+        assert_eq!(
+            directory.conversations_at(&alice, "wa-1"),
+            EndpointConversations {
+                current: Some("c-bob".into()),
+                conversations: vec!["c-bob".into()],
+            }
+        );
+        assert_eq!(
+            directory.conversations_at(&alice, "wa-2"),
+            EndpointConversations {
+                current: Some("c-group".into()),
+                conversations: vec!["c-group".into()],
+            },
+            "a second conversation gets the second endpoint"
+        );
+        assert_eq!(
+            directory.conversations_at(&alice, "page-1"),
+            EndpointConversations::default()
+        );
+        assert_eq!(directory.conversations_of(&alice), vec!["c-bob", "c-group"]);
+        assert_eq!(directory.conversations_of(&carol), vec!["c-group"]);
+        assert!(
+            directory
+                .conversations_of(&account("whatsapp", "9"))
+                .is_empty()
+        );
+
+        assert_eq!(directory.endpoint_for(&alice).as_deref(), Some("wa-1"));
+        assert_eq!(directory.endpoint_for(&bob).as_deref(), Some("page-1"));
+
+        assert!(
+            !directory.set_current(&alice, "wa-1", "c-group"),
+            "not there"
+        );
+        assert!(directory.set_current(&dave, "wa-1", "c-group"));
+        assert!(!directory.set_current(&alice, "wa-9", "c-bob"));
+    }
+
+    #[test]
+    fn the_endpoint_for_an_account_is_the_one_of_its_first_conversation() {
+        // A pool whose order is not the alphabetical one.
+        let memory = Memory::default();
+        let endpoints = Endpoints::parse("whatsapp=wa-9,wa-1", "").unwrap();
+        let directory = Directory::new(memory.clone(), 2, endpoints.clone());
+        let alice = account("whatsapp", "1");
+        let bob = account("whatsapp", "2");
+        let carol = account("whatsapp", "3");
+        for who in [&alice, &bob, &carol] {
+            memory.put(
+                consent_key(who, ConsentScope::CrossAppMessaging),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        let conversations = Conversations::new(&memory, &endpoints, 256);
+        for (id, other) in [("c-1", &bob), ("c-2", &carol)] {
+            conversations
+                .create(
+                    id,
+                    ConversationKind::Direct,
+                    None,
+                    vec![Joiner::person(alice.clone()), Joiner::person(other.clone())],
+                    10,
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            directory.conversations_at(&alice, "wa-9").conversations,
+            ["c-1"]
+        );
+        assert_eq!(
+            directory.endpoint_for(&alice).as_deref(),
+            Some("wa-9"),
+            "the first conversation's endpoint, not the first by name"
+        );
+    }
+
+    #[test]
+    fn records_where_messages_were_written() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        assert_eq!(directory.origin_of("whatsapp:wamid.1"), None);
+        let origin = MessageOrigin {
+            conversation_id: "c-1".into(),
+            author: alice,
+        };
+        directory.record_message("whatsapp:wamid.1", &origin);
+        assert_eq!(directory.origin_of("whatsapp:wamid.1"), Some(origin));
+        assert!(
+            memory
+                .get(&directory_schema::message_key("whatsapp:wamid.1"))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn leave_block_and_consent_from_a_chat_are_audited_with_the_account_as_actor() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("messenger", "2345");
+        let carol = account("instagram", "3456");
+        make(
+            &memory,
+            "c-group",
+            ConversationKind::Group,
+            &[&alice, &bob, &carol],
+        );
+
+        assert!(directory.leave("c-group", &alice, 100));
+        let record = directory.conversation("c-group").unwrap();
+        assert_eq!(
+            record.member(&alice).map(|member| member.state),
+            Some(MemberState::Left)
+        );
+        assert!(directory.conversations_of(&alice).is_empty());
+        assert!(
+            !directory.leave("c-group", &alice, 101),
+            "not an active member any more"
+        );
+        assert!(!directory.leave("c-none", &bob, 101));
+
+        directory.block(&bob, &carol, 200);
+        assert!(directory.is_blocked(&bob, &carol));
+        assert!(
+            !directory.is_blocked(&carol, &bob),
+            "blocks are one-way records"
+        );
+
+        directory.set_consent(&carol, ConsentScope::CrossAppMessaging, false, 300);
+        assert!(!directory.has_consent(&carol, ConsentScope::CrossAppMessaging));
+        directory.set_consent(&carol, ConsentScope::ShareDisplayName, true, 300);
+        assert!(directory.has_consent(&carol, ConsentScope::ShareDisplayName));
+
+        let audit = memory.audit();
+        let summary: Vec<(u64, &str, &str)> = audit
+            .iter()
+            .map(|record| (record.at_ms, record.actor.as_str(), record.action.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (100, "whatsapp:16505551234 in chat", "member-left"),
+                (200, "messenger:2345 in chat", "block"),
+                (300, "instagram:3456 in chat", "consent"),
+                (300, "instagram:3456 in chat", "consent"),
+            ],
+            "a refused leave is not audited; two changes in one millisecond both are"
+        );
+        assert_eq!(audit[0].details["conversation"], "c-group");
+        assert_eq!(audit[1].details["blocked"]["id"], "3456");
+        assert_eq!(audit[2].details["scope"], "cross-app-messaging");
+        assert_eq!(audit[2].details["granted"], false);
+        assert!(memory.get(&audit_key(300, 1)).unwrap().is_some());
+    }
+
+    #[test]
+    fn reads_consents_blocks_and_marketing_choices() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
         let wa = account("whatsapp", "16505551234");
         let ms = account("messenger", "2345");
-        put(
-            &memory,
-            account_key(&wa),
-            serde_json::json!({ "person": "alice", "handle": "sb-wa" }),
-        );
-        put(
-            &memory,
-            account_key(&ms),
-            serde_json::json!({ "person": "alice", "handle": "sb-ms" }),
-        );
-        put(
-            &memory,
-            person_key("alice"),
-            serde_json::json!({ "accounts": [wa, ms] }),
-        );
-        put(
-            &memory,
-            handle_key("messenger", "sb-ms"),
-            serde_json::to_value(&ms).unwrap(),
-        );
-        put(
-            &memory,
+        memory.put(
             consent_key(&wa, ConsentScope::CrossAppMessaging),
             serde_json::json!({ "granted": true, "at_ms": 1 }),
         );
-        put(
-            &memory,
+        memory.put(
             consent_key(&ms, ConsentScope::CrossAppMessaging),
             serde_json::json!({ "granted": false, "at_ms": 2 }),
-        );
-        let directory = Directory::new(&memory, 2);
-
-        assert_eq!(
-            directory.linked_accounts(&wa),
-            vec![Linked {
-                account: ms.clone(),
-                handle: "sb-ms".into()
-            }]
-        );
-        assert!(
-            directory
-                .linked_accounts(&account("instagram", "9"))
-                .is_empty()
-        );
-        assert_eq!(
-            directory.resolve_handle("messenger", "sb-ms"),
-            Some(ms.clone())
         );
         assert!(directory.has_consent(&wa, ConsentScope::CrossAppMessaging));
         assert!(
@@ -625,8 +828,7 @@ mod tests {
             !directory.marketing_opted_out(&wa, &shop),
             "no choice is not an opt-out"
         );
-        put(
-            &memory,
+        memory.put(
             marketing_key(&wa, &shop),
             serde_json::json!({ "state": "opted-in", "at_ms": 3 }),
         );
@@ -635,19 +837,16 @@ mod tests {
         assert!(!directory.marketing_opt_in(&wa, &shop), "STOP wins");
         assert!(directory.marketing_opted_out(&wa, &shop));
 
-        put(
-            &memory,
-            block_key(&ms, &shop),
-            serde_json::json!({ "at_ms": 5 }),
-        );
+        memory.put(block_key(&ms, &shop), serde_json::json!({ "at_ms": 5 }));
         assert!(directory.is_blocked(&ms, &shop));
         assert!(!directory.is_blocked(&shop, &ms), "blocks are one-way");
+        assert!(memory.get(&conversation_key("c-1")).unwrap().is_none());
     }
 
     #[test]
-    fn rate_limits_per_minute_and_maps_ids_both_ways() {
+    fn rate_limits_per_minute_and_maps_ids_per_account() {
         let memory = Memory::default();
-        let directory = Directory::new(&memory, 2);
+        let directory = directory(&memory);
         let sender = account("instagram", "77");
         assert!(directory.within_rate(&sender, "instagram:a", 60_000));
         assert!(directory.within_rate(&sender, "instagram:b", 60_500));
@@ -664,34 +863,55 @@ mod tests {
             "a new minute"
         );
 
-        directory.record_native_id("whatsapp:wamid.A", "messenger", "m_1");
+        // Two members on WhatsApp each got their own copy of one message.
+        let alice = account("whatsapp", "1");
+        let dave = account("whatsapp", "4");
+        let bob = account("messenger", "2");
+        directory.record_native_id("messenger:m_1", &bob, "m_1");
+        directory.record_native_id("messenger:m_1", &alice, "wamid.A");
+        directory.record_native_id("messenger:m_1", &dave, "wamid.D");
+        for (platform, native) in [
+            ("messenger", "m_1"),
+            ("whatsapp", "wamid.A"),
+            ("whatsapp", "wamid.D"),
+        ] {
+            assert_eq!(
+                directory.canonical_id(platform, native).as_deref(),
+                Some("messenger:m_1"),
+                "{native}"
+            );
+        }
+        assert_eq!(directory.canonical_id("instagram", "wamid.A"), None);
         assert_eq!(
-            directory.canonical_id("messenger", "m_1").as_deref(),
-            Some("whatsapp:wamid.A")
+            directory.native_id("messenger:m_1", &alice).as_deref(),
+            Some("wamid.A")
         );
         assert_eq!(
-            directory
-                .native_id("whatsapp:wamid.A", "messenger")
-                .as_deref(),
+            directory.native_id("messenger:m_1", &dave).as_deref(),
+            Some("wamid.D")
+        );
+        assert_eq!(
+            directory.native_id("messenger:m_1", &bob).as_deref(),
             Some("m_1")
         );
-        assert_eq!(directory.native_id("whatsapp:wamid.A", "instagram"), None);
+        assert_eq!(
+            directory.native_id("messenger:m_1", &account("instagram", "3")),
+            None
+        );
     }
 
     #[test]
     fn reads_the_story_records_the_host_writes() {
         let memory = Memory::default();
-        let directory = Directory::new(&memory, 2);
+        let directory = directory(&memory);
         let author = account("instagram", "17841405822304914");
         let page = account("messenger", "109876543210987");
         assert_eq!(directory.cross_post_origin("messenger", "post_1"), None);
-        put(
-            &memory,
+        memory.put(
             directory_schema::story_origin_key("messenger", "post_1"),
             serde_json::json!({ "story_id": "17887498072083520", "author": author }),
         );
-        put(
-            &memory,
+        memory.put(
             story_author_key(&page),
             serde_json::to_value(&author).unwrap(),
         );

@@ -1,15 +1,15 @@
-//! `policy.check`: links, consent, blocks, marketing opt-in and STOP, rates,
-//! and the order the checks run in.
+//! `policy.check`: consent, blocks (both ways, in groups too), marketing
+//! opt-in and STOP, rates, and the order the checks run in.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check};
-use support::{
-    NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, alice_and_bob, text_from, with_category,
+use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check, route};
+use support::{NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, alice_and_bob, with_category};
+use switchboard_pdk::types::{
+    Address, ConversationKind, Envelope, Event, MessageCategory, Receipt, ReceiptStatus,
 };
-use switchboard_pdk::types::{Address, Envelope, Event, MessageCategory, Receipt, ReceiptStatus};
 
 /// The rejection in a verdict, or a failure naming the verdict.
 fn rejection(verdict: Verdict) -> Rejection {
@@ -23,43 +23,22 @@ fn rejection(verdict: Verdict) -> Rejection {
 fn says_hi(directory: &TestDirectory, sender: &Address, recipient: &Address) -> Verdict {
     check(
         directory,
-        &text_from(sender, "wamid.1", "hi"),
+        &directory.text_from(sender, "wamid.1", "hi"),
         recipient,
         NOW_MS,
     )
 }
 
 #[test]
-fn delivers_between_linked_consenting_accounts() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+fn delivers_between_members_who_consented() {
+    let (directory, alice, bob, _) = alice_and_bob();
     assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
     assert_eq!(says_hi(&directory, &bob, &alice), Verdict::Deliver);
 }
 
 #[test]
-fn rejects_a_recipient_outside_the_senders_link() {
-    let (directory, alice, _, _, _) = alice_and_bob();
-    let carol = addr("instagram", "17841400000000001");
-    let dave = addr("messenger", "9999");
-    directory.link_consenting("carol-dave", &carol, &dave);
-
-    let refused = rejection(says_hi(&directory, &alice, &dave));
-    assert_eq!(refused.reason, RejectionReason::NotLinked);
-    assert!(
-        !refused.detail.contains("9999"),
-        "details name no account id: {refused:?}"
-    );
-
-    let stranger = addr("whatsapp", "15550000000");
-    assert_eq!(
-        rejection(says_hi(&directory, &stranger, &dave)).reason,
-        RejectionReason::NotLinked
-    );
-}
-
-#[test]
 fn rejects_when_the_sender_has_not_consented() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+    let (directory, alice, bob, _) = alice_and_bob();
     directory.consent(&alice, ConsentScope::CrossAppMessaging, false);
     let refused = rejection(says_hi(&directory, &alice, &bob));
     assert_eq!(refused.reason, RejectionReason::NoConsent);
@@ -71,26 +50,24 @@ fn rejects_when_the_sender_has_not_consented() {
 
 #[test]
 fn rejects_when_the_recipient_has_not_consented() {
-    let directory = TestDirectory::default();
-    let alice = addr("whatsapp", "16505551234");
-    let bob = addr("messenger", "2345678901");
-    directory.link("alice-bob", &alice);
-    directory.link("alice-bob", &bob);
-    directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
-    // Bob never gave consent.
+    let (directory, alice, bob, _) = alice_and_bob();
+    // Bob withdrew his consent after the conversation was made.
+    directory.consent(&bob, ConsentScope::CrossAppMessaging, false);
     let refused = rejection(says_hi(&directory, &alice, &bob));
     assert_eq!(refused.reason, RejectionReason::NoConsent);
     assert!(
-        refused
-            .detail
-            .contains("the person you wrote to on messenger"),
+        refused.detail.contains("a member on messenger"),
         "{refused:?}"
+    );
+    assert!(
+        !refused.detail.contains(&bob.id),
+        "no account id: {refused:?}"
     );
 }
 
 #[test]
-fn rejects_once_consent_is_withdrawn() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+fn rejects_once_consent_is_withdrawn_and_delivers_once_it_is_given_back() {
+    let (directory, alice, bob, _) = alice_and_bob();
     assert_eq!(says_hi(&directory, &alice, &bob), Verdict::Deliver);
     directory.consent(&bob, ConsentScope::CrossAppMessaging, false);
     assert_eq!(
@@ -102,32 +79,60 @@ fn rejects_once_consent_is_withdrawn() {
 }
 
 #[test]
-fn rejects_a_blocked_sender_one_way_only() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+fn a_block_in_a_group_stops_both_directions_between_the_two_only() {
+    let directory = TestDirectory::default();
+    let alice = addr("whatsapp", "16505551234");
+    let bob = addr("messenger", "2345678901");
+    let carol = addr("instagram", "17841400000000001");
+    let dave = addr("whatsapp", "14155550000");
+    directory.consenting(&[&alice, &bob, &carol, &dave]);
+    let group = directory.conversation(ConversationKind::Group, &[&alice, &bob, &carol, &dave]);
+    // Bob blocks Alice after the group was made.
     directory.block(&bob, &alice);
-    assert_eq!(
-        rejection(says_hi(&directory, &alice, &bob)).reason,
-        RejectionReason::Blocked
-    );
-    assert_eq!(
-        says_hi(&directory, &bob, &alice),
-        Verdict::Deliver,
-        "the blocker can still write"
-    );
+
+    let from_alice = directory.text_in(&group, &alice, "wamid.1", "hi all");
+    let deliveries = route(&directory, &from_alice).unwrap();
+    assert_eq!(deliveries.len(), 3, "routing leaves blocks to policy");
+    for delivery in &deliveries {
+        let verdict = check(&directory, &from_alice, &delivery.recipient, NOW_MS);
+        if delivery.recipient == bob {
+            let refused = rejection(verdict);
+            assert_eq!(refused.reason, RejectionReason::Blocked);
+            assert!(!refused.detail.contains(&alice.id), "{refused:?}");
+        } else {
+            assert_eq!(verdict, Verdict::Deliver, "{:?}", delivery.recipient);
+        }
+    }
+
+    let from_bob = directory.text_in(&group, &bob, "m_1", "hi all");
+    for delivery in route(&directory, &from_bob).unwrap() {
+        let verdict = check(&directory, &from_bob, &delivery.recipient, NOW_MS);
+        if delivery.recipient == alice {
+            assert_eq!(
+                rejection(verdict).reason,
+                RejectionReason::Blocked,
+                "the blocker cannot write to the blocked either"
+            );
+        } else {
+            assert_eq!(verdict, Verdict::Deliver, "{:?}", delivery.recipient);
+        }
+    }
+    assert_eq!(says_hi(&directory, &carol, &dave), Verdict::Deliver);
 }
 
-/// A business on WhatsApp linked with Bob on Messenger.
+/// A business on WhatsApp in a direct conversation with Bob on Messenger.
 fn shop_and_bob() -> (TestDirectory, Address, Address) {
     let directory = TestDirectory::default();
     let shop = addr("whatsapp", "106540352242922");
     let bob = addr("messenger", "2345678901");
-    directory.link_consenting("shop-bob", &shop, &bob);
+    directory.consenting(&[&shop, &bob]);
+    directory.conversation(ConversationKind::Direct, &[&shop, &bob]);
     (directory, shop, bob)
 }
 
-fn marketing(shop: &Address, id: &str) -> Envelope {
+fn marketing(directory: &TestDirectory, shop: &Address, id: &str) -> Envelope {
     with_category(
-        text_from(shop, id, "20% off this week"),
+        directory.text_from(shop, id, "20% off this week"),
         MessageCategory::Marketing,
     )
 }
@@ -135,14 +140,24 @@ fn marketing(shop: &Address, id: &str) -> Envelope {
 #[test]
 fn marketing_needs_an_opt_in() {
     let (directory, shop, bob) = shop_and_bob();
-    let verdict = check(&directory, &marketing(&shop, "wamid.1"), &bob, NOW_MS);
+    let verdict = check(
+        &directory,
+        &marketing(&directory, &shop, "wamid.1"),
+        &bob,
+        NOW_MS,
+    );
     assert_eq!(
         rejection(verdict).reason,
         RejectionReason::MarketingWithoutOptIn
     );
     directory.opt_in(&bob, &shop);
     assert_eq!(
-        check(&directory, &marketing(&shop, "wamid.2"), &bob, NOW_MS),
+        check(
+            &directory,
+            &marketing(&directory, &shop, "wamid.2"),
+            &bob,
+            NOW_MS
+        ),
         Verdict::Deliver
     );
 }
@@ -157,7 +172,10 @@ fn transactional_and_other_categories_need_no_opt_in() {
         MessageCategory::Personal,
     ];
     for (minute, category) in (0u64..).zip(categories) {
-        let envelope = with_category(text_from(&shop, "wamid.1", "Your order shipped"), category);
+        let envelope = with_category(
+            directory.text_from(&shop, "wamid.1", "Your order shipped"),
+            category,
+        );
         // One minute each, to stay within the rate.
         let now = NOW_MS + minute * 60_000;
         assert_eq!(
@@ -173,11 +191,16 @@ fn stop_opts_out_of_marketing_and_is_still_delivered() {
     let (directory, shop, bob) = shop_and_bob();
     directory.opt_in(&bob, &shop);
     assert_eq!(
-        check(&directory, &marketing(&shop, "wamid.1"), &bob, NOW_MS),
+        check(
+            &directory,
+            &marketing(&directory, &shop, "wamid.1"),
+            &bob,
+            NOW_MS
+        ),
         Verdict::Deliver
     );
 
-    let stop = text_from(&bob, "m_1", "  Stop \n");
+    let stop = directory.text_from(&bob, "m_1", "  Stop \n");
     assert!(router::is_stop_request(&stop));
     assert_eq!(
         check(&directory, &stop, &shop, NOW_MS),
@@ -186,10 +209,15 @@ fn stop_opts_out_of_marketing_and_is_still_delivered() {
     );
     assert!(!directory.marketing_opt_in(&bob, &shop));
 
-    let verdict = check(&directory, &marketing(&shop, "wamid.2"), &bob, NOW_MS);
+    let verdict = check(
+        &directory,
+        &marketing(&directory, &shop, "wamid.2"),
+        &bob,
+        NOW_MS,
+    );
     assert_eq!(rejection(verdict).reason, RejectionReason::OptedOut);
     let transactional = with_category(
-        text_from(&shop, "wamid.3", "Your order shipped"),
+        directory.text_from(&shop, "wamid.3", "Your order shipped"),
         MessageCategory::Transactional,
     );
     assert_eq!(
@@ -203,7 +231,7 @@ fn stop_opts_out_of_marketing_and_is_still_delivered() {
 fn unsubscribe_opts_out_but_a_sentence_with_stop_does_not() {
     let (directory, shop, bob) = shop_and_bob();
     directory.opt_in(&bob, &shop);
-    let sentence = text_from(&bob, "m_1", "please stop by the store");
+    let sentence = directory.text_from(&bob, "m_1", "please stop by the store");
     assert!(!router::is_stop_request(&sentence));
     assert_eq!(
         check(&directory, &sentence, &shop, NOW_MS),
@@ -211,12 +239,17 @@ fn unsubscribe_opts_out_but_a_sentence_with_stop_does_not() {
     );
     assert!(directory.marketing_opt_in(&bob, &shop), "still opted in");
 
-    let unsubscribe = text_from(&bob, "m_2", "unsubscribe");
+    let unsubscribe = directory.text_from(&bob, "m_2", "unsubscribe");
     assert_eq!(
         check(&directory, &unsubscribe, &shop, NOW_MS),
         Verdict::Deliver
     );
-    let verdict = check(&directory, &marketing(&shop, "wamid.1"), &bob, NOW_MS);
+    let verdict = check(
+        &directory,
+        &marketing(&directory, &shop, "wamid.1"),
+        &bob,
+        NOW_MS,
+    );
     assert_eq!(rejection(verdict).reason, RejectionReason::OptedOut);
 }
 
@@ -225,7 +258,12 @@ fn a_stop_is_recorded_even_when_the_message_is_refused() {
     let (directory, shop, bob) = shop_and_bob();
     directory.opt_in(&bob, &shop);
     directory.block(&shop, &bob);
-    let verdict = check(&directory, &text_from(&bob, "m_1", "STOP"), &shop, NOW_MS);
+    let verdict = check(
+        &directory,
+        &directory.text_from(&bob, "m_1", "STOP"),
+        &shop,
+        NOW_MS,
+    );
     assert_eq!(rejection(verdict).reason, RejectionReason::Blocked);
     assert!(
         directory.marketing_opted_out(&bob, &shop),
@@ -235,16 +273,16 @@ fn a_stop_is_recorded_even_when_the_message_is_refused() {
 
 #[test]
 fn rate_limits_messages_per_minute_but_not_receipts() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+    let (directory, alice, bob, _) = alice_and_bob();
     for index in 0..RATE_PER_MINUTE {
-        let message = text_from(&alice, &format!("wamid.{index}"), "hi");
+        let message = directory.text_from(&alice, &format!("wamid.{index}"), "hi");
         assert_eq!(
             check(&directory, &message, &bob, NOW_MS),
             Verdict::Deliver,
             "message {index}"
         );
     }
-    let receipt = support::envelope_from(
+    let receipt = directory.envelope_from(
         &alice,
         "wamid.r",
         Event::Receipt(Receipt {
@@ -259,7 +297,7 @@ fn rate_limits_messages_per_minute_but_not_receipts() {
         Verdict::Deliver,
         "receipts are not counted"
     );
-    let one_too_many = text_from(&alice, "wamid.x", "hi");
+    let one_too_many = directory.text_from(&alice, "wamid.x", "hi");
     let verdict = check(&directory, &one_too_many, &bob, NOW_MS + 1);
     assert_eq!(rejection(verdict).reason, RejectionReason::RateLimited);
     assert_eq!(
@@ -270,38 +308,40 @@ fn rate_limits_messages_per_minute_but_not_receipts() {
 }
 
 #[test]
-fn a_message_to_two_apps_counts_once_toward_the_rate() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
+fn a_group_message_counts_once_toward_the_rate() {
+    let directory = TestDirectory::default();
+    let alice = addr("whatsapp", "16505551234");
+    let bob = addr("messenger", "2345678901");
     let carol = addr("instagram", "17841400000000001");
-    directory.link("alice-bob", &carol);
-    directory.consent(&carol, ConsentScope::CrossAppMessaging, true);
+    let dave = addr("whatsapp", "14155550000");
+    directory.consenting(&[&alice, &bob, &carol, &dave]);
+    let group = directory.conversation(ConversationKind::Group, &[&alice, &bob, &carol, &dave]);
     for index in 0..RATE_PER_MINUTE {
-        let message = text_from(&alice, &format!("wamid.{index}"), "hi both");
-        for recipient in [&bob, &carol] {
+        let message = directory.text_in(&group, &alice, &format!("wamid.{index}"), "hi all");
+        let deliveries = route(&directory, &message).unwrap();
+        assert_eq!(deliveries.len(), 3);
+        for delivery in deliveries {
             assert_eq!(
-                check(&directory, &message, recipient, NOW_MS),
+                check(&directory, &message, &delivery.recipient, NOW_MS),
                 Verdict::Deliver,
-                "message {index} to {}",
-                recipient.platform
+                "message {index} to {:?}",
+                delivery.recipient
             );
         }
     }
-    let one_too_many = text_from(&alice, "wamid.x", "hi both");
+    let one_too_many = directory.text_in(&group, &alice, "wamid.x", "hi all");
     let verdict = check(&directory, &one_too_many, &bob, NOW_MS + 1);
     assert_eq!(rejection(verdict).reason, RejectionReason::RateLimited);
 }
 
 #[test]
 fn checks_run_in_the_documented_order() {
-    let (directory, alice, bob, _, _) = alice_and_bob();
-    let outsider = addr("instagram", "1784");
+    let (directory, alice, bob, _) = alice_and_bob();
     directory.consent(&alice, ConsentScope::CrossAppMessaging, false);
     directory.block(&bob, &alice);
-    assert_eq!(
-        rejection(says_hi(&directory, &alice, &outsider)).reason,
-        RejectionReason::NotLinked,
-        "link before consent"
-    );
+    // The relay answering the sender's own command: before consent.
+    let help = directory.text_from(&alice, "wamid.help", "/help");
+    assert_eq!(check(&directory, &help, &alice, NOW_MS), Verdict::Deliver);
     assert_eq!(
         rejection(says_hi(&directory, &alice, &bob)).reason,
         RejectionReason::NoConsent,
@@ -309,7 +349,7 @@ fn checks_run_in_the_documented_order() {
     );
     directory.consent(&alice, ConsentScope::CrossAppMessaging, true);
     let promo = with_category(
-        text_from(&alice, "wamid.1", "hi"),
+        directory.text_from(&alice, "wamid.1", "hi"),
         MessageCategory::Marketing,
     );
     assert_eq!(
@@ -320,12 +360,12 @@ fn checks_run_in_the_documented_order() {
 
     // Refused messages do not use up the rate: the marketing refusals below
     // leave all of Alice's quota for personal messages.
-    let (directory, alice, bob, _, _) = alice_and_bob();
-    let promo = with_category(
-        text_from(&alice, "wamid.1", "sale"),
-        MessageCategory::Marketing,
-    );
-    for _ in 0..RATE_PER_MINUTE + 1 {
+    let (directory, alice, bob, _) = alice_and_bob();
+    for index in 0..RATE_PER_MINUTE + 1 {
+        let promo = with_category(
+            directory.text_from(&alice, &format!("wamid.sale{index}"), "sale"),
+            MessageCategory::Marketing,
+        );
         assert_eq!(
             rejection(check(&directory, &promo, &bob, NOW_MS)).reason,
             RejectionReason::MarketingWithoutOptIn,

@@ -7,7 +7,9 @@
 mod support;
 
 use router::{Facts, RejectionReason, RouteError, Verdict, check, route};
-use support::{NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, text_from, with_message};
+use support::{
+    NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, envelope_to, text_event, with_message,
+};
 use switchboard_pdk::types::{
     Address, ConversationKind, Envelope, Event, IdentityAttribute, StoryRef, StoryRelation,
 };
@@ -38,21 +40,22 @@ fn cross_posted() -> TestDirectory {
 
 /// A message from `sender` to the Page about a story.
 fn about_story(sender: &Address, relation: StoryRelation, story_id: Option<&str>) -> Envelope {
-    let mut envelope = with_message(text_from(sender, "m_reply1", "Great run!"), |message| {
-        message.story = Some(StoryRef {
-            relation,
-            story_id: story_id.map(str::to_string),
-            url: Some("https://lookaside.fbsbx.com/story.jpg".to_string()),
-        });
-    });
-    envelope.recipient = page();
-    envelope
+    with_message(
+        envelope_to(sender, &page().id, "m_reply1", text_event("Great run!")),
+        |message| {
+            message.story = Some(StoryRef {
+                relation,
+                story_id: story_id.map(str::to_string),
+                url: Some("https://lookaside.fbsbx.com/story.jpg".to_string()),
+            });
+        },
+    )
 }
 
 #[test]
 fn a_reply_to_a_cross_post_reaches_the_author_from_a_pseudonym() {
     let directory = cross_posted();
-    // A stranger on Messenger: no link, no consent of any kind.
+    // A stranger on Messenger: no conversation, no consent of any kind.
     let stranger = addr("messenger", "6000000042");
     let mut reply = about_story(&stranger, StoryRelation::Reply, Some("post_1"));
     reply.sender.attributes = vec![IdentityAttribute::DisplayName("Sam Stranger".into())];
@@ -62,6 +65,10 @@ fn a_reply_to_a_cross_post_reaches_the_author_from_a_pseudonym() {
     let delivery = &deliveries[0];
     assert_eq!(delivery.recipient, author());
     assert_eq!(delivery.platform, "instagram");
+    assert_eq!(
+        delivery.endpoint, "ig-1",
+        "the author has no conversation: the pool's first"
+    );
     let sent = &delivery.envelope;
     assert_eq!(sent.recipient, author());
     assert_eq!(sent.sender.address.platform, "instagram");
@@ -142,7 +149,7 @@ fn other_story_messages_are_routed_like_any_message() {
     let reply = about_story(&stranger, StoryRelation::Reply, Some("post_unknown"));
     assert_eq!(
         route(&directory, &reply),
-        Err(RouteError::NotLinked(stranger.clone()))
+        Err(RouteError::NoConversation(stranger.clone()))
     );
     // A reply on the original's own app stays there.
     let on_instagram = addr("instagram", "6459112574138410");
@@ -161,7 +168,7 @@ fn other_story_messages_are_routed_like_any_message() {
     native.platform = "instagram".into();
     assert_eq!(
         route(&directory, &native),
-        Err(RouteError::NotLinked(on_instagram))
+        Err(RouteError::NoConversation(on_instagram))
     );
     // A mention of someone the cross-poster does not publish to.
     let mut mention = about_story(&stranger, StoryRelation::Mention, None);
@@ -177,7 +184,7 @@ fn policy_lets_a_story_reply_reach_only_the_author_unblocked_within_the_rate() {
 
     let elsewhere = check(&directory, &reply, &addr("whatsapp", "15551234567"), NOW_MS);
     assert!(
-        matches!(&elsewhere, Verdict::Reject(r) if r.reason == RejectionReason::NotLinked),
+        matches!(&elsewhere, Verdict::Reject(r) if r.reason == RejectionReason::NoConversation),
         "{elsewhere:?}"
     );
 
@@ -200,7 +207,7 @@ fn policy_lets_a_story_reply_reach_only_the_author_unblocked_within_the_rate() {
     );
 
     let directory = cross_posted();
-    directory.block(&author(), &stranger);
+    Facts::block(&directory, &author(), &stranger);
     let blocked = check(&directory, &reply, &author(), NOW_MS);
     assert!(
         matches!(&blocked, Verdict::Reject(r) if r.reason == RejectionReason::Blocked),
@@ -208,4 +215,28 @@ fn policy_lets_a_story_reply_reach_only_the_author_unblocked_within_the_rate() {
     );
     // Unrelated: the directory answers the story lookups it was given.
     assert!(directory.story_author(&page()).is_some());
+}
+
+#[test]
+fn a_story_reply_from_someone_with_conversations_still_goes_to_the_author_alone() {
+    let directory = cross_posted();
+    let fan = addr("messenger", "6000000042");
+    let friend = addr("whatsapp", "16505551234");
+    directory.consenting(&[&fan, &friend]);
+    directory.conversation(ConversationKind::Direct, &[&fan, &friend]);
+    let reply = about_story(&fan, StoryRelation::Reply, Some("post_1"));
+    let deliveries = route(&directory, &reply).unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].recipient, author(), "not the fan's friend");
+    let Event::Message(message) = &deliveries[0].envelope.event else {
+        panic!("{:?}", deliveries[0].envelope.event)
+    };
+    assert_eq!(
+        message.content,
+        switchboard_pdk::types::Content::Text(switchboard_pdk::types::FormattedText {
+            body: "Great run!".into(),
+            spans: Vec::new(),
+        }),
+        "no label line: the author shares no conversation with the fan"
+    );
 }

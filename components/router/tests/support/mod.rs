@@ -1,15 +1,20 @@
 //! A directory for tests: the `directory` crate's logic over an in-memory
-//! key-value store, set up with the records the admin API writes.
+//! key-value store, with conversations made by the `conversations` crate (the
+//! code the admin API runs), so endpoints, aliases and handles are real.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use conversations::{Conversations, Endpoints, Joiner};
 use directory::{Directory, KeyValue};
 use directory_schema::{
-    Account, AccountRecord, BlockRecord, ConsentRecord, OptInRecord, OptInState, PersonRecord,
-    account_key, block_key, consent_key, handle_for, handle_key, marketing_key, person_key,
+    Account, AuditRecord, ConsentRecord, MemberState as SchemaState, OptInRecord, OptInState,
+    consent_key, marketing_key,
 };
-use router::{ConsentScope, Facts, LinkedAccount, StoryOrigin};
-use std::cell::RefCell;
+use router::{
+    ConsentScope, ConversationRecord, EndpointConversations, Facts, Member, MemberRole,
+    MemberState, MessageOrigin, StoryOrigin,
+};
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use switchboard_pdk::types::{
@@ -19,8 +24,13 @@ use switchboard_pdk::types::{
 
 /// Messages per minute the test directory allows one sender.
 pub const RATE_PER_MINUTE: u32 = 3;
-/// The clock the test directory stamps opt-outs with.
+/// The clock the test directory stamps its records with.
 pub const NOW_MS: u64 = 1_700_000_000_000;
+/// The relay's endpoints: two WhatsApp numbers, one Page, one Instagram
+/// account.
+pub const ENDPOINTS: &str = "whatsapp=wa-1,wa-2 messenger=page-1 instagram=ig-1";
+/// The apps whose ids are scoped to the endpoint written to.
+pub const SCOPED: &str = "messenger instagram";
 
 /// An in-memory key-value store, shared between the directory and the test.
 #[derive(Clone, Default)]
@@ -37,12 +47,21 @@ impl KeyValue for Memory {
 }
 
 impl Memory {
-    fn put<T: serde::Serialize>(&self, key: String, value: &T) {
+    pub fn put<T: serde::Serialize>(&self, key: String, value: &T) {
         self.set(&key, &serde_json::to_vec(value).unwrap()).unwrap();
     }
-    fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+    pub fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         let bytes = self.get(key).unwrap()?;
         Some(serde_json::from_slice(&bytes).unwrap())
+    }
+    /// Every audit record, oldest first.
+    pub fn audit(&self) -> Vec<AuditRecord> {
+        self.0
+            .borrow()
+            .iter()
+            .filter(|(key, _)| key.starts_with(directory_schema::AUDIT_PREFIX))
+            .map(|(_, value)| serde_json::from_slice(value).unwrap())
+            .collect()
     }
 }
 
@@ -50,23 +69,23 @@ impl Memory {
 pub struct TestDirectory {
     pub memory: Memory,
     directory: Directory<Memory>,
-    /// How many times each query (`linked_accounts`, `resolve_handle`,
-    /// `canonical_id`, `native_id`) was asked since the last reset.
+    endpoints: Endpoints,
+    /// How many times each query (`conversations_at`, `conversation`,
+    /// `origin_of`, `canonical_id`, `native_id`…) was asked since the last
+    /// reset.
     reads: RefCell<BTreeMap<&'static str, usize>>,
+    /// Conversations made so far, for their ids.
+    made: Cell<u32>,
 }
 
 impl Default for TestDirectory {
     fn default() -> Self {
-        let memory = Memory::default();
-        TestDirectory {
-            directory: Directory::new(memory.clone(), RATE_PER_MINUTE),
-            memory,
-            reads: RefCell::default(),
-        }
+        TestDirectory::with_endpoints(ENDPOINTS)
     }
 }
 
-fn account(address: &Address) -> Account {
+/// The store's account for an address.
+pub fn account(address: &Address) -> Account {
     Account {
         platform: address.platform.clone(),
         id: address.id.clone(),
@@ -87,10 +106,75 @@ fn schema_scope(scope: ConsentScope) -> directory_schema::ConsentScope {
         ConsentScope::ShareDisplayName => directory_schema::ConsentScope::ShareDisplayName,
         ConsentScope::ShareUsername => directory_schema::ConsentScope::ShareUsername,
         ConsentScope::PublishKeys => directory_schema::ConsentScope::PublishKeys,
+        ConsentScope::Discoverable => directory_schema::ConsentScope::Discoverable,
     }
 }
 
+fn schema_kind(kind: ConversationKind) -> directory_schema::ConversationKind {
+    match kind {
+        ConversationKind::Direct => directory_schema::ConversationKind::Direct,
+        ConversationKind::Group => directory_schema::ConversationKind::Group,
+    }
+}
+
+/// A stored conversation as the `directory` interface hands it out.
+pub fn wit_conversation(record: directory_schema::ConversationRecord) -> ConversationRecord {
+    ConversationRecord {
+        id: record.id,
+        kind: match record.kind {
+            directory_schema::ConversationKind::Direct => ConversationKind::Direct,
+            directory_schema::ConversationKind::Group => ConversationKind::Group,
+        },
+        title: record.title,
+        created_at_ms: record.created_at_ms,
+        members: record
+            .members
+            .into_iter()
+            .map(|member| Member {
+                account: address_of(member.account),
+                endpoint: member.endpoint,
+                role: match member.role {
+                    directory_schema::MemberRole::Person => MemberRole::Person,
+                    directory_schema::MemberRole::Business => MemberRole::Business,
+                    directory_schema::MemberRole::Bot => MemberRole::Bot,
+                },
+                state: match member.state {
+                    SchemaState::Invited => MemberState::Invited,
+                    SchemaState::Active => MemberState::Active,
+                    SchemaState::Left => MemberState::Left,
+                },
+                alias: member.alias,
+                handle: member.handle,
+            })
+            .collect(),
+    }
+}
+
+/// The member record of `address` in `conversation`; fails the test when it
+/// is no member.
+pub fn member<'a>(conversation: &'a ConversationRecord, address: &Address) -> &'a Member {
+    conversation
+        .members
+        .iter()
+        .find(|member| member.account == *address)
+        .unwrap_or_else(|| panic!("{address:?} is no member of {}", conversation.id))
+}
+
 impl TestDirectory {
+    /// A directory with the relay endpoints `pools` (as configured:
+    /// `whatsapp=wa-1 messenger=page-1`), Messenger and Instagram scoped.
+    pub fn with_endpoints(pools: &str) -> TestDirectory {
+        let memory = Memory::default();
+        let endpoints = Endpoints::parse(pools, SCOPED).unwrap();
+        TestDirectory {
+            directory: Directory::new(memory.clone(), RATE_PER_MINUTE, endpoints.clone()),
+            endpoints,
+            memory,
+            reads: RefCell::default(),
+            made: Cell::new(0),
+        }
+    }
+
     fn count(&self, query: &'static str) {
         *self.reads.borrow_mut().entry(query).or_default() += 1;
     }
@@ -105,36 +189,7 @@ impl TestDirectory {
         self.reads.borrow_mut().clear();
     }
 
-    /// Links `address` into the link named `person`, as `POST /admin/links`
-    /// does; answers the account's handle.
-    pub fn link(&self, person: &str, address: &Address) -> String {
-        let handle = handle_for(person, &address.platform);
-        let account = account(address);
-        self.memory.put(
-            account_key(&account),
-            &AccountRecord {
-                person: person.to_string(),
-                handle: handle.clone(),
-            },
-        );
-        let mut record: PersonRecord = self.memory.read(&person_key(person)).unwrap_or_default();
-        record.accounts.push(account.clone());
-        self.memory.put(person_key(person), &record);
-        self.memory
-            .put(handle_key(&address.platform, &handle), &account);
-        handle
-    }
-
-    /// Links `a` and `b` into the link named `person`, both consenting to
-    /// cross-app messaging; answers the link's handles on `a`'s and `b`'s apps.
-    pub fn link_consenting(&self, person: &str, a: &Address, b: &Address) -> (String, String) {
-        let handles = (self.link(person, a), self.link(person, b));
-        self.consent(a, ConsentScope::CrossAppMessaging, true);
-        self.consent(b, ConsentScope::CrossAppMessaging, true);
-        handles
-    }
-
-    /// Gives (`true`) or withdraws (`false`) a consent.
+    /// Gives (`true`) or withdraws (`false`) a consent, as the admin API does.
     pub fn consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
         self.memory.put(
             consent_key(&account(address), schema_scope(scope)),
@@ -145,12 +200,44 @@ impl TestDirectory {
         );
     }
 
-    /// `blocker` blocks `blocked`.
-    pub fn block(&self, blocker: &Address, blocked: &Address) {
-        self.memory.put(
-            block_key(&account(blocker), &account(blocked)),
-            &BlockRecord { at_ms: NOW_MS },
-        );
+    /// Each of `addresses` consents to cross-app messaging.
+    pub fn consenting(&self, addresses: &[&Address]) {
+        for address in addresses {
+            self.consent(address, ConsentScope::CrossAppMessaging, true);
+        }
+    }
+
+    /// A conversation of `kind` whose members are `members`, all active, made
+    /// as the admin API makes it (endpoints from the pool, aliases, handles).
+    /// The members must have consented.
+    pub fn conversation(&self, kind: ConversationKind, members: &[&Address]) -> ConversationRecord {
+        self.conversation_of(
+            kind,
+            members
+                .iter()
+                .map(|address| Joiner::person(account(address)))
+                .collect(),
+        )
+    }
+
+    /// A conversation of `kind` with `joiners` as they are given.
+    pub fn conversation_of(
+        &self,
+        kind: ConversationKind,
+        joiners: Vec<Joiner>,
+    ) -> ConversationRecord {
+        let number = self.made.get() + 1;
+        self.made.set(number);
+        let id = conversations::conversation_id(&number.to_string());
+        let made = Conversations::new(&self.memory, &self.endpoints, 256)
+            .create(&id, schema_kind(kind), None, joiners, NOW_MS)
+            .unwrap_or_else(|failure| panic!("cannot make the conversation: {failure:?}"));
+        wit_conversation(made)
+    }
+
+    /// The conversation `id` as stored now.
+    pub fn stored(&self, id: &str) -> ConversationRecord {
+        wit_conversation(self.directory.conversation(id).expect("a conversation"))
     }
 
     /// Records, as the story cross-poster does when a publish is accepted,
@@ -187,25 +274,111 @@ impl TestDirectory {
             },
         );
     }
+
+    /// The endpoint `sender` writes to when nothing says which: the one of
+    /// its first endpoint's conversations, else its app's first.
+    fn endpoint_of(&self, sender: &Address) -> String {
+        self.directory
+            .endpoint_for(&account(sender))
+            .unwrap_or_else(|| "no-endpoint".to_string())
+    }
+
+    /// An envelope of `event` from `sender`, as a translator decodes it:
+    /// canonical id `<platform>:<native id>`, addressed to the relay endpoint
+    /// the sender writes to (its first, see [`Self::envelope_in`] for one
+    /// conversation's).
+    pub fn envelope_from(&self, sender: &Address, native_id: &str, event: Event) -> Envelope {
+        envelope_to(sender, &self.endpoint_of(sender), native_id, event)
+    }
+
+    /// A personal text message from `sender` to its first endpoint.
+    pub fn text_from(&self, sender: &Address, native_id: &str, body: &str) -> Envelope {
+        self.envelope_from(sender, native_id, text_event(body))
+    }
+
+    /// An envelope of `event` from `sender` to the endpoint it talks through
+    /// in `conversation`.
+    pub fn envelope_in(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &Address,
+        native_id: &str,
+        event: Event,
+    ) -> Envelope {
+        envelope_to(
+            sender,
+            &member(conversation, sender).endpoint,
+            native_id,
+            event,
+        )
+    }
+
+    /// A personal text message from `sender` in `conversation`.
+    pub fn text_in(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &Address,
+        native_id: &str,
+        body: &str,
+    ) -> Envelope {
+        self.envelope_in(conversation, sender, native_id, text_event(body))
+    }
 }
 
 impl Facts for TestDirectory {
-    fn linked_accounts(&self, address: &Address) -> Vec<LinkedAccount> {
-        self.count("linked_accounts");
-        self.directory
-            .linked_accounts(&account(address))
-            .into_iter()
-            .map(|linked| LinkedAccount {
-                account: address_of(linked.account),
-                handle: linked.handle,
-            })
-            .collect()
+    fn conversations_at(&self, address: &Address, endpoint: &str) -> EndpointConversations {
+        self.count("conversations_at");
+        let slot = self.directory.conversations_at(&account(address), endpoint);
+        EndpointConversations {
+            current: slot.current,
+            conversations: slot.conversations,
+        }
     }
-    fn resolve_handle(&self, platform: &str, handle: &str) -> Option<Address> {
-        self.count("resolve_handle");
+    fn conversations_of(&self, address: &Address) -> Vec<String> {
+        self.count("conversations_of");
+        self.directory.conversations_of(&account(address))
+    }
+    fn conversation(&self, id: &str) -> Option<ConversationRecord> {
+        self.count("conversation");
+        self.directory.conversation(id).map(wit_conversation)
+    }
+    fn record_message(&self, canonical_id: &str, origin: &MessageOrigin) {
+        self.directory.record_message(
+            canonical_id,
+            &directory_schema::MessageOrigin {
+                conversation_id: origin.conversation_id.clone(),
+                author: account(&origin.author),
+            },
+        )
+    }
+    fn origin_of(&self, canonical_id: &str) -> Option<MessageOrigin> {
+        self.count("origin_of");
         self.directory
-            .resolve_handle(platform, handle)
-            .map(address_of)
+            .origin_of(canonical_id)
+            .map(|origin| MessageOrigin {
+                conversation_id: origin.conversation_id,
+                author: address_of(origin.author),
+            })
+    }
+    fn endpoint_for(&self, address: &Address) -> Option<String> {
+        self.count("endpoint_for");
+        self.directory.endpoint_for(&account(address))
+    }
+    fn set_current(&self, address: &Address, endpoint: &str, conversation_id: &str) -> bool {
+        self.directory
+            .set_current(&account(address), endpoint, conversation_id)
+    }
+    fn leave(&self, conversation_id: &str, address: &Address) -> bool {
+        self.directory
+            .leave(conversation_id, &account(address), NOW_MS)
+    }
+    fn block(&self, blocker: &Address, blocked: &Address) {
+        self.directory
+            .block(&account(blocker), &account(blocked), NOW_MS)
+    }
+    fn set_consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
+        self.directory
+            .set_consent(&account(address), schema_scope(scope), granted, NOW_MS)
     }
     fn has_consent(&self, address: &Address, scope: ConsentScope) -> bool {
         self.directory
@@ -231,17 +404,17 @@ impl Facts for TestDirectory {
         self.directory
             .within_rate(&account(sender), message_id, now_ms)
     }
-    fn record_native_id(&self, canonical_id: &str, platform: &str, native_id: &str) {
+    fn record_native_id(&self, canonical_id: &str, address: &Address, native_id: &str) {
         self.directory
-            .record_native_id(canonical_id, platform, native_id)
+            .record_native_id(canonical_id, &account(address), native_id)
     }
     fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
         self.count("canonical_id");
         self.directory.canonical_id(platform, native_id)
     }
-    fn native_id(&self, canonical_id: &str, platform: &str) -> Option<String> {
+    fn native_id(&self, canonical_id: &str, address: &Address) -> Option<String> {
         self.count("native_id");
-        self.directory.native_id(canonical_id, platform)
+        self.directory.native_id(canonical_id, &account(address))
     }
     fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
         self.count("cross_post_origin");
@@ -268,28 +441,24 @@ pub fn addr(platform: &str, id: &str) -> Address {
     }
 }
 
-/// A personal text message from `sender` on its app, with native id `native_id`.
-pub fn text_from(sender: &Address, native_id: &str, body: &str) -> Envelope {
-    envelope_from(
-        sender,
-        native_id,
-        Event::Message(Message {
-            content: Content::Text(FormattedText {
-                body: body.to_string(),
-                spans: Vec::new(),
-            }),
-            reply_to: None,
-            forwarded: None,
-            story: None,
-            category: MessageCategory::Personal,
+/// A personal text message event.
+pub fn text_event(body: &str) -> Event {
+    Event::Message(Message {
+        content: Content::Text(FormattedText {
+            body: body.to_string(),
+            spans: Vec::new(),
         }),
-    )
+        reply_to: None,
+        forwarded: None,
+        story: None,
+        category: MessageCategory::Personal,
+    })
 }
 
-/// An envelope of `event` from `sender`, as a translator decodes it: canonical
-/// id `<platform>:<native id>`, a direct conversation on the sender's side,
-/// addressed to the Switchboard business account on the sender's app.
-pub fn envelope_from(sender: &Address, native_id: &str, event: Event) -> Envelope {
+/// An envelope of `event` from `sender` to the relay's `endpoint` on the
+/// sender's app: canonical id `<platform>:<native id>`, a direct thread on the
+/// sender's side, the sender's phone number, name and username attached.
+pub fn envelope_to(sender: &Address, endpoint: &str, native_id: &str, event: Event) -> Envelope {
     Envelope {
         id: format!("{}:{native_id}", sender.platform),
         platform: sender.platform.clone(),
@@ -306,7 +475,7 @@ pub fn envelope_from(sender: &Address, native_id: &str, event: Event) -> Envelop
                 IdentityAttribute::Username("alice_ex".to_string()),
             ],
         },
-        recipient: addr(&sender.platform, "switchboard-business"),
+        recipient: addr(&sender.platform, endpoint),
         timestamp_ms: NOW_MS,
         event,
         echo: false,
@@ -329,13 +498,40 @@ pub fn with_category(envelope: Envelope, category: MessageCategory) -> Envelope 
     with_message(envelope, |message| message.category = category)
 }
 
-/// Alice on WhatsApp and Bob on Messenger, linked, both consenting to
-/// cross-app messaging; answers (directory, alice, bob, alice's handle on
-/// Messenger, bob's handle on WhatsApp).
-pub fn alice_and_bob() -> (TestDirectory, Address, Address, String, String) {
+/// The text of a text message (or a media caption, or an interactive body);
+/// fails the test for anything else.
+pub fn text_of(event: &Event) -> &FormattedText {
+    match event {
+        Event::Message(message) => match &message.content {
+            Content::Text(text) => text,
+            Content::Media(media) => media.caption.as_ref().expect("a caption"),
+            Content::Interactive(interactive) => &interactive.body,
+            other => panic!("no text in {other:?}"),
+        },
+        Event::Edit(edit) => match &edit.content {
+            Content::Text(text) => text,
+            other => panic!("no text in {other:?}"),
+        },
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+/// The text after the writer's label line.
+pub fn unlabelled(event: &Event) -> String {
+    let body = &text_of(event).body;
+    body.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| panic!("no label line in {body:?}"))
+}
+
+/// Alice on WhatsApp and Bob on Messenger, both consenting to cross-app
+/// messaging, in a direct conversation; answers (directory, alice, bob, the
+/// conversation).
+pub fn alice_and_bob() -> (TestDirectory, Address, Address, ConversationRecord) {
     let directory = TestDirectory::default();
     let alice = addr("whatsapp", "16505551234");
     let bob = addr("messenger", "2345678901");
-    let (on_whatsapp, on_messenger) = directory.link_consenting("alice-bob", &alice, &bob);
-    (directory, alice, bob, on_messenger, on_whatsapp)
+    directory.consenting(&[&alice, &bob]);
+    let conversation = directory.conversation(ConversationKind::Direct, &[&alice, &bob]);
+    (directory, alice, bob, conversation)
 }
