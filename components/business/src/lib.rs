@@ -1,5 +1,5 @@
-//! The business API: how a business reaches, on their own apps, the people
-//! linked to it — order updates, reservations, sign-in codes, and marketing
+//! The business API: how a business reaches, on their own apps, the people it
+//! shares a direct conversation with (made through the admin API) — order updates, reservations, sign-in codes, and marketing
 //! only to those who opted in.
 //!
 //! | method and path | body | answer |
@@ -10,7 +10,9 @@
 //! `category` is `transactional`, `authentication`, `service` or `marketing`.
 //! The message goes into the same inbox as webhooks do, as a canonical
 //! envelope from the business's account, addressed to `to`; the pipeline
-//! applies the same policy as to everyone (link, consent, blocks), and the
+//! sends it within the direct conversation of the business and `to` (none:
+//! refused `no-conversation`), under the same policy as everyone (consent,
+//! blocks), and the
 //! business rules on top: marketing needs the person's opt-in, and a person's
 //! STOP is an opt-out. A refusal is reported in the status, not as a notice on
 //! an app. `id` is the business's own id for the message and makes a retried

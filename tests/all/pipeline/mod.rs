@@ -1,8 +1,10 @@
 //! The messaging service: translators in the sandbox, and the whole pipeline
-//! through a running host — routing, delivery, conversations over three apps,
+//! through a running host — routing, delivery, conversations (one person in
+//! several at once, groups, in-chat commands), references over three apps,
 //! crashes, stories, and the Telegram and Matrix plugins with their
 //! credentials.
 
+pub(crate) mod anyone;
 pub(crate) mod conversation;
 pub(crate) mod crash;
 pub(crate) mod delivery;

@@ -226,8 +226,8 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
     let dir = state_dir("pipeline-telegram");
     let sink = ApiSink::start();
     let extra = format!(
-        "[platforms.telegram]\napi_base = \"{0}\"\naccount = \"bot\"\n\
-         [platforms.matrix]\napi_base = \"{0}\"\naccount = \"@switchboard:example.org\"\n",
+        "[platforms.telegram]\napi_base = \"{0}\"\n\
+         [platforms.matrix]\napi_base = \"{0}\"\n",
         sink.base
     );
     let config = host_config(&dir, &sink.base, 3, &extra);

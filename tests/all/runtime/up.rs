@@ -37,6 +37,16 @@ impl Host {
         Host::start_logging(state_dir, extra, Stdio::inherit(), "warn")
     }
 
+    /// Starts the host with more arguments for `up` and more environment
+    /// (`SPIN_VARIABLE_…` to set a manifest variable).
+    pub fn start_with_env(
+        state_dir: &Path,
+        extra: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> Host {
+        Host::spawn(state_dir, extra, Stdio::inherit(), "warn", env)
+    }
+
     /// Starts the host with its log (filtered by `log_filter`, as
     /// `RUST_LOG`) going to `stderr`.
     pub fn start_logging(
@@ -44,6 +54,16 @@ impl Host {
         extra: &[&std::ffi::OsStr],
         stderr: Stdio,
         log_filter: &str,
+    ) -> Host {
+        Host::spawn(state_dir, extra, stderr, log_filter, &[])
+    }
+
+    fn spawn(
+        state_dir: &Path,
+        extra: &[&std::ffi::OsStr],
+        stderr: Stdio,
+        log_filter: &str,
+        env: &[(&str, &str)],
     ) -> Host {
         let manifest = crate::repo_root().join("spin.toml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -69,6 +89,7 @@ impl Host {
             .env("SPIN_VARIABLE_MATRIX_APP_SECRET", MATRIX_HS_TOKEN)
             .env("SPIN_VARIABLE_MATRIX_ACCESS_TOKEN", MATRIX_AS_TOKEN)
             .env("RUST_LOG", log_filter)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -108,8 +129,7 @@ pub fn state_dir(name: &str) -> PathBuf {
 }
 
 /// Writes a `switchboard.toml` into `dir` that points every platform's send
-/// API at `api_base` (WhatsApp sending as the fixtures' business number),
-/// with fast retries and `max_attempts` tries, followed by `extra`; returns
+/// API at `api_base`, with fast retries and `max_attempts` tries, followed by `extra`; returns
 /// its path.
 pub fn host_config(dir: &Path, api_base: &str, max_attempts: u32, extra: &str) -> PathBuf {
     let mut text = String::new();
@@ -117,9 +137,6 @@ pub fn host_config(dir: &Path, api_base: &str, max_attempts: u32, extra: &str) -
         text.push_str(&format!(
             "[platforms.{platform}]\napi_base = \"{api_base}\"\n"
         ));
-        if platform == "whatsapp" {
-            text.push_str("account = \"106540352242922\"\n");
-        }
     }
     text.push_str(&format!(
         "[delivery]\nbackoff_base_ms = 10\nbackoff_max_ms = 50\nmax_attempts = {max_attempts}\n{extra}"
