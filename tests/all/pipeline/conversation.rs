@@ -23,6 +23,9 @@ use switchboard_runtime::key_value::KeyValueStores;
 /// The sample Instagram app secret from `spin.toml` (not overridden here).
 const INSTAGRAM_SECRET: &str = "sample-instagram-app-secret";
 const ALICE_WA: &str = "16505550001";
+/// The relay's Messenger Page and Instagram account (the first of each pool).
+const PAGE: &str = "682498302938465";
+const IG_ACCOUNT: &str = "17841405309211844";
 const BOB_PSID: &str = "6000000101";
 const CAROL_IGSID: &str = "17840000000000101";
 
@@ -42,12 +45,25 @@ fn at(field: &str) -> String {
     format!("/entry/0/messaging/0/{field}")
 }
 
+/// `changes`, with the event addressed to the relay's `endpoint` unless they
+/// say otherwise (some documented samples name another Page or account).
+fn to_endpoint<'a>(endpoint: &'a str, changes: &[(&'a str, Value)]) -> Vec<(&'a str, Value)> {
+    let mut all = changes.to_vec();
+    if !changes
+        .iter()
+        .any(|(pointer, _)| pointer.ends_with("recipient/id"))
+    {
+        all.push(("/entry/0/messaging/0/recipient/id", json!(endpoint)));
+    }
+    all
+}
+
 fn messenger(host: &Host, file: &str, changes: &[(&str, Value)]) {
     let (status, reply) = post_signed(
         host,
         "messenger",
         MESSENGER_SECRET,
-        &event("messenger", file, changes),
+        &event("messenger", file, &to_endpoint(PAGE, changes)),
     );
     assert_eq!(status, 200, "{file}: {reply}");
 }
@@ -57,7 +73,7 @@ fn instagram(host: &Host, file: &str, changes: &[(&str, Value)]) {
         host,
         "instagram",
         INSTAGRAM_SECRET,
-        &event("instagram", file, changes),
+        &event("instagram", file, &to_endpoint(IG_ACCOUNT, changes)),
     );
     assert_eq!(status, 200, "{file}: {reply}");
 }

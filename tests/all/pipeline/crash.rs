@@ -193,17 +193,18 @@ fn a_host_killed_mid_stream_delivers_every_acknowledged_message_once() {
 
     let mut host = start();
     for sender in 0..SENDERS {
-        for (platform, id) in [
+        let members = [
             ("whatsapp", whatsapp_id(sender)),
             ("messenger", messenger_id(sender)),
-        ] {
-            let account = json!({ "platform": platform, "id": id });
-            let link = json!({ "person": format!("crash-{sender}"), "account": account });
-            assert_eq!(admin(&host, "links", link), 201);
+        ]
+        .map(|(platform, id)| json!({ "platform": platform, "id": id }));
+        for account in &members {
             let consent =
                 json!({ "account": account, "scope": "cross-app-messaging", "granted": true });
-            assert!(matches!(admin(&host, "consents", consent), 200 | 201));
+            assert_eq!(admin(&host, "consents", consent), 200);
         }
+        let conversation = json!({ "kind": "direct", "members": members });
+        assert_eq!(admin(&host, "conversations", conversation), 201);
     }
 
     // The stream, posted in order as a platform posts webhooks, until the host

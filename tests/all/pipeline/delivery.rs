@@ -272,7 +272,9 @@ fn a_linked_conversation_crosses_apps_and_refusals_reach_the_sender() {
         let delivered = sink.wait_for("Messenger send", |request| {
             request.body["recipient"]["id"] == BOB_PSID
         });
-        assert_eq!(delivered.path, "/v21.0/me/messages");
+        // Sent from the Page Bob talks through (the endpoint of his
+        // conversation with Alice).
+        assert_eq!(delivered.path, "/v21.0/682498302938465/messages");
         assert!(
             delivered.body["message"]["text"]
                 .as_str()

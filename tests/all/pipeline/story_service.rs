@@ -454,7 +454,8 @@ fn a_90_second_video_is_cross_posted_and_replies_reach_the_author_until_it_is_de
         request.body["recipient"]["id"] == PAGE
             && request.body.to_string().contains("Love this look!")
     });
-    assert_eq!(delivered[0].url, "/v21.0/me/messages");
+    // From the Page the author talks through on Messenger (the pool's first).
+    assert_eq!(delivered[0].url, "/v21.0/682498302938465/messages");
     let sent = delivered[0].body.to_string();
     assert!(!sent.contains(replier), "the replier's id crossed: {sent}");
     assert!(
