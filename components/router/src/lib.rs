@@ -115,8 +115,8 @@ pub use bindings::exports::switchboard::messaging::router::{
     Delivery, RouteError, UnmappedReference,
 };
 pub use bindings::switchboard::messaging::directory::{
-    ConsentScope, ConversationRecord, EndpointConversations, Member, MemberRole, MemberState,
-    MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
+    Member, MemberRole, MemberState, MessageOrigin, RequestState, StoryOrigin,
 };
 pub use facts::Facts;
 pub use policy::{check, is_stop_request};
@@ -139,8 +139,8 @@ mod component {
     use super::bindings::exports::switchboard::messaging::{policy, router};
     use super::bindings::switchboard::messaging::directory as imported;
     use super::{
-        ConsentScope, ConversationRecord, Delivery, EndpointConversations, Facts, MessageOrigin,
-        RouteError, StoryOrigin, Verdict,
+        AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, Delivery,
+        EndpointConversations, Facts, MessageOrigin, RouteError, StoryOrigin, Verdict,
     };
     use switchboard_pdk::types::{Address, Envelope};
 
@@ -177,6 +177,37 @@ mod component {
         }
         fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool) {
             imported::set_consent(account, scope, granted)
+        }
+        fn discover(&self, query: &str) -> Option<Address> {
+            imported::discover(query)
+        }
+        fn remember_username(&self, account: &Address, username: &str) {
+            imported::remember_username(account, username)
+        }
+        fn request_direct(
+            &self,
+            requester: &Address,
+            requester_endpoint: &str,
+            target: &Address,
+        ) -> Option<String> {
+            imported::request_direct(requester, requester_endpoint, target)
+        }
+        fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest> {
+            imported::request_of(conversation_id)
+        }
+        fn hold_message(
+            &self,
+            conversation_id: &str,
+            author: &Address,
+            canonical_id: &str,
+        ) -> bool {
+            imported::hold_message(conversation_id, author, canonical_id)
+        }
+        fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+            imported::accept_request(conversation_id, target)
+        }
+        fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+            imported::decline_request(conversation_id, target)
         }
         fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
             imported::has_consent(account, scope)

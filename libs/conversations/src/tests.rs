@@ -14,6 +14,10 @@ impl Store for Memory {
         self.0.borrow_mut().insert(key.into(), value.to_vec());
         Ok(())
     }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.0.borrow_mut().remove(key);
+        Ok(())
+    }
 }
 
 fn account(platform: &str, id: &str) -> Account {
