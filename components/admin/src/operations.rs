@@ -601,6 +601,7 @@ fn audit_log(store: &dyn Store, query: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use directory_schema::AUDIT_NEXT_KEY;
     use json_api::{MemoryStore, authorize};
     use std::cell::Cell;
 

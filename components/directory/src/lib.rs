@@ -1283,6 +1283,165 @@ mod tests {
     }
 
     #[test]
+    fn discovers_only_discoverable_accounts_by_number_or_username() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("telegram", "42");
+        let mallory = account("instagram", "666");
+        assert_eq!(
+            directory.discover("+1 650 555 1234"),
+            None,
+            "not discoverable"
+        );
+        for who in [&alice, &bob, &mallory] {
+            memory.put(
+                consent_key(who, ConsentScope::Discoverable),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        assert_eq!(directory.discover("+1 650 555 1234"), Some(alice.clone()));
+        assert_eq!(directory.discover("1-650-555-1234"), Some(alice.clone()));
+        assert_eq!(directory.discover("+1650"), None, "too short");
+        assert_eq!(directory.discover("+1650555123x"), None);
+        assert_eq!(directory.discover("@"), None);
+
+        directory.remember_username(&bob, "@Bob");
+        assert_eq!(directory.discover("@bob"), Some(bob.clone()));
+        directory.remember_username(&mallory, "bob");
+        assert_eq!(
+            directory.discover("@BOB"),
+            Some(bob.clone()),
+            "a discoverable holder keeps the name"
+        );
+        directory.set_consent(&bob, ConsentScope::Discoverable, false, 2);
+        assert_eq!(directory.discover("@bob"), None, "checked on lookup");
+        directory.remember_username(&mallory, "bob");
+        assert_eq!(directory.discover("@bob"), Some(mallory));
+        let carol = account("messenger", "7");
+        directory.remember_username(&carol, "carol");
+        assert_eq!(memory.get(&username_key("carol")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_request_holds_messages_until_accepted_then_queues_them_again() {
+        let memory = Memory::default();
+        let directory = directory(&memory).with_request_expiry_days(1);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("messenger", "2345");
+        for who in [&alice, &bob] {
+            memory.put(
+                consent_key(who, ConsentScope::CrossAppMessaging),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        assert_eq!(
+            directory.request_direct(&bob, "page-1", &alice, 10),
+            None,
+            "not discoverable"
+        );
+        directory.set_consent(&alice, ConsentScope::Discoverable, true, 10);
+        assert_eq!(directory.request_direct(&alice, "wa-1", &alice, 10), None);
+        let id = directory
+            .request_direct(&bob, "page-1", &alice, 10)
+            .unwrap();
+        let record = directory.conversation(&id).unwrap();
+        assert_eq!(record.member(&alice).unwrap().state, MemberState::Invited);
+        assert_eq!(record.member(&bob).unwrap().endpoint, "page-1");
+
+        assert!(
+            !directory.hold_message(&id, &alice, "whatsapp:w1", 20),
+            "not the requester"
+        );
+        for n in 0..MAX_HELD_MESSAGES + 1 {
+            let canonical = format!("messenger:m{n}");
+            memory.put(
+                envelope_key(&canonical),
+                serde_json::json!({ "id": canonical }),
+            );
+            memory.put(status_key(&canonical), serde_json::json!({}));
+            assert_eq!(
+                directory.hold_message(&id, &bob, &canonical, 20),
+                n < MAX_HELD_MESSAGES,
+                "{n}"
+            );
+        }
+        assert_eq!(
+            directory.accept_request(&id, &bob, 30),
+            AnswerOutcome::NoRequest,
+            "only the target accepts"
+        );
+        assert_eq!(
+            directory.accept_request(&id, &alice, 30),
+            AnswerOutcome::Done
+        );
+        assert!(
+            directory
+                .conversation(&id)
+                .unwrap()
+                .is_active_member(&alice)
+        );
+        assert_eq!(
+            directory
+                .conversations_at(&alice, "wa-1")
+                .current
+                .as_deref(),
+            Some(id.as_str())
+        );
+        for n in 0..MAX_HELD_MESSAGES {
+            let canonical = format!("messenger:m{n}");
+            assert_eq!(
+                memory.get(&inbox_key(&canonical)).unwrap(),
+                memory.get(&envelope_key(&canonical)).unwrap()
+            );
+            assert_eq!(memory.get(&status_key(&canonical)).unwrap(), None);
+        }
+        let over = format!("messenger:m{MAX_HELD_MESSAGES}");
+        assert_eq!(memory.get(&inbox_key(&over)).unwrap(), None, "not held");
+        assert_eq!(
+            directory.accept_request(&id, &alice, 40),
+            AnswerOutcome::NoRequest
+        );
+
+        // A second request, found a day and a bit later.
+        let late = directory
+            .request_direct(&bob, "page-1", &alice, 100)
+            .unwrap();
+        assert_eq!(
+            directory.request_of(&late, 100 + DAY_MS).unwrap().state,
+            RequestState::Pending
+        );
+        assert_eq!(
+            directory.request_of(&late, 101 + DAY_MS).unwrap().state,
+            RequestState::Declined
+        );
+        assert_eq!(
+            directory.decline_request(&late, &alice, 101 + DAY_MS),
+            AnswerOutcome::Expired
+        );
+        assert_eq!(
+            directory
+                .conversation(&late)
+                .unwrap()
+                .member(&alice)
+                .unwrap()
+                .state,
+            MemberState::Left
+        );
+        let actions: Vec<String> = memory.audit().into_iter().map(|r| r.action).collect();
+        assert_eq!(
+            actions,
+            [
+                "consent",
+                "request",
+                "request-accepted",
+                "request",
+                "request-declined"
+            ]
+        );
+    }
+
+    #[test]
     fn reads_the_story_records_the_host_writes() {
         let memory = Memory::default();
         let directory = directory(&memory);
