@@ -31,7 +31,7 @@
 //! byte for byte, and nothing else is delivered.
 //!
 //! Until the target accepts, the requester's messages there are held
-//! (`hold-message`, see [`crate::route`]) and nothing reaches the target.
+//! (`hold-message`, see [`crate::route()`]) and nothing reaches the target.
 //! `/accept` makes the target active and queues the held messages again for
 //! the pipeline, and tells the requester (a notice through their endpoint);
 //! `/decline` makes the target leave and drops the held messages. The

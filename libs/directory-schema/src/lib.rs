@@ -271,7 +271,9 @@ pub struct AuditRecord {
     /// from a chat, `<platform>:<account id> in chat`.
     pub actor: String,
     /// What was done (`conversation`, `member-added`, `member-left`,
-    /// `consent`, `block`, `unblock`, `marketing`, `current`).
+    /// `consent`, `block`, `unblock`, `marketing`, `current`, and from a
+    /// chat `request`, `request-accepted`, `request-declined`,
+    /// `request-expired`).
     pub action: String,
     /// The request's details.
     pub details: serde_json::Value,
