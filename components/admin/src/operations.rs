@@ -200,6 +200,9 @@ impl conversations::Store for Kv<'_> {
     fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
         self.0.set(key, value)
     }
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.0.delete(key)
+    }
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Outcome> {
@@ -598,6 +601,7 @@ fn audit_log(store: &dyn Store, query: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use directory_schema::AUDIT_NEXT_KEY;
     use json_api::{MemoryStore, authorize};
     use std::cell::Cell;
 

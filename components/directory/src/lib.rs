@@ -7,12 +7,42 @@
 //! in): the safe answer for a privacy check, and it is logged to stderr.
 //! Conversations are read and changed through the `conversations` crate, the
 //! same code the admin API runs.
+//!
+//! # Requests and discovery
+//!
+//! A person is found (`discover`) only with `discoverable` consent, checked on
+//! every lookup: by phone number (a WhatsApp account's id is its number's
+//! E.164 digits, so `+1 650-555-1234` is `whatsapp:16505551234`) or by
+//! `@username`, through the `username:<name>` index that `remember-username`
+//! fills from senders' username attributes while they are discoverable (an
+//! entry held by another account that is still discoverable is kept: first
+//! come, as long as they stay findable). Unknown and not discoverable are the
+//! same `None`.
+//!
+//! `request-direct` makes a direct conversation with the requester active at
+//! the endpoint they wrote to and the target invited, and a `request:<id>`
+//! record. The requester's messages there are held (`hold-message`, at most
+//! [`directory_schema::MAX_HELD_MESSAGES`]) until the target answers.
+//! `accept-request` activates the target and queues each held envelope again
+//! for the pipeline: `inbox:<id>` is rewritten from the gateway's
+//! `envelope:<id>` record and `status:<id>` removed, so the host's next
+//! routing pass routes it as new (these writes are committed with the pass
+//! that routed the `/accept`). `decline-request` makes the target leave and
+//! drops the held ids. A pending request older than the expiry (the
+//! `request_expiry_days` variable, default
+//! [`directory_schema::DEFAULT_REQUEST_EXPIRY_DAYS`]) counts as declined
+//! wherever it is met (read, hold, accept): it is then marked declined, the
+//! target leaves and the held ids are dropped. Requests, acceptances and
+//! declines are audited with the person as the actor.
 
-use conversations::{Conversations, Endpoints};
+use conversations::{Conversations, Endpoints, Joiner};
 use directory_schema::{
-    Account, BlockRecord, ConsentRecord, ConsentScope, ConversationRecord, EndpointConversations,
-    MessageOrigin, OptInRecord, OptInState, RateRecord, StoryOrigin, block_key, canonical_id_key,
-    consent_key, marketing_key, native_id_key, rate_key, story_author_key, story_origin_key,
+    Account, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord, ConsentScope, ConversationKind,
+    ConversationRecord, DEFAULT_REQUEST_EXPIRY_DAYS, EndpointConversations, MAX_HELD_MESSAGES,
+    MemberRole, MemberState, MessageOrigin, OptInRecord, OptInState, RateRecord, RequestRecord,
+    RequestState, StoryOrigin, block_key, canonical_id_key, consent_key, envelope_key, inbox_key,
+    marketing_key, native_id_key, rate_key, request_key, status_key, story_author_key,
+    story_origin_key, username_key,
 };
 
 pub use conversations::Store as KeyValue;
@@ -20,11 +50,43 @@ pub use conversations::Store as KeyValue;
 /// Messages one sender may send per minute unless configured otherwise.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
 
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The account a phone number query names: the WhatsApp account whose id is
+/// the number's digits (`+`, spaces, dashes, dots and brackets ignored), for
+/// 6 to 15 digits (E.164).
+pub fn phone_account(query: &str) -> Option<Account> {
+    let query = query.trim();
+    let digits: String = query
+        .strip_prefix('+')
+        .unwrap_or(query)
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let valid = (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| Account {
+        platform: "whatsapp".into(),
+        id: digits,
+    })
+}
+
+/// What answering a request (`/accept`, `/decline`) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerOutcome {
+    /// Done.
+    Done,
+    /// The request had expired: it now counts as declined.
+    Expired,
+    /// No pending request of that conversation names the account as target.
+    NoRequest,
+}
+
 /// Directory queries over a key-value store.
 pub struct Directory<S> {
     store: S,
     rate_per_minute: u32,
     endpoints: Endpoints,
+    request_expiry_ms: u64,
 }
 
 impl<S: KeyValue> Directory<S> {
@@ -35,7 +97,14 @@ impl<S: KeyValue> Directory<S> {
             store,
             rate_per_minute,
             endpoints,
+            request_expiry_ms: DEFAULT_REQUEST_EXPIRY_DAYS * DAY_MS,
         }
+    }
+
+    /// The same directory with unanswered requests expiring after `days`.
+    pub fn with_request_expiry_days(mut self, days: u64) -> Self {
+        self.request_expiry_ms = days.saturating_mul(DAY_MS);
+        self
     }
 
     fn conversations(&self) -> Conversations<'_, S> {
@@ -157,6 +226,247 @@ impl<S: KeyValue> Directory<S> {
         }
         let details = serde_json::json!({ "account": account, "scope": scope, "granted": granted });
         self.audit(account, "consent", details, now_ms);
+    }
+
+    /// The account `query` (a phone number or `@username`) finds, when it
+    /// has `discoverable` consent; unknown and not discoverable are both
+    /// `None`.
+    pub fn discover(&self, query: &str) -> Option<Account> {
+        let query = query.trim();
+        let found = match query.strip_prefix('@') {
+            Some(name) if !name.is_empty() => self.read::<Account>(&username_key(name)),
+            Some(_) => None,
+            None => phone_account(query),
+        }?;
+        self.has_consent(&found, ConsentScope::Discoverable)
+            .then_some(found)
+    }
+
+    /// Records that `account` goes by `username`, when it is discoverable and
+    /// no other account that is still discoverable holds the name.
+    pub fn remember_username(&self, account: &Account, username: &str) {
+        let name = username.trim().trim_start_matches('@');
+        if name.is_empty() || !self.has_consent(account, ConsentScope::Discoverable) {
+            return;
+        }
+        let key = username_key(name);
+        match self.read::<Account>(&key) {
+            Some(holder) if holder == *account => {}
+            Some(holder) if self.has_consent(&holder, ConsentScope::Discoverable) => {}
+            _ => match serde_json::to_vec(account) {
+                Ok(bytes) => self.write(&key, &bytes),
+                Err(error) => eprintln!("directory: cannot encode {key}: {error}"),
+            },
+        }
+    }
+
+    /// Makes the direct conversation `requester` asks for with `target`:
+    /// the requester active through `endpoint`, the target invited, a
+    /// pending request. `None` when they are the same account, the target is
+    /// not discoverable, either lacks cross-app consent or either blocked the
+    /// other.
+    pub fn request_direct(
+        &self,
+        requester: &Account,
+        endpoint: &str,
+        target: &Account,
+        now_ms: u64,
+    ) -> Option<String> {
+        if requester == target || !self.has_consent(target, ConsentScope::Discoverable) {
+            return None;
+        }
+        let sequence = self
+            .string(CONVERSATION_SEQUENCE_KEY)
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.write(CONVERSATION_SEQUENCE_KEY, sequence.to_string().as_bytes());
+        let id = conversations::conversation_id(&format!(
+            "request:{}:{}:{now_ms}:{sequence}",
+            requester.key_part(),
+            target.key_part()
+        ));
+        let joiners = vec![
+            Joiner {
+                account: requester.clone(),
+                role: MemberRole::Person,
+                endpoint: Some(endpoint.to_string()),
+                state: MemberState::Active,
+            },
+            Joiner {
+                account: target.clone(),
+                role: MemberRole::Person,
+                endpoint: None,
+                state: MemberState::Invited,
+            },
+        ];
+        match self
+            .conversations()
+            .create(&id, ConversationKind::Direct, None, joiners, now_ms)
+        {
+            Ok(_) => {}
+            Err(conversations::Failure::Refused(_)) => return None,
+            Err(conversations::Failure::Store(error)) => {
+                eprintln!("directory: cannot make a requested conversation: {error:#}");
+                return None;
+            }
+        }
+        let record = RequestRecord {
+            requester: requester.clone(),
+            target: target.clone(),
+            created_at_ms: now_ms,
+            state: RequestState::Pending,
+            held: Vec::new(),
+        };
+        self.put_request(&id, &record);
+        let details =
+            serde_json::json!({ "conversation": id, "requester": requester, "target": target });
+        self.audit(requester, "request", details, now_ms);
+        Some(id)
+    }
+
+    fn put_request(&self, id: &str, record: &RequestRecord) {
+        match serde_json::to_vec(record) {
+            Ok(bytes) => self.write(&request_key(id), &bytes),
+            Err(error) => eprintln!("directory: cannot encode a request: {error}"),
+        }
+    }
+
+    fn expired(&self, record: &RequestRecord, now_ms: u64) -> bool {
+        record.state == RequestState::Pending
+            && now_ms.saturating_sub(record.created_at_ms) > self.request_expiry_ms
+    }
+
+    /// Marks an expired request declined: the target leaves, the held ids go.
+    fn expire(&self, id: &str, mut record: RequestRecord) {
+        if let Err(conversations::Failure::Store(error)) =
+            self.conversations().remove(id, &record.target)
+        {
+            eprintln!("directory: cannot end an expired request: {error:#}");
+        }
+        record.state = RequestState::Declined;
+        record.held.clear();
+        self.put_request(id, &record);
+    }
+
+    /// The request of conversation `id`; a pending one past its expiry reads
+    /// as declined.
+    pub fn request_of(&self, id: &str, now_ms: u64) -> Option<RequestRecord> {
+        let mut record: RequestRecord = self.read(&request_key(id))?;
+        if self.expired(&record, now_ms) {
+            record.state = RequestState::Declined;
+            record.held.clear();
+        }
+        Some(record)
+    }
+
+    /// Holds message `canonical_id` by `author` with the pending request of
+    /// conversation `id`; false when it cannot be held (it goes nowhere).
+    pub fn hold_message(
+        &self,
+        id: &str,
+        author: &Account,
+        canonical_id: &str,
+        now_ms: u64,
+    ) -> bool {
+        let Some(mut record) = self.read::<RequestRecord>(&request_key(id)) else {
+            return false;
+        };
+        if record.requester != *author || record.state != RequestState::Pending {
+            return false;
+        }
+        if self.expired(&record, now_ms) {
+            self.expire(id, record);
+            return false;
+        }
+        if record.held.iter().any(|held| held == canonical_id) {
+            return true;
+        }
+        if record.held.len() >= MAX_HELD_MESSAGES {
+            return false;
+        }
+        record.held.push(canonical_id.to_string());
+        self.put_request(id, &record);
+        true
+    }
+
+    /// The pending request of conversation `id` whose target is `target`.
+    fn pending_for(&self, id: &str, target: &Account) -> Option<RequestRecord> {
+        self.read::<RequestRecord>(&request_key(id))
+            .filter(|record| record.target == *target && record.state == RequestState::Pending)
+    }
+
+    /// `target` accepts the request of conversation `id`: they become active
+    /// (and it becomes their current conversation there) and every held
+    /// envelope is queued again for the pipeline.
+    pub fn accept_request(&self, id: &str, target: &Account, now_ms: u64) -> AnswerOutcome {
+        let Some(mut record) = self.pending_for(id, target) else {
+            return AnswerOutcome::NoRequest;
+        };
+        if self.expired(&record, now_ms) {
+            self.expire(id, record);
+            let details = serde_json::json!({ "conversation": id });
+            self.audit(target, "request-expired", details, now_ms);
+            return AnswerOutcome::Expired;
+        }
+        let conversations = self.conversations();
+        match conversations.activate(id, target) {
+            Ok(true) => {}
+            Ok(false) => return AnswerOutcome::NoRequest,
+            Err(error) => {
+                eprintln!("directory: cannot accept a request: {error:#}");
+                return AnswerOutcome::NoRequest;
+            }
+        }
+        if let Some(member) = self
+            .conversation(id)
+            .and_then(|conversation| conversation.member(target).cloned())
+        {
+            self.set_current(target, &member.endpoint, id);
+        }
+        let requeued = record
+            .held
+            .iter()
+            .filter(|canonical| self.requeue(canonical))
+            .count();
+        record.state = RequestState::Accepted;
+        record.held.clear();
+        self.put_request(id, &record);
+        let details = serde_json::json!({ "conversation": id, "requeued": requeued });
+        self.audit(target, "request-accepted", details, now_ms);
+        AnswerOutcome::Done
+    }
+
+    /// Queues a routed envelope again: `inbox:<id>` from the gateway's
+    /// `envelope:<id>` record, its `status:<id>` removed (the pipeline skips
+    /// an inbox entry that has a status). False when there is no record.
+    fn requeue(&self, canonical_id: &str) -> bool {
+        let Some(envelope) = self.bytes(&envelope_key(canonical_id)) else {
+            eprintln!("directory: a held envelope has no record to queue again");
+            return false;
+        };
+        self.write(&inbox_key(canonical_id), &envelope);
+        if let Err(error) = self.store.delete(&status_key(canonical_id)) {
+            eprintln!("directory: cannot remove a held envelope's status: {error:#}");
+        }
+        true
+    }
+
+    /// `target` declines the request of conversation `id`: they leave it and
+    /// the held ids are dropped.
+    pub fn decline_request(&self, id: &str, target: &Account, now_ms: u64) -> AnswerOutcome {
+        let Some(record) = self.pending_for(id, target) else {
+            return AnswerOutcome::NoRequest;
+        };
+        let expired = self.expired(&record, now_ms);
+        self.expire(id, record);
+        let details = serde_json::json!({ "conversation": id });
+        self.audit(target, "request-declined", details, now_ms);
+        if expired {
+            AnswerOutcome::Expired
+        } else {
+            AnswerOutcome::Done
+        }
     }
 
     /// Appends an audit record of a change made from `account`'s own chat.
@@ -296,11 +606,11 @@ mod bindings {
 #[cfg(target_arch = "wasm32")]
 mod component {
     use super::bindings::exports::switchboard::messaging::directory as wit;
-    use super::{DEFAULT_RATE_PER_MINUTE, Directory, KeyValue};
+    use super::{AnswerOutcome, DEFAULT_RATE_PER_MINUTE, Directory, KeyValue};
     use conversations::Endpoints;
     use directory_schema::{
-        Account, ConsentScope, ConversationKind, ConversationRecord, EndpointConversations,
-        MemberRole, MemberState, MessageOrigin,
+        Account, ConsentScope, ConversationKind, ConversationRecord, DEFAULT_REQUEST_EXPIRY_DAYS,
+        EndpointConversations, MemberRole, MemberState, MessageOrigin, RequestRecord, RequestState,
     };
     use spin_sdk::key_value::Store;
     use std::cell::OnceCell;
@@ -316,6 +626,12 @@ mod component {
             .ok()
             .and_then(|value| value.parse().ok())
             .unwrap_or(DEFAULT_RATE_PER_MINUTE);
+        /// Days after which an unanswered request expires, read once per
+        /// instance.
+        static REQUEST_EXPIRY_DAYS: u64 = spin_sdk::variables::get("request_expiry_days")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(DEFAULT_REQUEST_EXPIRY_DAYS);
         /// The relay's endpoints, read once per instance. A bad value is
         /// logged and read as no endpoints (nothing is routed).
         static ENDPOINTS: Endpoints = {
@@ -357,6 +673,9 @@ mod component {
         fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
             Self::with(|store| store.set(key, value))
         }
+        fn delete(&self, key: &str) -> anyhow::Result<()> {
+            Self::with(|store| store.delete(key))
+        }
     }
 
     fn directory() -> Directory<SpinKeyValue> {
@@ -365,6 +684,29 @@ mod component {
             RATE_PER_MINUTE.with(|rate| *rate),
             ENDPOINTS.with(Clone::clone),
         )
+        .with_request_expiry_days(REQUEST_EXPIRY_DAYS.with(|days| *days))
+    }
+
+    fn request(record: RequestRecord) -> wit::ConversationRequest {
+        wit::ConversationRequest {
+            requester: address(record.requester),
+            target: address(record.target),
+            created_at_ms: record.created_at_ms,
+            state: match record.state {
+                RequestState::Pending => wit::RequestState::Pending,
+                RequestState::Accepted => wit::RequestState::Accepted,
+                RequestState::Declined => wit::RequestState::Declined,
+            },
+            held: u32::try_from(record.held.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn outcome(outcome: AnswerOutcome) -> wit::AnswerOutcome {
+        match outcome {
+            AnswerOutcome::Done => wit::AnswerOutcome::Done,
+            AnswerOutcome::Expired => wit::AnswerOutcome::Expired,
+            AnswerOutcome::NoRequest => wit::AnswerOutcome::NoRequest,
+        }
     }
 
     fn now_ms() -> u64 {
@@ -482,6 +824,38 @@ mod component {
         fn set_consent(account_: Address, scope_: wit::ConsentScope, granted: bool) {
             directory().set_consent(&account(account_), scope(scope_), granted, now_ms())
         }
+        fn discover(query: String) -> Option<Address> {
+            directory().discover(&query).map(address)
+        }
+        fn remember_username(account_: Address, username: String) {
+            directory().remember_username(&account(account_), &username)
+        }
+        fn request_direct(
+            requester: Address,
+            requester_endpoint: String,
+            target: Address,
+        ) -> Option<String> {
+            directory().request_direct(
+                &account(requester),
+                &requester_endpoint,
+                &account(target),
+                now_ms(),
+            )
+        }
+        fn request_of(conversation_id: String) -> Option<wit::ConversationRequest> {
+            directory()
+                .request_of(&conversation_id, now_ms())
+                .map(request)
+        }
+        fn hold_message(conversation_id: String, author: Address, canonical_id: String) -> bool {
+            directory().hold_message(&conversation_id, &account(author), &canonical_id, now_ms())
+        }
+        fn accept_request(conversation_id: String, target: Address) -> wit::AnswerOutcome {
+            outcome(directory().accept_request(&conversation_id, &account(target), now_ms()))
+        }
+        fn decline_request(conversation_id: String, target: Address) -> wit::AnswerOutcome {
+            outcome(directory().decline_request(&conversation_id, &account(target), now_ms()))
+        }
         fn has_consent(account_: Address, scope_: wit::ConsentScope) -> bool {
             directory().has_consent(&account(account_), scope(scope_))
         }
@@ -530,7 +904,8 @@ mod tests {
     use super::*;
     use conversations::Joiner;
     use directory_schema::{
-        AuditRecord, ConversationKind, MemberState, audit_key, conversation_key, marketing_key,
+        AuditRecord, ConversationKind, MemberState, audit_record_key, conversation_key,
+        marketing_key,
     };
     use std::cell::RefCell;
     use std::collections::BTreeMap;
@@ -548,6 +923,10 @@ mod tests {
             self.0.borrow_mut().insert(key.into(), value.to_vec());
             Ok(())
         }
+        fn delete(&self, key: &str) -> anyhow::Result<()> {
+            self.0.borrow_mut().remove(key);
+            Ok(())
+        }
     }
 
     impl Memory {
@@ -561,7 +940,10 @@ mod tests {
             self.0
                 .borrow()
                 .iter()
-                .filter(|(key, _)| key.starts_with(directory_schema::AUDIT_PREFIX))
+                .filter(|(key, _)| {
+                    key.starts_with(directory_schema::AUDIT_PREFIX)
+                        && key.as_str() != directory_schema::AUDIT_NEXT_KEY
+                })
                 .map(|(_, value)| serde_json::from_slice(value).unwrap())
                 .collect()
         }
@@ -795,7 +1177,7 @@ mod tests {
         assert_eq!(audit[1].details["blocked"]["id"], "3456");
         assert_eq!(audit[2].details["scope"], "cross-app-messaging");
         assert_eq!(audit[2].details["granted"], false);
-        assert!(memory.get(&audit_key(300, 1)).unwrap().is_some());
+        assert!(memory.get(&audit_record_key(4)).unwrap().is_some());
     }
 
     #[test]
@@ -897,6 +1279,165 @@ mod tests {
         assert_eq!(
             directory.native_id("messenger:m_1", &account("instagram", "3")),
             None
+        );
+    }
+
+    #[test]
+    fn discovers_only_discoverable_accounts_by_number_or_username() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("telegram", "42");
+        let mallory = account("instagram", "666");
+        assert_eq!(
+            directory.discover("+1 650 555 1234"),
+            None,
+            "not discoverable"
+        );
+        for who in [&alice, &bob, &mallory] {
+            memory.put(
+                consent_key(who, ConsentScope::Discoverable),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        assert_eq!(directory.discover("+1 650 555 1234"), Some(alice.clone()));
+        assert_eq!(directory.discover("1-650-555-1234"), Some(alice.clone()));
+        assert_eq!(directory.discover("+1650"), None, "too short");
+        assert_eq!(directory.discover("+1650555123x"), None);
+        assert_eq!(directory.discover("@"), None);
+
+        directory.remember_username(&bob, "@Bob");
+        assert_eq!(directory.discover("@bob"), Some(bob.clone()));
+        directory.remember_username(&mallory, "bob");
+        assert_eq!(
+            directory.discover("@BOB"),
+            Some(bob.clone()),
+            "a discoverable holder keeps the name"
+        );
+        directory.set_consent(&bob, ConsentScope::Discoverable, false, 2);
+        assert_eq!(directory.discover("@bob"), None, "checked on lookup");
+        directory.remember_username(&mallory, "bob");
+        assert_eq!(directory.discover("@bob"), Some(mallory));
+        let carol = account("messenger", "7");
+        directory.remember_username(&carol, "carol");
+        assert_eq!(memory.get(&username_key("carol")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_request_holds_messages_until_accepted_then_queues_them_again() {
+        let memory = Memory::default();
+        let directory = directory(&memory).with_request_expiry_days(1);
+        let alice = account("whatsapp", "16505551234");
+        let bob = account("messenger", "2345");
+        for who in [&alice, &bob] {
+            memory.put(
+                consent_key(who, ConsentScope::CrossAppMessaging),
+                serde_json::json!({ "granted": true, "at_ms": 1 }),
+            );
+        }
+        assert_eq!(
+            directory.request_direct(&bob, "page-1", &alice, 10),
+            None,
+            "not discoverable"
+        );
+        directory.set_consent(&alice, ConsentScope::Discoverable, true, 10);
+        assert_eq!(directory.request_direct(&alice, "wa-1", &alice, 10), None);
+        let id = directory
+            .request_direct(&bob, "page-1", &alice, 10)
+            .unwrap();
+        let record = directory.conversation(&id).unwrap();
+        assert_eq!(record.member(&alice).unwrap().state, MemberState::Invited);
+        assert_eq!(record.member(&bob).unwrap().endpoint, "page-1");
+
+        assert!(
+            !directory.hold_message(&id, &alice, "whatsapp:w1", 20),
+            "not the requester"
+        );
+        for n in 0..MAX_HELD_MESSAGES + 1 {
+            let canonical = format!("messenger:m{n}");
+            memory.put(
+                envelope_key(&canonical),
+                serde_json::json!({ "id": canonical }),
+            );
+            memory.put(status_key(&canonical), serde_json::json!({}));
+            assert_eq!(
+                directory.hold_message(&id, &bob, &canonical, 20),
+                n < MAX_HELD_MESSAGES,
+                "{n}"
+            );
+        }
+        assert_eq!(
+            directory.accept_request(&id, &bob, 30),
+            AnswerOutcome::NoRequest,
+            "only the target accepts"
+        );
+        assert_eq!(
+            directory.accept_request(&id, &alice, 30),
+            AnswerOutcome::Done
+        );
+        assert!(
+            directory
+                .conversation(&id)
+                .unwrap()
+                .is_active_member(&alice)
+        );
+        assert_eq!(
+            directory
+                .conversations_at(&alice, "wa-1")
+                .current
+                .as_deref(),
+            Some(id.as_str())
+        );
+        for n in 0..MAX_HELD_MESSAGES {
+            let canonical = format!("messenger:m{n}");
+            assert_eq!(
+                memory.get(&inbox_key(&canonical)).unwrap(),
+                memory.get(&envelope_key(&canonical)).unwrap()
+            );
+            assert_eq!(memory.get(&status_key(&canonical)).unwrap(), None);
+        }
+        let over = format!("messenger:m{MAX_HELD_MESSAGES}");
+        assert_eq!(memory.get(&inbox_key(&over)).unwrap(), None, "not held");
+        assert_eq!(
+            directory.accept_request(&id, &alice, 40),
+            AnswerOutcome::NoRequest
+        );
+
+        // A second request, found a day and a bit later.
+        let late = directory
+            .request_direct(&bob, "page-1", &alice, 100)
+            .unwrap();
+        assert_eq!(
+            directory.request_of(&late, 100 + DAY_MS).unwrap().state,
+            RequestState::Pending
+        );
+        assert_eq!(
+            directory.request_of(&late, 101 + DAY_MS).unwrap().state,
+            RequestState::Declined
+        );
+        assert_eq!(
+            directory.decline_request(&late, &alice, 101 + DAY_MS),
+            AnswerOutcome::Expired
+        );
+        assert_eq!(
+            directory
+                .conversation(&late)
+                .unwrap()
+                .member(&alice)
+                .unwrap()
+                .state,
+            MemberState::Left
+        );
+        let actions: Vec<String> = memory.audit().into_iter().map(|r| r.action).collect();
+        assert_eq!(
+            actions,
+            [
+                "consent",
+                "request",
+                "request-accepted",
+                "request",
+                "request-declined"
+            ]
         );
     }
 

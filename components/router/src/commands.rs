@@ -10,13 +10,40 @@
 //! | `/leave` | leaves the current conversation (or the one of the quoted message) |
 //! | `/block` | blocks the author of the quoted message, or the other member of a direct conversation, everywhere |
 //! | `/stop` / `/start` | withdraws / gives the consent to cross-app messaging: nothing crosses to or from the account until `/start` |
+//! | `/new <phone number or @username>` | asks a discoverable person for a direct conversation: a request (see below); the answer is [`NOT_REACHABLE`] whatever the reason it cannot be made, so nobody can probe who uses the service |
+//! | `/accept` / `/accept N` | accepts the newest (or the N-th, oldest first) request waiting at this endpoint: the requester's held messages go on |
+//! | `/decline` / `/decline N` | declines it: nothing of it crosses, and the requester is not told |
 //!
-//! Leaving, blocking, `/stop` and `/start` are audited by the directory with
-//! the person's account as the actor.
+//! Leaving, blocking, `/stop`, `/start`, requests and their answers are
+//! audited by the directory with the person's account as the actor.
+//!
+//! # Requests
+//!
+//! `/new` looks the query up with `discover` (a phone number is the WhatsApp
+//! account with its digits, `@name` the username index; found only with the
+//! account's `discoverable` consent) and asks `request-direct` for a direct
+//! conversation: the requester active through the endpoint they wrote to (and
+//! current there), the target invited through their app's pool. One command
+//! makes two deliveries: the answer to the requester and a notice to the
+//! target through their endpoint ("… wants to talk with you. Reply /accept …").
+//! Unknown, not discoverable, the requester themself, blocked either way, or
+//! the target without cross-app consent: all are answered [`NOT_REACHABLE`],
+//! byte for byte, and nothing else is delivered.
+//!
+//! Until the target accepts, the requester's messages there are held
+//! (`hold-message`, see [`crate::route()`]) and nothing reaches the target.
+//! `/accept` makes the target active and queues the held messages again for
+//! the pipeline, and tells the requester (a notice through their endpoint);
+//! `/decline` makes the target leave and drops the held messages. The
+//! requester is not told of a decline: a declined request looks like an
+//! unanswered one, which expires after the configured days (30 by default)
+//! and then counts as declined.
 
-use crate::{ConsentScope, ConversationRecord, Delivery, Facts, MemberState};
+use crate::{
+    AnswerOutcome, ConsentScope, ConversationRecord, Delivery, Facts, Member, MemberState,
+};
 use switchboard_pdk::types::{
-    Address, Content, ConversationKind, Envelope, Event, FormattedText, Interactive,
+    Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText, Interactive,
     InteractiveAction, ListMenu, ListRow, ListSection, Message, MessageCategory, Participant,
 };
 
@@ -45,6 +72,12 @@ pub enum Command {
     Stop,
     /// `/start`.
     Start,
+    /// `/new` with what follows it (a phone number or `@username`).
+    New(Option<String>),
+    /// `/accept` with no number, or with one.
+    Accept(Option<String>),
+    /// `/decline` with no number, or with one.
+    Decline(Option<String>),
 }
 
 impl Command {
@@ -68,7 +101,9 @@ impl Command {
                 let rest = text.strip_prefix('/')?;
                 let mut words = rest.split_whitespace();
                 let name = words.next().unwrap_or_default().to_lowercase();
-                let argument = words.next().map(str::to_string);
+                let rest: Vec<&str> = words.collect();
+                let argument = rest.first().map(|word| (*word).to_string());
+                let all = (!rest.is_empty()).then(|| rest.join(" "));
                 Some(match name.as_str() {
                     "help" => Command::Help(None),
                     "who" => Command::Who,
@@ -77,6 +112,9 @@ impl Command {
                     "block" => Command::Block,
                     "stop" => Command::Stop,
                     "start" => Command::Start,
+                    "new" => Command::New(all),
+                    "accept" => Command::Accept(argument),
+                    "decline" => Command::Decline(argument),
                     _ => Command::Help(Some(name)),
                 })
             }
@@ -92,6 +130,8 @@ pub const HELP: &str = "Switchboard commands:\n\
 /leave – leave this conversation\n\
 /block – block the author of the message you quote (or the other person here), everywhere\n\
 /stop – nothing more crosses to or from you; /start – resume\n\
+/new +16505551234 or /new @name – ask someone who chose to be findable for a conversation\n\
+/accept, /decline – answer a request to talk (/accept 2 picks the second)\n\
 Quote a message to answer in its conversation.";
 
 /// Runs `command` from the sender of `envelope` and answers them on their
@@ -109,6 +149,9 @@ pub fn answer<F: Facts + ?Sized>(
         .clone()
         .or_else(|| at.conversations.last().cloned())
         .and_then(|id| facts.conversation(&id));
+    // The relay's notices to others that the command leads to (a request's
+    // target, an accepted request's requester).
+    let mut notices = Vec::new();
     let content = match command {
         Command::Help(None) => text(HELP.to_string()),
         Command::Help(Some(name)) => text(format!("There is no /{name} command.\n\n{HELP}")),
@@ -180,8 +223,69 @@ pub fn answer<F: Facts + ?Sized>(
             facts.set_consent(sender, ConsentScope::CrossAppMessaging, true);
             text("Started: your conversations across apps are on again.".into())
         }
+        Command::New(None) => text(NEW_USAGE.to_string()),
+        Command::New(Some(query)) => {
+            if facts.has_consent(sender, ConsentScope::CrossAppMessaging) {
+                text(new_request(facts, envelope, &query, &mut notices))
+            } else {
+                text(
+                    "You have stopped cross-app messaging: send /start first, then /new again."
+                        .into(),
+                )
+            }
+        }
+        Command::Accept(number) => {
+            let requests = waiting_requests(facts, sender, &at.conversations);
+            text(match pick(&requests, number.as_deref()) {
+                None => NO_REQUEST.to_string(),
+                Some(conversation) => match facts.accept_request(&conversation.id, sender) {
+                    AnswerOutcome::Done => {
+                        let accepted = facts
+                            .conversation(&conversation.id)
+                            .unwrap_or_else(|| conversation.clone());
+                        let me = accepted.members.iter().find(|m| m.account == *sender);
+                        let requester = accepted
+                            .members
+                            .iter()
+                            .find(|m| m.account != *sender && m.state == MemberState::Active);
+                        if let (Some(me), Some(requester)) = (me, requester) {
+                            notices.push(notice(
+                                envelope,
+                                &accepted,
+                                requester,
+                                "accepted",
+                                format!(
+                                    "{} accepted your request: your messages are on their way.",
+                                    me.alias
+                                ),
+                            ));
+                        }
+                        format!(
+                            "Accepted: you are now talking with {}.",
+                            name_for(&accepted, sender)
+                        )
+                    }
+                    AnswerOutcome::Expired => EXPIRED.to_string(),
+                    AnswerOutcome::NoRequest => NO_REQUEST.to_string(),
+                },
+            })
+        }
+        Command::Decline(number) => {
+            let requests = waiting_requests(facts, sender, &at.conversations);
+            text(match pick(&requests, number.as_deref()) {
+                None => NO_REQUEST.to_string(),
+                Some(conversation) => match facts.decline_request(&conversation.id, sender) {
+                    AnswerOutcome::Done => format!(
+                        "Declined: nothing from {} reaches you.",
+                        name_for(conversation, sender)
+                    ),
+                    AnswerOutcome::Expired => EXPIRED.to_string(),
+                    AnswerOutcome::NoRequest => NO_REQUEST.to_string(),
+                },
+            })
+        }
     };
-    vec![Delivery {
+    let mut deliveries = vec![Delivery {
         platform: envelope.platform.clone(),
         recipient: sender.clone(),
         endpoint: endpoint.clone(),
@@ -209,7 +313,146 @@ pub fn answer<F: Facts + ?Sized>(
             echo: false,
             extras: Vec::new(),
         },
-    }]
+    }];
+    deliveries.extend(notices);
+    deliveries
+}
+
+/// The answer to `/new` for anything that cannot be asked: unknown, not
+/// discoverable, the sender themself, blocked either way, no consent. The
+/// same text whatever the reason, so that nobody can probe who uses the
+/// service.
+pub const NOT_REACHABLE: &str = "No one who can be reached that way.";
+
+/// The answer to `/new` without a query.
+const NEW_USAGE: &str = "Send /new and a phone number with its country code (/new +16505551234) or a username (/new @name).";
+
+const NO_REQUEST: &str = "You have no request to answer here.";
+
+const EXPIRED: &str = "That request has expired: nothing of it reaches you.";
+
+/// Makes the request `/new <query>` asks for, pushes the notice to its target
+/// and answers the text for the requester.
+fn new_request<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+    query: &str,
+    notices: &mut Vec<Delivery>,
+) -> String {
+    let sender = &envelope.sender.address;
+    let made = facts
+        .discover(query)
+        .filter(|target| target != sender)
+        .and_then(|target| {
+            let id = facts.request_direct(sender, &envelope.recipient.id, &target)?;
+            facts.conversation(&id)
+        });
+    let Some(conversation) = made else {
+        return NOT_REACHABLE.to_string();
+    };
+    let me = conversation.members.iter().find(|m| m.account == *sender);
+    let target = conversation.members.iter().find(|m| m.account != *sender);
+    let (Some(me), Some(target)) = (me, target) else {
+        return NOT_REACHABLE.to_string();
+    };
+    notices.push(notice(
+        envelope,
+        &conversation,
+        target,
+        "request",
+        format!(
+            "{} wants to talk with you. Reply /accept to accept or /decline to decline.",
+            me.alias
+        ),
+    ));
+    format!(
+        "Request sent to {}. Your first message will reach them when they accept.",
+        target.alias
+    )
+}
+
+/// The conversations at this endpoint in which `sender` is invited by a
+/// request, oldest first.
+fn waiting_requests<F: Facts + ?Sized>(
+    facts: &F,
+    sender: &Address,
+    conversations: &[String],
+) -> Vec<ConversationRecord> {
+    conversations
+        .iter()
+        .filter_map(|id| facts.conversation(id))
+        .filter(|conversation| {
+            conversation
+                .members
+                .iter()
+                .any(|member| member.account == *sender && member.state == MemberState::Invited)
+        })
+        .filter(|conversation| {
+            facts
+                .request_of(&conversation.id)
+                .is_some_and(|request| request.target == *sender)
+        })
+        .collect()
+}
+
+/// The newest request, or the N-th (from 1, oldest first).
+fn pick<'a>(
+    requests: &'a [ConversationRecord],
+    number: Option<&str>,
+) -> Option<&'a ConversationRecord> {
+    match number {
+        None => requests.last(),
+        Some(number) => number
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|index| requests.get(index)),
+    }
+}
+
+/// A notice from the relay to `to`, a member of `conversation` other than
+/// the command's sender, through their endpoint; its id is the command's
+/// with `:<suffix>`.
+fn notice(
+    envelope: &Envelope,
+    conversation: &ConversationRecord,
+    to: &Member,
+    suffix: &str,
+    body: String,
+) -> Delivery {
+    let platform = to.account.platform.clone();
+    Delivery {
+        platform: platform.clone(),
+        recipient: to.account.clone(),
+        endpoint: to.endpoint.clone(),
+        envelope: Envelope {
+            id: format!("{}:{suffix}", envelope.id),
+            platform: platform.clone(),
+            native_id: None,
+            conversation: Conversation {
+                kind: ConversationKind::Direct,
+                id: conversation.id.clone(),
+            },
+            sender: Participant {
+                address: Address {
+                    platform,
+                    id: to.endpoint.clone(),
+                },
+                attributes: Vec::new(),
+            },
+            recipient: to.account.clone(),
+            timestamp_ms: envelope.timestamp_ms,
+            event: Event::Message(Message {
+                content: text(body),
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        },
+    }
 }
 
 const NO_CONVERSATION: &str =
@@ -236,7 +479,7 @@ fn quoted_origin<F: Facts + ?Sized>(
 }
 
 /// How a conversation is named to one of its members: its title, else the
-/// other member's alias (direct), else its size.
+/// other member's alias (direct, invited or active), else its size.
 pub fn name_for(conversation: &ConversationRecord, reader: &Address) -> String {
     if let Some(title) = &conversation.title {
         return title.clone();
@@ -244,7 +487,7 @@ pub fn name_for(conversation: &ConversationRecord, reader: &Address) -> String {
     let others: Vec<&str> = conversation
         .members
         .iter()
-        .filter(|member| member.account != *reader && member.state == MemberState::Active)
+        .filter(|member| member.account != *reader && member.state != MemberState::Left)
         .map(|member| member.alias.as_str())
         .collect();
     match (conversation.kind, others.as_slice()) {

@@ -2,7 +2,10 @@
 //!
 //! One method per function of the `directory` interface.
 
-use crate::{ConsentScope, ConversationRecord, EndpointConversations, MessageOrigin, StoryOrigin};
+use crate::{
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
+    MessageOrigin, StoryOrigin,
+};
 use switchboard_pdk::types::Address;
 
 /// What policy and routing read from (and record in) the directory.
@@ -40,6 +43,37 @@ pub trait Facts {
 
     /// Gives or withdraws a consent from the person's chat.
     fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool);
+
+    /// The discoverable account a phone number or `@username` finds; `None`
+    /// for unknown and not discoverable alike.
+    fn discover(&self, query: &str) -> Option<Address>;
+
+    /// Records in the username index that `account` goes by `username`
+    /// (when it is discoverable).
+    fn remember_username(&self, account: &Address, username: &str);
+
+    /// Makes a requested direct conversation (requester active at
+    /// `requester_endpoint`, target invited) and answers its id; `None` when
+    /// it may not be made.
+    fn request_direct(
+        &self,
+        requester: &Address,
+        requester_endpoint: &str,
+        target: &Address,
+    ) -> Option<String>;
+
+    /// The request of a conversation, if it was requested.
+    fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest>;
+
+    /// Holds a message of the requester until the target answers; false
+    /// when it cannot be held.
+    fn hold_message(&self, conversation_id: &str, author: &Address, canonical_id: &str) -> bool;
+
+    /// The target accepts a request.
+    fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome;
+
+    /// The target declines a request.
+    fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome;
 
     /// Whether `account` consented to `scope` and has not withdrawn it.
     fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool;

@@ -19,8 +19,10 @@
 //! |---|---|
 //! | `echo` is true | `Ok([])`: our own sends coming back are never routed again (nothing is recorded) |
 //! | the event is a message with a native id | `record-native-id(envelope.id, sender, native-id)` first, so later replies, reactions, edits, deletions and receipts naming it map back |
-//! | a command (`/help`, `/who`, `/to`, `/leave`, `/block`, `/stop`, `/start`, any other `/word`, or a pick from the `/to` list) | one answer to the sender, through the endpoint it wrote to; never forwarded (see [`commands`]) |
-//! | conversation | among the sender's conversations at the endpoint: the one of the message it quotes or acts on (`reply-to`, a reaction's, edit's, deletion's or receipt's target, through `origin-of`), else the sender's current one there; the sender must be an active member; none → `no-conversation(sender)` |
+//! | a message with a `username` attribute | `remember-username(sender, name)`: the discovery index for `/new @name` (kept by the directory only for discoverable accounts) |
+//! | a command (`/help`, `/who`, `/to`, `/leave`, `/block`, `/stop`, `/start`, `/new`, `/accept`, `/decline`, any other `/word`, or a pick from the `/to` list) | one answer to the sender, through the endpoint it wrote to; never forwarded. `/new` that made a request also notifies its target, and `/accept` its requester, each through their own endpoint (see [`commands`]) |
+//! | conversation | among the sender's conversations at the endpoint: when there are several, the one the envelope itself was recorded in (`origin-of(envelope.id)`: an envelope held with a request and queued again when it was accepted), else the one of the message it quotes or acts on (`reply-to`, a reaction's, edit's, deletion's or receipt's target, through `origin-of`), else the sender's current one there; the sender must be an active member; none → `no-conversation(sender)` |
+//! | a direct conversation with an *invited* member (a request not yet accepted) | `Ok([])`: nothing reaches the invited member; a message is held with the request (`hold-message`, at most 20; not held once the request is declined or expired), and `/accept` queues it again for the pipeline |
 //! | a business API envelope (addressed to an account on another app) | the direct conversation of the business and that account, to that account only |
 //! | targets | every other *active* member (invited and departed members get nothing), each on their app through their own endpoint (the delivery's `endpoint`); a receipt naming routed messages goes only to their authors |
 //! | the message is recorded | `record-message(envelope.id, {conversation, author})`: how a quote-reply finds its conversation |
@@ -71,6 +73,7 @@
 //! | # | condition | verdict |
 //! |---|---|---|
 //! | 1 | `recipient` is the sender (the relay answering a command) | `deliver` |
+//! | 1a | the envelope is a command (see [`commands::Command::of`]) and `recipient` is someone else: the relay's notice about a request. Only `/new` to the target of a *pending* request from the sender, or `/accept` to the requester of a request the sender (its target) *accepted*, found among the sender's direct conversations that have the recipient as a member (`request-of`) | `deliver`; any other delivery of a command → reject `no-conversation` |
 //! | – | the event is a text message whose whole text, trimmed, is `STOP` or `UNSUBSCRIBE` (any case) | `opt-out-of-marketing(person = sender, business = recipient)` is recorded here, whatever the later checks say, so an opt-out is never lost; the message itself goes on through the checks |
 //! | 2 | the sender, then the recipient, lacks `cross-app-messaging` consent (never given or withdrawn) | reject `no-consent`, the detail says whose |
 //! | 3 | `is-blocked(recipient, sender)` or `is-blocked(sender, recipient)`: in a group, nothing crosses between two members where one blocked the other, either way | reject `blocked` |
@@ -80,6 +83,16 @@
 //!
 //! Membership is not checked again: [`route`] made the deliveries from the
 //! conversation's active members.
+//!
+//! Rule 1a is judged on the envelope as received (`check` never sees the
+//! delivery's rewritten envelope, so it cannot trust a marker such as an id
+//! suffix): a command is something a person wrote, and the only thing that
+//! lets it reach anyone else is a request on record that names exactly the
+//! two of them in the right roles and state. The notices skip checks 2–5 on
+//! purpose: `request-direct` already required both consents and no block,
+//! and a rate or consent refusal of the notice alone would tell the
+//! requester that the person exists (the "not delivered" notice), which
+//! `/new` must never do.
 //!
 //! The rate is counted by `check` when a delivery gets as far as check 5,
 //! once per envelope however many apps it goes to (`within-rate` names the
@@ -115,8 +128,8 @@ pub use bindings::exports::switchboard::messaging::router::{
     Delivery, RouteError, UnmappedReference,
 };
 pub use bindings::switchboard::messaging::directory::{
-    ConsentScope, ConversationRecord, EndpointConversations, Member, MemberRole, MemberState,
-    MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
+    Member, MemberRole, MemberState, MessageOrigin, RequestState, StoryOrigin,
 };
 pub use facts::Facts;
 pub use policy::{check, is_stop_request};
@@ -139,8 +152,8 @@ mod component {
     use super::bindings::exports::switchboard::messaging::{policy, router};
     use super::bindings::switchboard::messaging::directory as imported;
     use super::{
-        ConsentScope, ConversationRecord, Delivery, EndpointConversations, Facts, MessageOrigin,
-        RouteError, StoryOrigin, Verdict,
+        AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, Delivery,
+        EndpointConversations, Facts, MessageOrigin, RouteError, StoryOrigin, Verdict,
     };
     use switchboard_pdk::types::{Address, Envelope};
 
@@ -177,6 +190,37 @@ mod component {
         }
         fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool) {
             imported::set_consent(account, scope, granted)
+        }
+        fn discover(&self, query: &str) -> Option<Address> {
+            imported::discover(query)
+        }
+        fn remember_username(&self, account: &Address, username: &str) {
+            imported::remember_username(account, username)
+        }
+        fn request_direct(
+            &self,
+            requester: &Address,
+            requester_endpoint: &str,
+            target: &Address,
+        ) -> Option<String> {
+            imported::request_direct(requester, requester_endpoint, target)
+        }
+        fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest> {
+            imported::request_of(conversation_id)
+        }
+        fn hold_message(
+            &self,
+            conversation_id: &str,
+            author: &Address,
+            canonical_id: &str,
+        ) -> bool {
+            imported::hold_message(conversation_id, author, canonical_id)
+        }
+        fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+            imported::accept_request(conversation_id, target)
+        }
+        fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+            imported::decline_request(conversation_id, target)
         }
         fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
             imported::has_consent(account, scope)

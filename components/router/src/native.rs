@@ -3,8 +3,8 @@
 //! composition of the router and directory components does, as plain calls.
 
 use crate::{
-    ConsentScope, ConversationRecord, EndpointConversations, Facts, Member, MemberRole,
-    MemberState, MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
+    Facts, Member, MemberRole, MemberState, MessageOrigin, RequestState, StoryOrigin,
 };
 use directory::{Directory, KeyValue};
 use directory_schema::Account;
@@ -43,6 +43,30 @@ pub fn scope(scope: ConsentScope) -> directory_schema::ConsentScope {
         ConsentScope::ShareUsername => Scope::ShareUsername,
         ConsentScope::PublishKeys => Scope::PublishKeys,
         ConsentScope::Discoverable => Scope::Discoverable,
+    }
+}
+
+/// A stored request as the router reads it.
+pub fn request(record: directory_schema::RequestRecord) -> ConversationRequest {
+    ConversationRequest {
+        requester: address(record.requester),
+        target: address(record.target),
+        created_at_ms: record.created_at_ms,
+        state: match record.state {
+            directory_schema::RequestState::Pending => RequestState::Pending,
+            directory_schema::RequestState::Accepted => RequestState::Accepted,
+            directory_schema::RequestState::Declined => RequestState::Declined,
+        },
+        held: u32::try_from(record.held.len()).unwrap_or(u32::MAX),
+    }
+}
+
+/// The directory's answer outcome as the router reads it.
+pub fn outcome(outcome: directory::AnswerOutcome) -> AnswerOutcome {
+    match outcome {
+        directory::AnswerOutcome::Done => AnswerOutcome::Done,
+        directory::AnswerOutcome::Expired => AnswerOutcome::Expired,
+        directory::AnswerOutcome::NoRequest => AnswerOutcome::NoRequest,
     }
 }
 
@@ -128,6 +152,50 @@ impl<S: KeyValue> Facts for DirectoryFacts<S> {
     fn set_consent(&self, of: &Address, consent: ConsentScope, granted: bool) {
         self.directory
             .set_consent(&account(of), scope(consent), granted, (self.now_ms)())
+    }
+    fn discover(&self, query: &str) -> Option<Address> {
+        self.directory.discover(query).map(address)
+    }
+    fn remember_username(&self, of: &Address, username: &str) {
+        self.directory.remember_username(&account(of), username)
+    }
+    fn request_direct(
+        &self,
+        requester: &Address,
+        requester_endpoint: &str,
+        target: &Address,
+    ) -> Option<String> {
+        self.directory.request_direct(
+            &account(requester),
+            requester_endpoint,
+            &account(target),
+            (self.now_ms)(),
+        )
+    }
+    fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest> {
+        self.directory
+            .request_of(conversation_id, (self.now_ms)())
+            .map(request)
+    }
+    fn hold_message(&self, conversation_id: &str, author: &Address, canonical_id: &str) -> bool {
+        self.directory.hold_message(
+            conversation_id,
+            &account(author),
+            canonical_id,
+            (self.now_ms)(),
+        )
+    }
+    fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+        outcome(
+            self.directory
+                .accept_request(conversation_id, &account(target), (self.now_ms)()),
+        )
+    }
+    fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+        outcome(
+            self.directory
+                .decline_request(conversation_id, &account(target), (self.now_ms)()),
+        )
     }
     fn has_consent(&self, of: &Address, consent: ConsentScope) -> bool {
         self.directory.has_consent(&account(of), scope(consent))

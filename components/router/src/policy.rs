@@ -2,7 +2,8 @@
 //!
 //! The rules and their order are in the crate documentation.
 
-use crate::{ConsentScope, Facts, Rejection, RejectionReason, Verdict};
+use crate::commands::Command;
+use crate::{ConsentScope, Facts, Rejection, RejectionReason, RequestState, Verdict};
 use switchboard_pdk::types::{Address, Content, Envelope, Event, MessageCategory};
 
 /// Texts that opt the sender out of a business's marketing (compared trimmed,
@@ -27,6 +28,20 @@ pub fn check<F: Facts + ?Sized>(
     // The relay answering a command: the sender's own chat.
     if recipient == sender {
         return Verdict::Deliver;
+    }
+
+    // A command's other deliveries are the relay's notices about a request
+    // between the sender and the recipient; nothing else of a command goes to
+    // anyone but its sender.
+    if let Some(command) = Command::of(envelope) {
+        return if notice_allowed(facts, &command, sender, recipient) {
+            Verdict::Deliver
+        } else {
+            reject(
+                RejectionReason::NoConversation,
+                "a command is answered only to the person who sent it".to_string(),
+            )
+        };
     }
 
     // An opt-out is recorded before any check, so that no refusal (consent,
@@ -116,6 +131,39 @@ fn counts_toward_rate(event: &Event) -> bool {
         event,
         Event::Message(_) | Event::Reaction(_) | Event::Edit(_)
     )
+}
+
+/// Whether a delivery of `command` from `sender` to `recipient` is one of the
+/// relay's notices about a request: `/new` telling the target of a pending
+/// request from the sender, `/accept` telling the requester of a request the
+/// sender (its target) has accepted. The request must be on record, in a
+/// direct conversation of the sender that has the recipient as a member.
+fn notice_allowed<F: Facts + ?Sized>(
+    facts: &F,
+    command: &Command,
+    sender: &Address,
+    recipient: &Address,
+) -> bool {
+    // (requester, target, the state the request is in once the command ran)
+    let (requester, target, state) = match command {
+        Command::New(_) => (sender, recipient, RequestState::Pending),
+        Command::Accept(_) => (recipient, sender, RequestState::Accepted),
+        _ => return false,
+    };
+    facts
+        .conversations_of(sender)
+        .iter()
+        .filter_map(|id| facts.conversation(id))
+        .filter(|conversation| {
+            conversation
+                .members
+                .iter()
+                .any(|member| member.account == *recipient)
+        })
+        .filter_map(|conversation| facts.request_of(&conversation.id))
+        .any(|request| {
+            request.state == state && request.requester == *requester && request.target == *target
+        })
 }
 
 fn reject(reason: RejectionReason, detail: String) -> Verdict {

@@ -31,6 +31,15 @@ pub fn route<F: Facts + ?Sized>(
     {
         facts.record_native_id(&envelope.id, sender, native_id);
     }
+    // The discovery index learns usernames from messages (the directory
+    // keeps them only for discoverable accounts).
+    if matches!(envelope.event, Event::Message(_)) {
+        for attribute in &envelope.sender.attributes {
+            if let IdentityAttribute::Username(name) = attribute {
+                facts.remember_username(sender, name);
+            }
+        }
+    }
 
     if let Some(target) = story_target(facts, envelope) {
         return Ok(vec![story_delivery(facts, envelope, target)]);
@@ -49,6 +58,21 @@ pub fn route<F: Facts + ?Sized>(
                 author: sender.clone(),
             },
         );
+    }
+
+    // A direct conversation asked for with `/new` whose target has not
+    // accepted: the requester's messages are held with the request (until
+    // `/accept` queues them again), and nothing reaches the target.
+    if conversation.kind == ConversationKind::Direct
+        && conversation
+            .members
+            .iter()
+            .any(|member| member.state == MemberState::Invited)
+    {
+        if matches!(envelope.event, Event::Message(_)) {
+            facts.hold_message(&conversation.id, sender, &envelope.id);
+        }
+        return Ok(Vec::new());
     }
 
     let mut targets: Vec<&Member> = conversation
@@ -123,12 +147,24 @@ fn locate<F: Facts + ?Sized>(
     if at.conversations.is_empty() {
         return Err(no_conversation());
     }
-    let quoted = referenced(&envelope.event)
-        .and_then(|reference| lookups.canonical_id(reference))
-        .and_then(|canonical| facts.origin_of(&canonical))
+    // An envelope routed before (held with a request, then queued again when
+    // it was accepted) goes to the conversation it was written in, whatever
+    // is current now. Only worth asking when there is a choice.
+    let own = (at.conversations.len() > 1)
+        .then(|| facts.origin_of(&envelope.id))
+        .flatten()
+        .filter(|origin| origin.author == *sender)
         .map(|origin| origin.conversation_id)
         .filter(|id| at.conversations.contains(id));
-    let chosen = quoted
+    let quoted = || {
+        referenced(&envelope.event)
+            .and_then(|reference| lookups.canonical_id(reference))
+            .and_then(|canonical| facts.origin_of(&canonical))
+            .map(|origin| origin.conversation_id)
+            .filter(|id| at.conversations.contains(id))
+    };
+    let chosen = own
+        .or_else(quoted)
         .or(at.current)
         .or_else(|| at.conversations.last().cloned())
         .ok_or_else(no_conversation)?;

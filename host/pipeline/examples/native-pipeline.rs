@@ -447,4 +447,7 @@ impl KeyValue for StoreKeyValue<'_> {
     fn set(&self, key: &str, value: &[u8]) -> anyhow::Result<()> {
         self.0.set(key, value)
     }
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.0.delete(key)
+    }
 }

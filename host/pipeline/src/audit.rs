@@ -24,6 +24,12 @@ impl conversations::Store for Pending<'_> {
             .push(Change::Set(key.to_string(), value.to_vec()));
         Ok(())
     }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.changes
+            .borrow_mut()
+            .push(Change::Delete(key.to_string()));
+        Ok(())
+    }
 }
 
 /// The changes that append one audit record by `actor`.

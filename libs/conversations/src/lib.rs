@@ -39,6 +39,8 @@ pub trait Store {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Sets `key`.
     fn set(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Removes `key` (nothing happens when it is absent).
+    fn delete(&self, key: &str) -> Result<()>;
 }
 
 /// Each app's pool of relay endpoints, from configuration.

@@ -14,6 +14,10 @@ impl Store for Memory {
         self.0.borrow_mut().insert(key.into(), value.to_vec());
         Ok(())
     }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.0.borrow_mut().remove(key);
+        Ok(())
+    }
 }
 
 fn account(platform: &str, id: &str) -> Account {
@@ -268,4 +272,68 @@ fn parses_pools_and_refuses_bad_ones() {
 fn conversation_ids_depend_on_their_seed() {
     assert_ne!(conversation_id("1"), conversation_id("2"));
     assert!(conversation_id("1").starts_with("c-"));
+}
+
+#[test]
+fn an_invited_member_does_not_take_the_current_slot_and_can_be_activated() {
+    let store = Memory::default();
+    let endpoints = Endpoints::parse("whatsapp=wa-1,wa-2 messenger=page-1", "messenger").unwrap();
+    let conversations = Conversations::new(&store, &endpoints, 256);
+    let alice = account("whatsapp", "1");
+    let bob = account("messenger", "2");
+    let carol = account("whatsapp", "3");
+    for who in [&alice, &bob, &carol] {
+        consent(&store, who);
+    }
+    conversations
+        .create(
+            "c-1",
+            ConversationKind::Direct,
+            None,
+            vec![Joiner::person(alice.clone()), Joiner::person(carol.clone())],
+            1,
+        )
+        .unwrap();
+    let requester = Joiner {
+        endpoint: Some("page-1".into()),
+        ..Joiner::person(bob.clone())
+    };
+    let invited = Joiner {
+        state: MemberState::Invited,
+        endpoint: Some("wa-1".into()),
+        ..Joiner::person(alice.clone())
+    };
+    conversations
+        .create(
+            "c-2",
+            ConversationKind::Direct,
+            None,
+            vec![requester, invited],
+            2,
+        )
+        .unwrap();
+    let at = conversations.at(&alice, "wa-1").unwrap();
+    assert_eq!(at.conversations, ["c-1", "c-2"]);
+    assert_eq!(
+        at.current.as_deref(),
+        Some("c-1"),
+        "an invitation is not current"
+    );
+    assert_eq!(
+        conversations.at(&bob, "page-1").unwrap().current.as_deref(),
+        Some("c-2")
+    );
+    assert!(
+        !conversations.activate("c-2", &bob).unwrap(),
+        "already active"
+    );
+    assert!(conversations.activate("c-2", &alice).unwrap());
+    assert!(
+        conversations
+            .get("c-2")
+            .unwrap()
+            .unwrap()
+            .is_active_member(&alice)
+    );
+    assert!(!conversations.activate("c-2", &alice).unwrap(), "only once");
 }

@@ -24,6 +24,8 @@
 //! | `storypost:<platform>:<story id>:<target platform>:<segment>` | the native id a cross-post got on the target (UTF-8): what deleting the original deletes |
 //! | `storyorigin:<platform>:<native id>` | [`StoryOrigin`]: the original of a cross-post known on `platform` by `native id`, so a reply to it reaches the author |
 //! | `storyauthor:<platform>:<id>` | the [`Account`] on the stories' original app of the author who cross-posts to this account, so a mention of it reaches them |
+//! | `request:<conversation id>` | [`RequestRecord`]: a direct conversation asked for with `/new` (requester, target, when, pending / accepted / declined) and the canonical ids of the requester's messages held until the target accepts |
+//! | `username:<lower-cased username, without @>` | the [`Account`] that last said (in a message's username attribute) it has that username while it had `discoverable` consent: how `/new @name` finds it; the consent is checked again on every lookup |
 //!
 //! Values are JSON. Platform names are lower-case ASCII; an account id is used
 //! verbatim except that `%` and `:` are escaped (`%25`, `%3A`), so that a
@@ -269,7 +271,9 @@ pub struct AuditRecord {
     /// from a chat, `<platform>:<account id> in chat`.
     pub actor: String,
     /// What was done (`conversation`, `member-added`, `member-left`,
-    /// `consent`, `block`, `unblock`, `marketing`, `current`).
+    /// `consent`, `block`, `unblock`, `marketing`, `current`, and from a
+    /// chat `request`, `request-accepted`, `request-declined`,
+    /// `request-expired`).
     pub action: String,
     /// The request's details.
     pub details: serde_json::Value,
@@ -283,6 +287,55 @@ pub struct StoryOrigin {
     /// The author's account on the app the story was first posted on, as
     /// the pipeline messages it.
     pub author: Account,
+}
+
+/// Where a request for a direct conversation (`/new`) stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestState {
+    /// Waiting for the target's `/accept` or `/decline` (or expiry).
+    Pending,
+    /// Accepted: the held messages were sent on.
+    Accepted,
+    /// Declined, or found expired: nothing of it crossed.
+    Declined,
+}
+
+/// `request:<conversation id>`: a direct conversation asked for from a chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Who asked (an active member of the conversation).
+    pub requester: Account,
+    /// Who was asked (an invited member until they answer).
+    pub target: Account,
+    /// When it was asked, ms since the epoch: what expiry counts from.
+    pub created_at_ms: u64,
+    /// Pending, accepted or declined.
+    pub state: RequestState,
+    /// The canonical ids of the requester's messages held until the target
+    /// accepts (at most [`MAX_HELD_MESSAGES`], oldest first); emptied when the
+    /// request is answered.
+    #[serde(default)]
+    pub held: Vec<String>,
+}
+
+/// Most messages held with one request; later ones go nowhere.
+pub const MAX_HELD_MESSAGES: usize = 20;
+
+/// Days after which an unanswered request counts as declined, unless
+/// configured otherwise.
+pub const DEFAULT_REQUEST_EXPIRY_DAYS: u64 = 30;
+
+/// Key of the [`RequestRecord`] of conversation `id`.
+pub fn request_key(conversation_id: &str) -> String {
+    format!("request:{conversation_id}")
+}
+
+/// Key of the discovery index entry of a username (`@Name` and `name` are
+/// the same key: without the `@`, lower-cased).
+pub fn username_key(username: &str) -> String {
+    let name = username.trim().trim_start_matches('@').to_lowercase();
+    format!("username:{}", name.replace('%', "%25").replace(':', "%3A"))
 }
 
 /// Key of a conversation.

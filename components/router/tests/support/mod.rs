@@ -11,8 +11,8 @@ use directory_schema::{
     consent_key, marketing_key,
 };
 use router::{
-    ConsentScope, ConversationRecord, EndpointConversations, Facts, Member, MemberRole,
-    MemberState, MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
+    Facts, Member, MemberRole, MemberState, MessageOrigin, StoryOrigin,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -44,6 +44,10 @@ impl KeyValue for Memory {
         self.0.borrow_mut().insert(key.to_string(), value.to_vec());
         Ok(())
     }
+    fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.0.borrow_mut().remove(key);
+        Ok(())
+    }
 }
 
 impl Memory {
@@ -59,7 +63,10 @@ impl Memory {
         self.0
             .borrow()
             .iter()
-            .filter(|(key, _)| key.starts_with(directory_schema::AUDIT_PREFIX))
+            .filter(|(key, _)| {
+                key.starts_with(directory_schema::AUDIT_PREFIX)
+                    && key.as_str() != directory_schema::AUDIT_NEXT_KEY
+            })
             .map(|(_, value)| serde_json::from_slice(value).unwrap())
             .collect()
     }
@@ -147,6 +154,29 @@ pub fn wit_conversation(record: directory_schema::ConversationRecord) -> Convers
                 handle: member.handle,
             })
             .collect(),
+    }
+}
+
+/// A stored request as the `directory` interface hands it out.
+pub fn wit_request(record: directory_schema::RequestRecord) -> ConversationRequest {
+    ConversationRequest {
+        requester: address_of(record.requester),
+        target: address_of(record.target),
+        created_at_ms: record.created_at_ms,
+        state: match record.state {
+            directory_schema::RequestState::Pending => router::RequestState::Pending,
+            directory_schema::RequestState::Accepted => router::RequestState::Accepted,
+            directory_schema::RequestState::Declined => router::RequestState::Declined,
+        },
+        held: u32::try_from(record.held.len()).unwrap(),
+    }
+}
+
+fn wit_outcome(outcome: directory::AnswerOutcome) -> AnswerOutcome {
+    match outcome {
+        directory::AnswerOutcome::Done => AnswerOutcome::Done,
+        directory::AnswerOutcome::Expired => AnswerOutcome::Expired,
+        directory::AnswerOutcome::NoRequest => AnswerOutcome::NoRequest,
     }
 }
 
@@ -379,6 +409,49 @@ impl Facts for TestDirectory {
     fn set_consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
         self.directory
             .set_consent(&account(address), schema_scope(scope), granted, NOW_MS)
+    }
+    fn discover(&self, query: &str) -> Option<Address> {
+        self.count("discover");
+        self.directory.discover(query).map(address_of)
+    }
+    fn remember_username(&self, address: &Address, username: &str) {
+        self.directory
+            .remember_username(&account(address), username)
+    }
+    fn request_direct(
+        &self,
+        requester: &Address,
+        requester_endpoint: &str,
+        target: &Address,
+    ) -> Option<String> {
+        self.directory.request_direct(
+            &account(requester),
+            requester_endpoint,
+            &account(target),
+            NOW_MS,
+        )
+    }
+    fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest> {
+        self.count("request_of");
+        self.directory
+            .request_of(conversation_id, NOW_MS)
+            .map(wit_request)
+    }
+    fn hold_message(&self, conversation_id: &str, author: &Address, canonical_id: &str) -> bool {
+        self.directory
+            .hold_message(conversation_id, &account(author), canonical_id, NOW_MS)
+    }
+    fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+        wit_outcome(
+            self.directory
+                .accept_request(conversation_id, &account(target), NOW_MS),
+        )
+    }
+    fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
+        wit_outcome(
+            self.directory
+                .decline_request(conversation_id, &account(target), NOW_MS),
+        )
     }
     fn has_consent(&self, address: &Address, scope: ConsentScope) -> bool {
         self.directory
