@@ -1327,10 +1327,9 @@ mod tests {
         assert_eq!(shipped.endpoints.pool("messenger")[0], "682498302938465");
         assert_eq!(shipped.endpoints.pool("instagram")[0], "17841405309211844");
         assert_eq!(shipped.endpoints.pool("telegram"), ["bot"]);
-        assert_eq!(
-            shipped.endpoints.pool("matrix"),
-            ["@switchboard:example.org"]
-        );
+        // Matrix events are addressed to the application service as a whole
+        // (the plugin's recipient id), so that is its endpoint.
+        assert_eq!(shipped.endpoints.pool("matrix"), ["appservice"]);
         assert!(
             shipped.endpoints.is_scoped("messenger") && shipped.endpoints.is_scoped("instagram")
         );

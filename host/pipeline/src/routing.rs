@@ -381,8 +381,11 @@ impl Router {
             queued.extend(envelope_queued);
             settled.push(envelope);
         }
-        let mut writes = directory_writes.buffer_for(&self.store).take_changes();
-        writes.extend(changes);
+        // The directory's writes go last: when a request accepted in this pass
+        // puts a held envelope back in the inbox (and clears its status),
+        // that must win over this pass settling the same envelope.
+        let mut writes = changes;
+        writes.extend(directory_writes.buffer_for(&self.store).take_changes());
         if writes.is_empty() {
             return Ok(0);
         }
