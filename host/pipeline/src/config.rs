@@ -258,7 +258,8 @@ pub struct RetentionConfig {
     /// `status:…`: how each envelope was routed.
     pub statuses_ms: u64,
     /// `envelope:…`: the canonical record of each webhook event (what
-    /// recognises a redelivered webhook, and what replies refer to).
+    /// recognises a redelivered webhook, and what replies refer to), with
+    /// the message's maps (`message:`, `canonical:`, `native:`).
     pub envelopes_ms: u64,
     /// `rejected:…`: raw bodies that could not be processed.
     pub rejected_ms: u64,

@@ -7,7 +7,7 @@
 //! | `deadletter:` | `dead_letters_ms` | its `at_ms` |
 //! | `dropped:` | `dropped_ms` | its `at_ms` |
 //! | `status:` | `statuses_ms` | its `at_ms` |
-//! | `envelope:` | `envelopes_ms` | the event's `timestamp_ms` |
+//! | `envelope:` | `envelopes_ms` | the event's `timestamp_ms`; its message maps go with it: `message:<id>` (its conversation and author), `canonical:<id>:…` (the native id of each copy) and the `native:…` entry of each of those copies and of the original, so a reply to a message older than that no longer maps |
 //! | `rejected:` | `rejected_ms` | the `at_ms` of its `…:error` record (body and record go together) |
 //!
 //! The inbox and the outbox are work still to do and are never swept. A
@@ -21,6 +21,12 @@ use switchboard_runtime::key_value::{Change, EmbeddedStore};
 
 /// Keys read per page.
 const PAGE: usize = 512;
+
+const ENVELOPE_PREFIX: &str = "envelope:";
+
+/// Most copies of one message whose maps a sweep removes with it: a group's
+/// largest size, with room for notices and answers.
+const MAX_COPIES: usize = 1024;
 
 /// One kind of record and how its age is read.
 struct Kind {
@@ -50,11 +56,6 @@ const KINDS: &[Kind] = &[
         prefix: "status:",
         time_field: "at_ms",
         retention_ms: |config| config.statuses_ms,
-    },
-    Kind {
-        prefix: "envelope:",
-        time_field: "timestamp_ms",
-        retention_ms: |config| config.envelopes_ms,
     },
 ];
 
@@ -98,6 +99,17 @@ impl Sweeper {
                 expired(value, kind.time_field, retention, now_ms).then(|| vec![key.to_string()])
             })?;
         }
+        let retention = self.config.envelopes_ms;
+        removed += self.sweep_prefix(ENVELOPE_PREFIX, |key, value| {
+            if !expired(value, "timestamp_ms", retention, now_ms) {
+                return None;
+            }
+            let id = key.strip_prefix(ENVELOPE_PREFIX)?;
+            Some(self.message_maps(id, value).unwrap_or_else(|error| {
+                tracing::warn!(error = %format!("{error:#}"), "cannot read a message's maps");
+                vec![key.to_string()]
+            }))
+        })?;
         let retention = self.config.rejected_ms;
         removed += self.sweep_prefix("rejected:", |key, value| {
             let body = key.strip_suffix(":error")?;
@@ -105,6 +117,37 @@ impl Sweeper {
                 .then(|| vec![body.to_string(), key.to_string()])
         })?;
         Ok(removed)
+    }
+
+    /// The keys that go with the expired envelope `id` (its record `value`):
+    /// the record, where the message was written, and its maps between
+    /// canonical and native ids, for the original and every copy.
+    fn message_maps(&self, id: &str, value: &[u8]) -> Result<Vec<String>> {
+        let mut keys = vec![
+            format!("{ENVELOPE_PREFIX}{id}"),
+            directory_schema::message_key(id),
+        ];
+        let envelope: serde_json::Value = serde_json::from_slice(value)?;
+        if let (Some(platform), Some(native_id)) = (
+            envelope["platform"].as_str(),
+            envelope["native_id"].as_str(),
+        ) {
+            keys.push(directory_schema::native_id_key(platform, native_id));
+        }
+        // `canonical:<id>:<platform>:<account>`: the copy's platform is the
+        // first part after the id; the value is its native id there.
+        let prefix = format!("canonical:{id}:");
+        for (key, native_id) in self.store.scan_prefix(&prefix, MAX_COPIES)? {
+            if let Some(platform) = key[prefix.len()..].split(':').next() {
+                let native_id = String::from_utf8_lossy(&native_id);
+                keys.push(directory_schema::native_id_key(platform, &native_id));
+            }
+            keys.push(key);
+        }
+        // The author's own copy names the original's native id again.
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 
     /// Pages through `prefix`, deleting the keys `doomed` names for each
@@ -177,7 +220,25 @@ mod tests {
                     json!({ "state": "routed", "at_ms": now - 31 * DAY }),
                 ),
                 set("status:untimed", json!({ "state": "routed" })),
-                set("envelope:old", json!({ "timestamp_ms": now - 31 * DAY })),
+                set(
+                    "envelope:whatsapp:wamid.old",
+                    json!({ "timestamp_ms": now - 31 * DAY, "platform": "whatsapp", "native_id": "wamid.old" }),
+                ),
+                Change::Set("native:whatsapp:wamid.old".into(), b"whatsapp:wamid.old".to_vec()),
+                Change::Set(
+                    "canonical:whatsapp:wamid.old:whatsapp:16505551234".into(),
+                    b"wamid.old".to_vec(),
+                ),
+                Change::Set(
+                    "canonical:whatsapp:wamid.old:messenger:6000000001".into(),
+                    b"m_copy".to_vec(),
+                ),
+                Change::Set("native:messenger:m_copy".into(), b"whatsapp:wamid.old".to_vec()),
+                set(
+                    "message:whatsapp:wamid.old",
+                    json!({ "conversation_id": "c-1", "author": { "platform": "whatsapp", "id": "16505551234" } }),
+                ),
+                Change::Set("native:messenger:m_new".into(), b"whatsapp:wamid.new".to_vec()),
                 set("envelope:new", json!({ "timestamp_ms": now })),
                 Change::Set("rejected:abc".into(), b"raw body".to_vec()),
                 set("rejected:abc:error", json!({ "at_ms": now - 8 * DAY })),
@@ -188,12 +249,17 @@ mod tests {
             ])
             .unwrap();
         let sweeper = Sweeper::new(store.clone(), RetentionConfig::default());
-        assert_eq!(sweeper.sweep(now).unwrap(), 6);
+        assert_eq!(sweeper.sweep(now).unwrap(), 11);
         for gone in [
             "delivered:old",
             "deadletter:old",
             "status:old",
-            "envelope:old",
+            "envelope:whatsapp:wamid.old",
+            "native:whatsapp:wamid.old",
+            "native:messenger:m_copy",
+            "canonical:whatsapp:wamid.old:whatsapp:16505551234",
+            "canonical:whatsapp:wamid.old:messenger:6000000001",
+            "message:whatsapp:wamid.old",
             "rejected:abc",
             "rejected:abc:error",
         ] {
@@ -204,6 +270,7 @@ mod tests {
             "deadletter:recent",
             "status:untimed",
             "envelope:new",
+            "native:messenger:m_new",
             "rejected:def",
             "rejected:def:error",
             "inbox:old",
