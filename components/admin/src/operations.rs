@@ -236,9 +236,21 @@ fn read_counter(store: &dyn Store, key: &str) -> anyhow::Result<u64> {
         })
 }
 
-fn validate(accounts: &[&Account]) -> Result<(), Outcome> {
+/// Refuses accounts whose id would break the key layout, or whose app the
+/// relay does not serve (no endpoints configured): a consent, block or
+/// opt-in there could never apply, and a name never seen is not written.
+fn validate(settings: &Settings, accounts: &[&Account]) -> Result<(), Outcome> {
     for account in accounts {
         account.validate().map_err(|error| refuse(400, error))?;
+        if settings.endpoints.pool(&account.platform).is_empty() {
+            return Err(refuse(
+                400,
+                format!(
+                    "{:?} is not an app this relay serves (no endpoints are configured for it)",
+                    account.platform
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -329,10 +341,10 @@ pub fn dispatch(
         ("DELETE", ["conversations", id, "members", platform, account]) => {
             remove_member(store, settings, id, platform, account, now_ms)
         }
-        ("POST", ["consents"]) => consent(store, body, actor, now_ms),
-        ("POST", ["blocks"]) => block(store, body, actor, now_ms, true),
-        ("DELETE", ["blocks"]) => block(store, body, actor, now_ms, false),
-        ("POST", ["marketing"]) => marketing(store, body, actor, now_ms),
+        ("POST", ["consents"]) => consent(store, settings, body, actor, now_ms),
+        ("POST", ["blocks"]) => block(store, settings, body, actor, now_ms, true),
+        ("DELETE", ["blocks"]) => block(store, settings, body, actor, now_ms, false),
+        ("POST", ["marketing"]) => marketing(store, settings, body, actor, now_ms),
         ("GET", ["audit"]) => audit_log(store, request.query),
         _ => Err(refuse(404, format!("no admin operation {method} {path}"))),
     };
@@ -480,9 +492,15 @@ fn remove_member(
     Ok(answer(200, member_json(&member)))
 }
 
-fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+fn consent(
+    store: &dyn Store,
+    settings: &Settings,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+) -> Answer {
     let request: ConsentRequest = parse(body)?;
-    validate(&[&request.account])?;
+    validate(settings, &[&request.account])?;
     let record = ConsentRecord {
         granted: request.granted,
         at_ms: now_ms,
@@ -498,9 +516,16 @@ fn consent(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
     Ok(answer(200, json!({ "granted": request.granted })))
 }
 
-fn block(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64, blocking: bool) -> Answer {
+fn block(
+    store: &dyn Store,
+    settings: &Settings,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+    blocking: bool,
+) -> Answer {
     let request: BlockRequest = parse(body)?;
-    validate(&[&request.blocker, &request.blocked])?;
+    validate(settings, &[&request.blocker, &request.blocked])?;
     let key = block_key(&request.blocker, &request.blocked);
     if blocking {
         write(store, &key, &BlockRecord { at_ms: now_ms })?;
@@ -518,9 +543,15 @@ fn block(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64, blocking: boo
     Ok(answer(200, json!({ "blocked": blocking })))
 }
 
-fn marketing(store: &dyn Store, body: &[u8], actor: &str, now_ms: u64) -> Answer {
+fn marketing(
+    store: &dyn Store,
+    settings: &Settings,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+) -> Answer {
     let request: MarketingRequest = parse(body)?;
-    validate(&[&request.person, &request.business])?;
+    validate(settings, &[&request.person, &request.business])?;
     write(
         store,
         &marketing_key(&request.person, &request.business),
@@ -1196,6 +1227,7 @@ mod tests {
             move |name: &str| match name {
                 "admin_token" => Some("s3cret".to_string()),
                 "admin_name" => admin_name.map(str::to_string),
+                "endpoints" => Some("whatsapp=106540352242922".to_string()),
                 _ => None,
             }
         };
@@ -1430,6 +1462,38 @@ mod tests {
             store.keys().unwrap().is_empty(),
             "nothing written by refused requests"
         );
+    }
+
+    #[test]
+    fn consents_blocks_and_opt_ins_are_only_for_apps_the_relay_serves() {
+        let store = MemoryStore::default();
+        let settings = settings();
+        for (path, body) in [
+            (
+                "/admin/consents",
+                json!({ "account": member("sms", "1"), "scope": "cross-app-messaging", "granted": true }),
+            ),
+            (
+                "/admin/blocks",
+                json!({ "blocker": member("whatsapp", "1"), "blocked": member("fax", "2") }),
+            ),
+            (
+                "/admin/marketing",
+                json!({ "person": member("whatsapp", "1"), "business": member("nope", "2"), "state": "opted-in" }),
+            ),
+        ] {
+            let outcome = call_with(&store, &settings, "POST", path, body, 1);
+            assert_eq!(outcome.status, 400, "{path}: {}", outcome.body);
+            assert!(
+                outcome.body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not an app this relay serves"),
+                "{}",
+                outcome.body
+            );
+        }
+        assert!(store.keys().unwrap().is_empty(), "nothing written");
     }
 
     #[test]
