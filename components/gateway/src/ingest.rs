@@ -11,7 +11,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `POST`, body over `max_webhook_bytes` | 413, before anything else |
-//! | `POST`, the route's [`Scheme`] check fails | 401 with the reason, before decoding |
+//! | `POST`, the route's [`Scheme`] check fails | 401 with the reason, before decoding (403 `M_FORBIDDEN` for a wrong bearer `hs_token`, with the Matrix `errcode`) |
 //! | `POST`, `decode` fails | 400 with the translator's typed error; the raw body kept under [`rejected_key`] and `{platform, error}` under [`rejected_error_key`] |
 //! | `POST`, decoded | 200 `{"accepted":n,"duplicates":m}`, each new envelope stored under [`inbox_key`] and [`envelope_key`] first |
 //! | `PUT` on a [`Scheme::Bearer`] route | as a `POST` (a Matrix homeserver pushes `PUT /_matrix/app/v1/transactions/{txnId}`), but decoded it is answered 200 `{}` as the application-service API wants |
@@ -282,7 +282,7 @@ where
         None => Vec::new(),
     };
     if let Err(error) = route.scheme.verify(secrets.secret, body, &values) {
-        return Ok(Answer::refuse(401, error));
+        return Ok(Answer::json(error.status(), error.body()));
     }
     let envelopes = match decode(body) {
         Ok(envelopes) => envelopes,

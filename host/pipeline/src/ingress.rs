@@ -141,7 +141,7 @@ impl RouteGuard for IngressGuard {
             None => Vec::new(),
         };
         let error = route.scheme.verify(&route.secret, body, &values).err()?;
-        Some(refusal(401, error))
+        Some((error.status(), error.body().to_string()))
     }
 
     fn failed(

@@ -129,8 +129,9 @@ impl std::fmt::Display for Header {
     }
 }
 
-/// Why a webhook was not accepted; each is answered 401. The messages name the
-/// header and the rule broken, never a value, so they can go back to the
+/// Why a webhook was not accepted; answered 401, or 403 for a bearer token
+/// that is present but wrong ([`SignatureError::status`]). The messages name
+/// the header and the rule broken, never a value, so they can go back to the
 /// sender and into logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -164,6 +165,49 @@ pub enum SignatureError {
     /// The token is well formed but is not the configured one.
     #[error("{0} does not match the configured secret")]
     TokenMismatch(Header),
+}
+
+impl SignatureError {
+    /// The HTTP status to answer: 403 for a bearer token that came but is
+    /// not the configured one, 401 for everything else. The Matrix
+    /// application service API asks exactly that of a wrong `hs_token`
+    /// (403 `M_FORBIDDEN`) and a missing one (401 `M_UNAUTHORIZED`):
+    /// <https://spec.matrix.org/v1.16/application-service-api/#authorization>.
+    pub fn status(&self) -> u16 {
+        match self {
+            SignatureError::TokenMismatch(Header::Authorization) => 403,
+            _ => 401,
+        }
+    }
+
+    /// The Matrix error code for a refusal on a bearer route (the scheme of
+    /// Matrix application services), which a homeserver reads; none for the
+    /// other schemes.
+    pub fn errcode(&self) -> Option<&'static str> {
+        match self {
+            SignatureError::TokenMismatch(Header::Authorization) => Some("M_FORBIDDEN"),
+            SignatureError::Missing(Header::Authorization)
+            | SignatureError::Duplicate {
+                header: Header::Authorization,
+                ..
+            }
+            | SignatureError::Malformed {
+                header: Header::Authorization,
+                ..
+            } => Some("M_UNAUTHORIZED"),
+            _ => None,
+        }
+    }
+
+    /// The JSON body of the refusal: `{"error"}`, with the Matrix `errcode`
+    /// where there is one.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        if let Some(errcode) = self.errcode() {
+            body["errcode"] = serde_json::json!(errcode);
+        }
+        body
+    }
 }
 
 /// The configured secret, or [`SignatureError::NoSecret`] when it is empty.
@@ -212,6 +256,28 @@ mod tests {
             "x-telegram-bot-api-secret-token"
         );
         assert_eq!(Header::HubSignature.to_string(), "X-Hub-Signature-256");
+    }
+
+    #[test]
+    fn a_wrong_bearer_token_is_forbidden_and_a_missing_one_unauthorised() {
+        let wrong = Scheme::Bearer
+            .verify("hs-token", b"{}", &[b"Bearer other".as_slice()])
+            .unwrap_err();
+        assert_eq!(
+            (wrong.status(), wrong.errcode()),
+            (403, Some("M_FORBIDDEN"))
+        );
+        assert_eq!(wrong.body()["errcode"], "M_FORBIDDEN");
+        let missing = Scheme::Bearer.verify("hs-token", b"{}", &[]).unwrap_err();
+        assert_eq!(
+            (missing.status(), missing.errcode()),
+            (401, Some("M_UNAUTHORIZED"))
+        );
+        let telegram = Scheme::SecretToken
+            .verify("secret", b"{}", &[b"other".as_slice()])
+            .unwrap_err();
+        assert_eq!((telegram.status(), telegram.errcode()), (401, None));
+        assert!(telegram.body().get("errcode").is_none());
     }
 
     #[test]

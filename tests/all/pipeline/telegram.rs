@@ -19,7 +19,8 @@
 //! requests only; a Telegram send that fails (500, with an answer quoting the
 //! URL) or is refused (400) leaves no token in the log (at the most verbose
 //! level, the HTTP client's included), the metrics, the outbox, the dead letters or anything else in the
-//! store; webhooks without the right secret token or `hs_token` are 401 and
+//! store; webhooks without the right secret token are 401, without the right
+//! `hs_token` 401 or 403 with the Matrix errcode, and
 //! store nothing.
 
 use crate::pipeline::delivery::{converse, metric, wait_for_metric, whatsapp_text};
@@ -317,9 +318,19 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
         .to_string()
         .into_bytes();
         let path = "/ingress/matrix/_matrix/app/v1/transactions/txn1";
-        for headers in [&[][..], &[("authorization", "Bearer not-the-hs-token")][..]] {
+        // As the application service API asks: no token 401 M_UNAUTHORIZED,
+        // a wrong one 403 M_FORBIDDEN.
+        for (headers, want, errcode) in [
+            (&[][..], 401, "M_UNAUTHORIZED"),
+            (
+                &[("authorization", "Bearer not-the-hs-token")][..],
+                403,
+                "M_FORBIDDEN",
+            ),
+        ] {
             let (status, reply) = send(&host, "PUT", path, headers, &transaction);
-            assert_eq!(status, 401, "{reply}");
+            assert_eq!(status, want, "{reply}");
+            assert_eq!(reply["errcode"], errcode, "{reply}");
         }
         let bearer = format!("Bearer {MATRIX_HS_TOKEN}");
         let (status, reply) = send(
