@@ -16,6 +16,16 @@
 //! # Hosts besides api_base's that may receive the access token, for media
 //! # downloads at absolute URLs the API hands out (never in a URL's path).
 //! media_hosts = ["lookaside.fbsbx.com"]
+//! # The app's reply window (the rules and their sources are beside
+//! # `default_reply_window_ms` below): free-form messages only within this many ms of the person's
+//! # last message to the endpoint; 24 h for whatsapp, messenger and
+//! # instagram unless set, none for other apps; 0 turns the rule off.
+//! reply_window_ms = 86400000
+//! # What goes to a person whose window has closed, instead of the message
+//! # (which waits until they write): an approved template whose one body
+//! # parameter is the writer's label. The default on whatsapp; an empty
+//! # `template` sends nothing (the messages only wait).
+//! reengagement = { template = "new_message", language = "en_US" }
 //!
 //! [delivery]               # the defaults keep a delivery about four hours
 //! max_attempts = 40
@@ -42,6 +52,8 @@
 //! statuses_ms = 2592000000
 //! envelopes_ms = 2592000000
 //! rejected_ms = 604800000
+//! waiting_ms = 2592000000   # deliveries waiting for a reply window
+//! seen_ms = 2592000000      # when each person last wrote to each endpoint
 //!
 //! [http]               # the front door (see switchboard_runtime::http::FrontDoor)
 //! max_connections = 512
@@ -149,6 +161,79 @@ pub struct PlatformConfig {
     /// A URL on any other host is fetched without the token.
     #[serde(default)]
     pub media_hosts: Vec<String>,
+    /// How long after a person's last message to one of the relay's
+    /// endpoints that endpoint may send them free-form messages, in ms; past
+    /// it their deliveries wait ([`crate::window`]). Unset: the app's own
+    /// rule ([`default_reply_window_ms`]); 0: no rule.
+    #[serde(default)]
+    pub reply_window_ms: Option<u64>,
+    /// What is sent instead to a person whose window has closed. Unset: the
+    /// app's default ([`default_reengagement`]).
+    #[serde(default)]
+    pub reengagement: Option<ReengagementConfig>,
+}
+
+/// The re-engagement form of an app: a pre-approved template (WhatsApp's
+/// message templates), sent once per waiting period to a person whose reply
+/// window has closed. Its one `body` parameter is the label of whoever
+/// wrote; it must be approved under this name and language in the
+/// business's WhatsApp Manager before it can be sent.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReengagementConfig {
+    /// The template's name; empty: nothing is sent (the messages only wait).
+    pub template: String,
+    /// The template's language code.
+    #[serde(default = "default_template_language")]
+    pub language: String,
+}
+
+fn default_template_language() -> String {
+    "en_US".into()
+}
+
+/// One day, the apps' reply window.
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The reply window an app sets, in ms (0: none known). Each rule's public
+/// source is beside it; the pipeline keeps these windows in
+/// [`crate::window`].
+pub fn default_reply_window_ms(platform: &str) -> u64 {
+    match platform {
+        // WhatsApp Cloud API, "customer service windows": a business may send
+        // free-form (non-template) messages to a user only within 24 hours of
+        // the user's last message to that business phone number; outside it,
+        // only approved message templates.
+        // https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows
+        "whatsapp" => DAY_MS,
+        // Messenger Platform policy, "standard messaging": a Page may message
+        // a person within 24 hours of their last message to the Page; past it
+        // only with a message tag (HUMAN_AGENT and the others need Meta's
+        // approval of the app, and each tag has its own use), which the relay
+        // does not use. Page-scoped ids (PSIDs) exist only for that Page.
+        // https://developers.facebook.com/docs/messenger-platform/policy/policy-overview/
+        "messenger" => DAY_MS,
+        // Instagram Messaging: an Instagram professional account may answer a
+        // person within 24 hours of their last message to the account (the
+        // HUMAN_AGENT tag, 7 days, needs approval too); Instagram-scoped ids
+        // (IGSIDs) exist only for that account.
+        // https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message
+        "instagram" => DAY_MS,
+        _ => 0,
+    }
+}
+
+/// The re-engagement form an app allows outside its window, if the relay
+/// has one for it: on WhatsApp the approved template `new_message`
+/// ("New message from {{1}} — reply to read it", `en_US`), a message
+/// template being what the customer service window allows (source above).
+/// Messenger and Instagram allow nothing the relay may send without Meta's
+/// approval of a message tag, so their deliveries only wait.
+pub fn default_reengagement(platform: &str) -> Option<ReengagementConfig> {
+    (platform == "whatsapp").then(|| ReengagementConfig {
+        template: "new_message".into(),
+        language: default_template_language(),
+    })
 }
 
 fn default_api_base() -> String {
@@ -161,6 +246,8 @@ impl Default for PlatformConfig {
             api_base: default_api_base(),
             access_token_variable: None,
             media_hosts: Vec::new(),
+            reply_window_ms: None,
+            reengagement: None,
         }
     }
 }
@@ -263,13 +350,20 @@ pub struct RetentionConfig {
     pub envelopes_ms: u64,
     /// `rejected:…`: raw bodies that could not be processed.
     pub rejected_ms: u64,
+    /// `waiting:…`: deliveries waiting for their recipient to write again
+    /// (reply windows), by when they were routed: a person who never
+    /// answers does not grow the store forever.
+    pub waiting_ms: u64,
+    /// `seen:…`: when each person last wrote to each endpoint, by that
+    /// time; past every reply window a record means nothing (keep this
+    /// longer than the longest `reply_window_ms`).
+    pub seen_ms: u64,
     /// How often the sweeper runs.
     pub sweep_interval_ms: u64,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
         RetentionConfig {
             delivered_ms: 7 * DAY_MS,
             dead_letters_ms: 30 * DAY_MS,
@@ -277,6 +371,8 @@ impl Default for RetentionConfig {
             statuses_ms: 30 * DAY_MS,
             envelopes_ms: 30 * DAY_MS,
             rejected_ms: 7 * DAY_MS,
+            waiting_ms: 30 * DAY_MS,
+            seen_ms: 30 * DAY_MS,
             sweep_interval_ms: 60_000,
         }
     }
@@ -312,6 +408,25 @@ impl HostConfig {
     pub fn platform(&self, platform: &str) -> PlatformConfig {
         self.platforms.get(platform).cloned().unwrap_or_default()
     }
+
+    /// `platform`'s reply window in ms, 0 for none: the file's, else the
+    /// app's own rule.
+    pub fn reply_window_ms(&self, platform: &str) -> u64 {
+        self.platforms
+            .get(platform)
+            .and_then(|config| config.reply_window_ms)
+            .unwrap_or_else(|| default_reply_window_ms(platform))
+    }
+
+    /// `platform`'s re-engagement template, if it has one: the file's, else
+    /// the app's default.
+    pub fn reengagement(&self, platform: &str) -> Option<ReengagementConfig> {
+        self.platforms
+            .get(platform)
+            .and_then(|config| config.reengagement.clone())
+            .or_else(|| default_reengagement(platform))
+            .filter(|reengagement| !reengagement.template.is_empty())
+    }
 }
 
 #[cfg(test)]
@@ -328,9 +443,31 @@ mod tests {
         assert_eq!(config.platform("whatsapp").api_base, default_api_base());
         assert_eq!(config.delivery.max_attempts, 3);
         assert_eq!(config.delivery.workers, 8);
+        assert_eq!(config.reply_window_ms("messenger"), 24 * 60 * 60 * 1000);
         let error = toml::from_str::<HostConfig>("[delivery]\nretries = 3\n")
             .unwrap_err()
             .to_string();
         assert!(error.contains("retries"), "{error}");
+    }
+
+    #[test]
+    fn reply_windows_default_by_app_and_turn_off_with_zero() {
+        let config: HostConfig = toml::from_str(
+            "[platforms.whatsapp]\napi_base = \"http://127.0.0.1:9\"\n\
+             [platforms.instagram]\nreply_window_ms = 0\n\
+             [platforms.messenger]\nreengagement = { template = \"hello\" }\n",
+        )
+        .unwrap();
+        assert_eq!(config.reply_window_ms("whatsapp"), DAY_MS);
+        assert_eq!(config.reply_window_ms("instagram"), 0);
+        assert_eq!(config.reply_window_ms("telegram"), 0);
+        let template = config.reengagement("whatsapp").unwrap();
+        assert_eq!(template.template, "new_message");
+        assert_eq!(template.language, "en_US");
+        assert_eq!(config.reengagement("messenger").unwrap().template, "hello");
+        assert_eq!(config.reengagement("instagram"), None);
+        let off: HostConfig =
+            toml::from_str("[platforms.whatsapp]\nreengagement = { template = \"\" }\n").unwrap();
+        assert_eq!(off.reengagement("whatsapp"), None);
     }
 }

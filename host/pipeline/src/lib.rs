@@ -27,6 +27,8 @@
 //! * [`outbox`] — deliveries waiting to be sent, in the store.
 //! * [`stages`] — the router and translator stages behind traits (component,
 //!   or native for the comparison benchmark).
+//! * [`window`] — the apps' reply windows: when a person last wrote to an
+//!   endpoint, deliveries waiting for them, the re-engagement form.
 //! * [`routing`] — the router stage: inbox to outbox.
 //! * [`sending`] — the senders: outbox to platforms, with the credential
 //!   each platform's translator declares ([`credentials`]), retries, a
@@ -68,3 +70,4 @@ pub mod sending;
 pub mod service;
 pub mod stages;
 pub mod stories;
+pub mod window;

@@ -8,6 +8,8 @@
 //! | `dropped:` | `dropped_ms` | its `at_ms` |
 //! | `status:` | `statuses_ms` | its `at_ms` |
 //! | `envelope:` | `envelopes_ms` | the event's `timestamp_ms`; its message maps go with it: `message:<id>` (its conversation and author), `canonical:<id>:…` (the native id of each copy) and the `native:…` entry of each of those copies and of the original, so a reply to a message older than that no longer maps |
+//! | `waiting:` | `waiting_ms` | its `created_ms` (when it was routed; a reply window that never reopened) |
+//! | `seen:` | `seen_ms` | its `at_ms` |
 //! | `rejected:` | `rejected_ms` | the `at_ms` of its `…:error` record (body and record go together) |
 //!
 //! The inbox and the outbox are work still to do and are never swept. A
@@ -56,6 +58,16 @@ const KINDS: &[Kind] = &[
         prefix: "status:",
         time_field: "at_ms",
         retention_ms: |config| config.statuses_ms,
+    },
+    Kind {
+        prefix: "waiting:",
+        time_field: "created_ms",
+        retention_ms: |config| config.waiting_ms,
+    },
+    Kind {
+        prefix: "seen:",
+        time_field: "at_ms",
+        retention_ms: |config| config.seen_ms,
     },
 ];
 
@@ -246,10 +258,14 @@ mod tests {
                 set("rejected:def:error", json!({ "at_ms": now })),
                 set("inbox:old", json!({ "timestamp_ms": 0 })),
                 set("outbox:old", json!({ "created_ms": 0 })),
+                set("waiting:old", json!({ "created_ms": now - 31 * DAY })),
+                set("waiting:new", json!({ "created_ms": now - DAY })),
+                set("seen:old", json!({ "at_ms": now - 31 * DAY })),
+                set("seen:new", json!({ "at_ms": now - DAY })),
             ])
             .unwrap();
         let sweeper = Sweeper::new(store.clone(), RetentionConfig::default());
-        assert_eq!(sweeper.sweep(now).unwrap(), 11);
+        assert_eq!(sweeper.sweep(now).unwrap(), 13);
         for gone in [
             "delivered:old",
             "deadletter:old",
@@ -262,6 +278,8 @@ mod tests {
             "message:whatsapp:wamid.old",
             "rejected:abc",
             "rejected:abc:error",
+            "waiting:old",
+            "seen:old",
         ] {
             assert!(store.get(gone).unwrap().is_none(), "{gone} kept");
         }
@@ -275,6 +293,8 @@ mod tests {
             "rejected:def:error",
             "inbox:old",
             "outbox:old",
+            "waiting:new",
+            "seen:new",
         ] {
             assert!(store.get(kept).unwrap().is_some(), "{kept} swept");
         }

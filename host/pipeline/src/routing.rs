@@ -12,6 +12,12 @@
 //! inbox entry. Refusals are judged per recipient; the sender gets one notice
 //! on their own app saying why. An event about a message still on its way is
 //! held and tried again (`pipeline.hold_retry_ms` × `hold_tries`).
+//!
+//! The apps' reply windows bind every delivery ([`crate::window`]): a
+//! person's message records when their window at that endpoint opened and
+//! releases what waited for them there; a delivery to a person whose window
+//! is closed waits under `waiting:` (listed in the status), with the app's
+//! re-engagement form (a WhatsApp template) sent in its place once.
 
 use crate::bindings::router::exports::switchboard::messaging::policy::{RejectionReason, Verdict};
 use crate::bindings::router::exports::switchboard::messaging::router::RouteError;
@@ -24,7 +30,8 @@ use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxEntry, Queued};
 use crate::plugins::translator::{Encoded, describe_encode_error};
 use crate::redact::digest;
-use crate::stages::{EncodeFailure, RouterInstance, RouterStage, TranslatorStage};
+use crate::stages::{Delivery, EncodeFailure, RouterInstance, RouterStage, TranslatorStage};
+use crate::window::{WINDOW_CLOSED, WindowPass};
 use anyhow::Result;
 use directory_schema::{INBOX_PREFIX, envelope_key};
 use serde::{Deserialize, Serialize};
@@ -60,6 +67,10 @@ pub struct RouteStatus {
     pub deliveries: Vec<String>,
     /// The deliveries that were refused, and why.
     pub refused: Vec<Refusal>,
+    /// The deliveries waiting for their recipient's reply window
+    /// (`waiting:` keys): they go out when the recipient writes again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
     /// When it was judged (ms since the epoch), for its retention.
     #[serde(default)]
     pub at_ms: u64,
@@ -71,6 +82,7 @@ impl RouteStatus {
             state: state.into(),
             deliveries,
             refused,
+            waiting: Vec::new(),
             at_ms: now_ms(),
         }
     }
@@ -311,6 +323,7 @@ impl Router {
         let mut queued = Vec::new();
         let mut settled = Vec::new();
         let mut router: Option<Box<dyn RouterInstance>> = None;
+        let mut windows = WindowPass::new(&self.store, &self.config, now);
         for (key, envelope) in envelopes {
             let instance = match router.as_mut() {
                 Some(instance) => instance,
@@ -326,7 +339,7 @@ impl Router {
                 .get(&envelope.id)
                 .is_some_and(|(tries, _)| tries + 1 >= self.config.pipeline.hold_tries);
             let outcome = match self
-                .route_one(instance.as_mut(), &envelope, now, last_try)
+                .route_one(instance.as_mut(), &envelope, now, last_try, &mut windows)
                 .await
             {
                 Ok(outcome) => outcome,
@@ -408,12 +421,53 @@ impl Router {
     /// delivery of that message has ended, or its `last_try`; then it goes
     /// where the message did (nowhere, with its refusal on record, if that
     /// message reached no other app).
+    ///
+    /// A person's message first opens their window at the endpoint it came
+    /// to, and releases what waited for them there ([`WindowPass::opened`]);
+    /// then its deliveries are judged against their recipients' windows.
+    /// What the pass learnt of windows is kept only when the envelope is
+    /// settled.
     async fn route_one(
         &self,
         router: &mut dyn RouterInstance,
         envelope: &Envelope,
         now: u64,
         last_try: bool,
+        windows: &mut WindowPass<'_>,
+    ) -> Result<Routed> {
+        let before = windows.clone();
+        let opened = match windows.opened(envelope) {
+            Ok(opened) => opened,
+            Err(error) => {
+                *windows = before;
+                return Err(error);
+            }
+        };
+        match self
+            .route_judged(router, envelope, now, last_try, windows)
+            .await
+        {
+            Ok(Routed::Done(mut changes, mut queued)) => {
+                changes.extend(opened.changes);
+                changes.extend(Outbox::changes(&opened.released)?);
+                queued.extend(opened.released);
+                Ok(Routed::Done(changes, queued))
+            }
+            other => {
+                *windows = before;
+                other
+            }
+        }
+    }
+
+    /// [`Router::route_one`] after the window of the envelope's sender.
+    async fn route_judged(
+        &self,
+        router: &mut dyn RouterInstance,
+        envelope: &Envelope,
+        now: u64,
+        last_try: bool,
+        windows: &mut WindowPass<'_>,
     ) -> Result<Routed> {
         let mut refused = Vec::new();
         let deliveries = match router.route(envelope).await? {
@@ -445,7 +499,7 @@ impl Router {
                     reason: reason_code(RejectionReason::NoConversation).into(),
                     detail: "you are in no conversation with anyone on another app here; send /help to see what you can do".into(),
                 };
-                return self.settle(envelope, Vec::new(), vec![refusal], now);
+                return self.settle(envelope, Vec::new(), vec![refusal], Vec::new(), now);
             }
         };
         if envelope.echo {
@@ -453,6 +507,8 @@ impl Router {
             return Ok(Routed::Done(vec![status.change(&envelope.id)?], Vec::new()));
         }
         let mut queued = Vec::new();
+        let mut waiting = Vec::new();
+        let mut parked = Vec::new();
         for delivery in deliveries {
             let refuse = |reason: &str, detail: String| Refusal {
                 recipient: Some(format!(
@@ -472,9 +528,29 @@ impl Router {
             }
             match self.encode(&delivery.envelope, &delivery.endpoint, &delivery.recipient) {
                 Ok(Some(encoded)) => {
-                    queued.push(
-                        OutboxEntry::new(&envelope.id, &delivery.recipient, encoded, now).queued(),
-                    );
+                    let entry = OutboxEntry::new(&envelope.id, &delivery.recipient, encoded, now);
+                    // The person who just wrote, where they wrote: their
+                    // window opened with this envelope.
+                    let to_writer = delivery.recipient == envelope.sender.address
+                        && delivery.endpoint == envelope.recipient.id;
+                    if to_writer || windows.is_open(&delivery.recipient, &delivery.endpoint)? {
+                        queued.push(entry.queued());
+                    } else if !crate::window::may_wait(&delivery.envelope.event) {
+                        refused.push(refuse(
+                            WINDOW_CLOSED,
+                            "the recipient has not written here lately, and the app lets this wait for no one".into(),
+                        ));
+                    } else {
+                        let park = windows.park(entry, &delivery.endpoint)?;
+                        tracing::info!(envelope = %digest(&envelope.id), recipient = %digest(&delivery.recipient.id), first = park.first, "waiting for the recipient's reply window");
+                        if park.first
+                            && let Some(reengage) = self.reengage(envelope, &delivery, windows, now)
+                        {
+                            queued.push(reengage);
+                        }
+                        waiting.push(park.key);
+                        parked.push(park.change);
+                    }
                 }
                 // Nothing to send on that app (a dropped typing indicator…).
                 Ok(None) => {}
@@ -486,7 +562,49 @@ impl Router {
                 }
             }
         }
-        self.settle(envelope, queued, refused, now)
+        let Routed::Done(mut changes, queued) =
+            self.settle(envelope, queued, refused, waiting, now)?
+        else {
+            unreachable!("settle always settles")
+        };
+        changes.extend(parked);
+        Ok(Routed::Done(changes, queued))
+    }
+
+    /// The re-engagement form of the recipient's app for `delivery`, whose
+    /// recipient's window is closed (a WhatsApp template naming the writer),
+    /// from the same endpoint; `None` when the app has none or it cannot be
+    /// encoded.
+    fn reengage(
+        &self,
+        envelope: &Envelope,
+        delivery: &Delivery,
+        windows: &WindowPass<'_>,
+        now: u64,
+    ) -> Option<Queued> {
+        let template = windows.reengagement(&delivery.recipient.platform)?;
+        let fallback = crate::window::writer_label(envelope, "someone");
+        let label = crate::window::writer_label(&delivery.envelope, &fallback);
+        let form = crate::window::reengagement(
+            &format!("{}:reengage", envelope.id),
+            &template,
+            &label,
+            &delivery.endpoint,
+            &delivery.recipient,
+            &delivery.envelope.conversation,
+            now,
+        );
+        match self.encode(&form, &delivery.endpoint, &delivery.recipient) {
+            Ok(Some(encoded)) => {
+                Some(OutboxEntry::new(&form.id, &delivery.recipient, encoded, now).queued())
+            }
+            Ok(None) => None,
+            Err(failure) => {
+                let (reason, detail) = refusal_of(failure, &delivery.recipient.platform);
+                tracing::warn!(%reason, %detail, "cannot encode the re-engagement template");
+                None
+            }
+        }
     }
 
     /// Whether the message an event refers to (`native_id` on `platform`) was
@@ -542,13 +660,14 @@ impl Router {
         envelope: &Envelope,
         mut queued: Vec<Queued>,
         refused: Vec<Refusal>,
+        waiting: Vec<String>,
         now: u64,
     ) -> Result<Routed> {
         for refusal in &refused {
             self.metrics.reject(&refusal.reason);
             tracing::info!(envelope = %digest(&envelope.id), recipient = %refusal.recipient.as_deref().map(digest).unwrap_or_default(), reason = %refusal.reason, "not delivered");
         }
-        let state = if queued.is_empty() && !refused.is_empty() {
+        let state = if queued.is_empty() && waiting.is_empty() && !refused.is_empty() {
             "rejected"
         } else {
             "routed"
@@ -561,7 +680,9 @@ impl Router {
         }
         let mut changes = Outbox::changes(&queued)?;
         let keys = queued.iter().map(|queued| queued.key.clone()).collect();
-        changes.push(RouteStatus::new(state, keys, refused).change(&envelope.id)?);
+        let mut status = RouteStatus::new(state, keys, refused);
+        status.waiting = waiting;
+        changes.push(status.change(&envelope.id)?);
         Ok(Routed::Done(changes, queued))
     }
 
@@ -615,7 +736,7 @@ impl Router {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use crate::bindings::types::{Conversation, ConversationKind};
@@ -632,7 +753,7 @@ mod tests {
         }
     }
 
-    fn envelope(id: &str) -> Envelope {
+    pub(crate) fn envelope(id: &str) -> Envelope {
         Envelope {
             id: id.into(),
             platform: "whatsapp".into(),
@@ -730,18 +851,27 @@ mod tests {
             sender: &Address,
             recipient: &Address,
         ) -> Result<Encoded, EncodeFailure> {
-            let Event::Message(Message {
-                content: Content::Text(text),
-                ..
-            }) = &envelope.event
-            else {
-                return Err(EncodeFailure::NotConnected);
+            let body = match &envelope.event {
+                Event::Message(Message {
+                    content: Content::Text(text),
+                    ..
+                }) => serde_json::json!({
+                    "from": sender.id,
+                    "to": recipient.id,
+                    "text": text.body,
+                }),
+                Event::Message(Message {
+                    content: Content::Template(template),
+                    ..
+                }) => serde_json::json!({
+                    "from": sender.id,
+                    "to": recipient.id,
+                    "template": template.name,
+                    "language": template.language,
+                    "parameters": template.parameters.iter().map(|parameter| &parameter.value).collect::<Vec<_>>(),
+                }),
+                _ => return Err(EncodeFailure::NotConnected),
             };
-            let body = serde_json::json!({
-                "from": sender.id,
-                "to": recipient.id,
-                "text": text.body,
-            });
             Ok(Encoded {
                 requests: vec![SendRequest {
                     method: HttpMethod::Post,
@@ -766,17 +896,34 @@ mod tests {
         }
     }
 
+    /// A configuration with the apps' reply windows turned off.
+    fn without_windows() -> HostConfig {
+        let mut config = HostConfig::default();
+        for platform in ["whatsapp", "messenger", "instagram"] {
+            config.platforms.insert(
+                platform.into(),
+                crate::config::PlatformConfig {
+                    reply_window_ms: Some(0),
+                    ..Default::default()
+                },
+            );
+        }
+        config
+    }
+
     fn router(name: &str, stage: TwoRecipients) -> (Router, Arc<EmbeddedStore>) {
+        router_with(name, Arc::new(stage), without_windows())
+    }
+
+    fn router_with(
+        name: &str,
+        stage: Arc<dyn RouterStage>,
+        config: HostConfig,
+    ) -> (Router, Arc<EmbeddedStore>) {
         let store = scratch_store(name);
         let metrics = Arc::new(Metrics::new());
         let outbox = Arc::new(Outbox::new(store.clone(), metrics.clone()));
-        let router = Router::new(
-            Arc::new(stage),
-            Arc::new(EchoText),
-            HostConfig::default(),
-            metrics,
-            outbox,
-        );
+        let router = Router::new(stage, Arc::new(EchoText), config, metrics, outbox);
         (router, store)
     }
 
@@ -904,6 +1051,7 @@ mod tests {
         let outbox = Arc::new(Outbox::new(store.clone(), metrics.clone()));
         let mut config = HostConfig::default();
         config.pipeline.unknown_senders_per_minute = 3;
+        config.platforms = without_windows().platforms;
         let router = Router::new(
             Arc::new(Strangers),
             Arc::new(EchoText),
@@ -949,5 +1097,364 @@ mod tests {
                 "record of message {n}"
             );
         }
+    }
+
+    /// Alice on WhatsApp (relay number `phone`) and Bob on Messenger (relay
+    /// Page `page`) in a direct conversation: each one's message goes to the
+    /// other, their text after the writer's bold label as the router puts
+    /// it. `/ping` is answered to its writer.
+    struct Direct;
+
+    struct DirectInstance;
+
+    impl RouterStage for Direct {
+        fn instantiate<'a>(
+            &'a self,
+            _store: &'a Arc<EmbeddedStore>,
+            _writes: &'a Arc<HeldWrites>,
+        ) -> BoxFuture<'a, Result<Box<dyn RouterInstance>>> {
+            Box::pin(async { Ok(Box::new(DirectInstance) as Box<dyn RouterInstance>) })
+        }
+    }
+
+    fn labelled(label: &str, body: &str) -> Content {
+        Content::Text(FormattedText {
+            body: format!("{label}\n{body}"),
+            spans: vec![crate::bindings::types::Span {
+                start: 0,
+                end: label.chars().count() as u32,
+                style: crate::bindings::types::SpanStyle::Bold,
+            }],
+        })
+    }
+
+    impl RouterInstance for DirectInstance {
+        fn route<'a>(
+            &'a mut self,
+            envelope: &'a Envelope,
+        ) -> BoxFuture<'a, Result<Result<Vec<crate::stages::Delivery>, RouteError>>> {
+            let Event::Message(Message {
+                content: Content::Text(text),
+                ..
+            }) = &envelope.event
+            else {
+                return Box::pin(async { Ok(Ok(Vec::new())) });
+            };
+            let (to, endpoint, label, body) = if text.body == "/ping" {
+                let to = envelope.sender.address.clone();
+                let endpoint = envelope.recipient.id.clone();
+                (to, endpoint, "Switchboard", "pong".to_string())
+            } else if envelope.platform == "whatsapp" {
+                let to = address("messenger", "bob");
+                (to, "page".into(), "Alice · WhatsApp", text.body.clone())
+            } else {
+                let to = address("whatsapp", "alice");
+                (to, "phone".into(), "Bob · Messenger", text.body.clone())
+            };
+            let mut rewritten = envelope.clone();
+            rewritten.platform = to.platform.clone();
+            if let Event::Message(message) = &mut rewritten.event {
+                message.content = labelled(label, &body);
+            }
+            let delivery = Delivery {
+                platform: to.platform.clone(),
+                recipient: to,
+                endpoint,
+                envelope: rewritten,
+            };
+            Box::pin(async move { Ok(Ok(vec![delivery])) })
+        }
+
+        fn check<'a>(
+            &'a mut self,
+            _envelope: &'a Envelope,
+            _recipient: &'a Address,
+        ) -> BoxFuture<'a, Result<Verdict>> {
+            Box::pin(async { Ok(Verdict::Deliver) })
+        }
+    }
+
+    /// `text` from Alice (to the relay's `phone`) or Bob (to its `page`),
+    /// stamped `at_ms` by the platform.
+    fn from(who: &str, id: &str, text: &str, at_ms: u64) -> Envelope {
+        let mut message = envelope(id);
+        let (platform, endpoint) = match who {
+            "alice" => ("whatsapp", "phone"),
+            _ => ("messenger", "page"),
+        };
+        message.platform = platform.into();
+        message.sender.address = address(platform, who);
+        message.recipient = address(platform, endpoint);
+        message.conversation.id = "alice-bob".into();
+        message.timestamp_ms = at_ms;
+        if let Event::Message(message) = &mut message.event {
+            message.content = Content::Text(FormattedText {
+                body: text.into(),
+                spans: Vec::new(),
+            });
+        }
+        message
+    }
+
+    async fn route(router: &Router, store: &EmbeddedStore, envelopes: &[Envelope]) {
+        let changes: Vec<Change> = envelopes
+            .iter()
+            .map(|envelope| {
+                Change::Set(
+                    directory_schema::inbox_key(&envelope.id),
+                    serde_json::to_vec(envelope).unwrap(),
+                )
+            })
+            .collect();
+        store.apply(&changes).unwrap();
+        assert_eq!(
+            router.route_pending(&mut HashMap::new()).await.unwrap(),
+            envelopes.len()
+        );
+    }
+
+    /// The body of the first request of a stored outbox entry.
+    fn body(store: &EmbeddedStore, key: &str) -> serde_json::Value {
+        let entry = json(store, key);
+        let body: Vec<u8> =
+            serde_json::from_value(entry["encoded"]["requests"][0]["body"].clone()).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn keys(store: &EmbeddedStore, prefix: &str) -> Vec<String> {
+        store
+            .scan_prefix(prefix, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
+    }
+
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_outside_the_window_waits_and_the_recipients_message_releases_it() {
+        let (router, store) = router_with("window-wait", Arc::new(Direct), HostConfig::default());
+        let now = now_ms();
+        // Alice writes; Bob never wrote to the Page: Messenger has no
+        // re-engagement form, so it only waits.
+        route(
+            &router,
+            &store,
+            &[from("alice", "whatsapp:a1", "Hi Bob", now)],
+        )
+        .await;
+        let waiting = "waiting:messenger:bob:page:whatsapp:a1";
+        assert_eq!(keys(&store, "waiting:"), vec![waiting.to_string()]);
+        assert_eq!(
+            keys(&store, "outbox:"),
+            Vec::<String>::new(),
+            "nothing sent to Bob"
+        );
+        let status = json(&store, &directory_schema::status_key("whatsapp:a1"));
+        assert_eq!(status["state"], "routed");
+        assert_eq!(status["waiting"], serde_json::json!([waiting]));
+        assert_eq!(status["deliveries"], serde_json::json!([]));
+        // Alice's window at the relay's number opened at her message.
+        let seen = json(&store, "seen:whatsapp:alice:phone");
+        assert_eq!(seen["at_ms"], now);
+
+        // A second message waits too.
+        route(
+            &router,
+            &store,
+            &[from("alice", "whatsapp:a2", "Are you there?", now + 1)],
+        )
+        .await;
+        assert_eq!(keys(&store, "waiting:").len(), 2);
+
+        // Bob writes: both go out, and his message reaches Alice at once (her
+        // window is open).
+        route(
+            &router,
+            &store,
+            &[from("bob", "messenger:b1", "Hello!", now + 2)],
+        )
+        .await;
+        assert_eq!(keys(&store, "waiting:"), Vec::<String>::new());
+        let first = body(&store, "outbox:whatsapp:a1:messenger:bob");
+        assert_eq!(first["from"], "page");
+        assert_eq!(first["text"], "Alice · WhatsApp\nHi Bob");
+        assert!(
+            store
+                .get("outbox:whatsapp:a2:messenger:bob")
+                .unwrap()
+                .is_some()
+        );
+        let to_alice = body(&store, "outbox:messenger:b1:whatsapp:alice");
+        assert_eq!(to_alice["text"], "Bob · Messenger\nHello!");
+        assert_eq!(to_alice["from"], "phone");
+        let status = json(&store, &directory_schema::status_key("messenger:b1"));
+        assert!(status.get("waiting").is_none(), "{status}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_whatsapp_window_gets_the_template_once_then_the_messages_on_reply() {
+        let (router, store) =
+            router_with("window-template", Arc::new(Direct), HostConfig::default());
+        let now = now_ms();
+        // Alice wrote two days ago: a message stamped then opens no window now.
+        route(
+            &router,
+            &store,
+            &[from("alice", "whatsapp:old", "Hi", now - 2 * DAY_MS)],
+        )
+        .await;
+        assert_eq!(
+            json(&store, "seen:whatsapp:alice:phone")["at_ms"],
+            now - 2 * DAY_MS
+        );
+        // Bob answers (his window opens, so Alice's old message reaches him).
+        route(
+            &router,
+            &store,
+            &[from("bob", "messenger:b1", "Sorry, late", now)],
+        )
+        .await;
+        assert!(
+            store
+                .get("outbox:whatsapp:old:messenger:bob")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .get("outbox:messenger:b1:whatsapp:alice")
+                .unwrap()
+                .is_none(),
+            "free-form text sent outside Alice's window"
+        );
+        let template = body(&store, "outbox:messenger:b1:reengage:whatsapp:alice");
+        assert_eq!(template["template"], "new_message");
+        assert_eq!(template["language"], "en_US");
+        assert_eq!(
+            template["parameters"],
+            serde_json::json!(["Bob · Messenger"])
+        );
+        assert_eq!(template["from"], "phone");
+        let status = json(&store, &directory_schema::status_key("messenger:b1"));
+        assert_eq!(
+            status["waiting"],
+            serde_json::json!(["waiting:whatsapp:alice:phone:messenger:b1"])
+        );
+        assert_eq!(
+            status["deliveries"],
+            serde_json::json!(["outbox:messenger:b1:reengage:whatsapp:alice"])
+        );
+
+        // Bob again: it waits, and no second template.
+        route(
+            &router,
+            &store,
+            &[from("bob", "messenger:b2", "Still there?", now + 1)],
+        )
+        .await;
+        assert!(
+            store
+                .get("outbox:messenger:b2:reengage:whatsapp:alice")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(keys(&store, "waiting:whatsapp:alice:").len(), 2);
+
+        // Alice answers the template: Bob's messages follow; her /ping is
+        // answered to her at once, never parked.
+        route(
+            &router,
+            &store,
+            &[from("alice", "whatsapp:a3", "/ping", now + 2)],
+        )
+        .await;
+        assert_eq!(keys(&store, "waiting:"), Vec::<String>::new());
+        assert_eq!(
+            body(&store, "outbox:messenger:b1:whatsapp:alice")["text"],
+            "Bob · Messenger\nSorry, late"
+        );
+        assert!(
+            store
+                .get("outbox:messenger:b2:whatsapp:alice")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .get("outbox:whatsapp:a3:whatsapp:alice")
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_to_a_writer_is_never_parked_even_when_their_stamp_is_old() {
+        let (router, store) = router_with("window-answer", Arc::new(Direct), HostConfig::default());
+        let old = now_ms() - 3 * DAY_MS;
+        route(
+            &router,
+            &store,
+            &[from("bob", "messenger:p1", "/ping", old)],
+        )
+        .await;
+        assert_eq!(keys(&store, "waiting:"), Vec::<String>::new());
+        assert_eq!(
+            body(&store, "outbox:messenger:p1:messenger:bob")["text"],
+            "Switchboard\npong"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_in_the_same_pass_releases_what_the_pass_parked() {
+        let (router, store) = router_with("window-pass", Arc::new(Direct), HostConfig::default());
+        let now = now_ms();
+        route(
+            &router,
+            &store,
+            &[
+                from("alice", "whatsapp:a1", "Hi Bob", now),
+                from("bob", "messenger:b1", "Hi Alice", now + 1),
+            ],
+        )
+        .await;
+        assert_eq!(keys(&store, "waiting:"), Vec::<String>::new());
+        assert!(
+            store
+                .get("outbox:whatsapp:a1:messenger:bob")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .get("outbox:messenger:b1:whatsapp:alice")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            keys(&store, "outbox:").len(),
+            2,
+            "no template: Alice had just written"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_window_of_zero_is_no_rule() {
+        let (router, store) = router_with("window-off", Arc::new(Direct), without_windows());
+        route(
+            &router,
+            &store,
+            &[from("alice", "whatsapp:a1", "Hi Bob", now_ms())],
+        )
+        .await;
+        assert!(
+            store
+                .get("outbox:whatsapp:a1:messenger:bob")
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(keys(&store, "waiting:"), Vec::<String>::new());
+        assert_eq!(keys(&store, "seen:"), Vec::<String>::new());
     }
 }

@@ -554,6 +554,40 @@ pub fn outbox_key(canonical_id: &str, platform: &str, recipient: &str) -> String
     format!("{OUTBOX_PREFIX}{canonical_id}:{platform}:{recipient}")
 }
 
+/// Prefix of the deliveries parked until their recipient writes again (the
+/// apps' 24-hour reply windows): `waiting:<recipient>:<endpoint>:<canonical id>`.
+pub const WAITING_PREFIX: &str = "waiting:";
+
+/// An id as one part of a key: `%` and `:` escaped, as in
+/// [`Account::key_part`].
+fn escaped(id: &str) -> String {
+    id.replace('%', "%25").replace(':', "%3A")
+}
+
+/// Key of when `account` last wrote to the relay's `endpoint` on its app (a
+/// JSON object with `at_ms`): where that account's reply window at that
+/// endpoint opened.
+pub fn seen_key(account: &Account, endpoint: &str) -> String {
+    format!("seen:{}:{}", account.key_part(), escaped(endpoint))
+}
+
+/// Prefix of every delivery parked for `recipient` at the relay's
+/// `endpoint`; the trailing `:` keeps one endpoint's prefix from matching
+/// another whose id merely starts the same.
+pub fn waiting_prefix(recipient: &Account, endpoint: &str) -> String {
+    format!(
+        "{WAITING_PREFIX}{}:{}:",
+        recipient.key_part(),
+        escaped(endpoint)
+    )
+}
+
+/// Key of a delivery of envelope `canonical_id` parked for `recipient` at
+/// `endpoint` (its outbox entry, moved to the outbox when they write again).
+pub fn waiting_key(recipient: &Account, endpoint: &str, canonical_id: &str) -> String {
+    format!("{}{canonical_id}", waiting_prefix(recipient, endpoint))
+}
+
 /// Where an outbox entry ends: `delivered:…`, `deadletter:…` or `dropped:…`
 /// (a story step that must not be sent any more), under the rest of its
 /// outbox key.
@@ -587,6 +621,22 @@ mod tests {
             platform: platform.into(),
             id: id.into(),
         }
+    }
+
+    #[test]
+    fn window_keys_escape_ids_and_endpoints() {
+        let alice = account("whatsapp", "16505551234");
+        assert_eq!(
+            seen_key(&alice, "106540352242922"),
+            "seen:whatsapp:16505551234:106540352242922"
+        );
+        let matrix = account("matrix", "@bob:example.org");
+        assert_eq!(
+            waiting_key(&matrix, "@relay:example.org", "whatsapp:wamid.1"),
+            "waiting:matrix:@bob%3Aexample.org:@relay%3Aexample.org:whatsapp:wamid.1"
+        );
+        assert!(waiting_key(&alice, "1065", "x").starts_with(&waiting_prefix(&alice, "1065")),);
+        assert!(!waiting_key(&alice, "10650", "x").starts_with(&waiting_prefix(&alice, "1065")));
     }
 
     #[test]

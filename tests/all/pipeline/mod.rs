@@ -2,7 +2,7 @@
 //! through a running host — routing, delivery, conversations (one person in
 //! several at once, groups, in-chat commands), references over three apps,
 //! crashes, stories, and the Telegram and Matrix plugins with their
-//! credentials.
+//! credentials; the apps' reply windows.
 
 pub(crate) mod anyone;
 pub(crate) mod conversation;
@@ -14,3 +14,4 @@ pub(crate) mod outage;
 pub(crate) mod story_service;
 pub(crate) mod telegram;
 pub(crate) mod translate;
+pub(crate) mod window;

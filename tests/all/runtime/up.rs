@@ -130,12 +130,14 @@ pub fn state_dir(name: &str) -> PathBuf {
 
 /// Writes a `switchboard.toml` into `dir` that points every platform's send
 /// API at `api_base`, with fast retries and `max_attempts` tries, followed by `extra`; returns
-/// its path.
+/// its path. The apps' reply windows are off (`reply_window_ms = 0`): these
+/// tests send to people who never wrote first; `pipeline/window.rs` turns
+/// them on.
 pub fn host_config(dir: &Path, api_base: &str, max_attempts: u32, extra: &str) -> PathBuf {
     let mut text = String::new();
     for platform in ["whatsapp", "messenger", "instagram", "facebook"] {
         text.push_str(&format!(
-            "[platforms.{platform}]\napi_base = \"{api_base}\"\n"
+            "[platforms.{platform}]\napi_base = \"{api_base}\"\nreply_window_ms = 0\n"
         ));
     }
     text.push_str(&format!(

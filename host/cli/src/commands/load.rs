@@ -200,9 +200,11 @@ impl StartedHost {
         .context("cannot write the runtime config")?;
         let config = dir.join("switchboard.toml");
         let mut text = String::new();
+        // The generated people never wrote to the relay first: the apps'
+        // reply windows are off, or every message would wait for them.
         for platform in ["whatsapp", "messenger", "instagram"] {
             text.push_str(&format!(
-                "[platforms.{platform}]\napi_base = \"http://{sink}\"\n"
+                "[platforms.{platform}]\napi_base = \"http://{sink}\"\nreply_window_ms = 0\n"
             ));
         }
         text.push_str(&format!("[delivery]\nworkers = {}\n", args.workers));
