@@ -216,7 +216,7 @@ fn each_scheme_accepts_the_right_credentials() {
 }
 
 #[test]
-fn each_scheme_refuses_wrong_or_missing_credentials_with_401_before_decoding() {
+fn each_scheme_refuses_wrong_or_missing_credentials_before_decoding() {
     for scheme in SIGNED {
         let (header, _) = signed(scheme, BODY);
         let wrong: Vec<u8> = match scheme {
@@ -226,7 +226,10 @@ fn each_scheme_refuses_wrong_or_missing_credentials_with_401_before_decoding() {
         };
         let store = Memory::default();
         let answer = post_undecoded(scheme, &[(header, &wrong)], BODY, &store);
-        assert_eq!(answer.status, 401, "{scheme:?}");
+        // A wrong bearer token is forbidden (Matrix's M_FORBIDDEN); a wrong
+        // signature or secret token is unauthorised.
+        let wanted = if scheme == Scheme::Bearer { 403 } else { 401 };
+        assert_eq!(answer.status, wanted, "{scheme:?}");
         assert!(error(&answer).contains("does not match"), "{answer:?}");
 
         let answer = post_undecoded(scheme, &[], BODY, &store);
@@ -641,8 +644,12 @@ fn a_bearer_route_takes_a_transaction_put_and_answers_an_empty_object() {
     // A wrong token is refused before decoding, and nothing is stored.
     let wrong = [("Authorization", &b"Bearer not-the-token"[..])];
     let before = store.keys().len();
-    assert_eq!(put(&wrong, vec![envelope("m2")]).status, 401);
-    assert_eq!(put(&[], vec![envelope("m2")]).status, 401);
+    let forbidden = put(&wrong, vec![envelope("m2")]);
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(body(&forbidden)["errcode"], "M_FORBIDDEN");
+    let unauthorised = put(&[], vec![envelope("m2")]);
+    assert_eq!(unauthorised.status, 401);
+    assert_eq!(body(&unauthorised)["errcode"], "M_UNAUTHORIZED");
     assert_eq!(store.keys().len(), before);
     // Other schemes take no PUT.
     for scheme in [Scheme::Hub, Scheme::SecretToken, Scheme::None] {

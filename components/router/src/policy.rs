@@ -19,6 +19,8 @@ pub fn check<F: Facts + ?Sized>(
     recipient: &Address,
     now_ms: u64,
 ) -> Verdict {
+    let bridged = crate::route::as_bridged_chat(facts, envelope);
+    let envelope = bridged.as_ref().unwrap_or(envelope);
     let sender = &envelope.sender.address;
 
     if let Some(story) = crate::story_target(facts, envelope) {

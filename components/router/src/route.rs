@@ -25,6 +25,8 @@ pub fn route<F: Facts + ?Sized>(
     if envelope.echo {
         return Ok(Vec::new());
     }
+    let bridged = as_bridged_chat(facts, envelope);
+    let envelope = bridged.as_ref().unwrap_or(envelope);
     let sender = &envelope.sender.address;
     if let (Event::Message(_), Some(native_id)) = (&envelope.event, &envelope.native_id)
         && !native_id.is_empty()
@@ -126,6 +128,45 @@ pub fn route<F: Facts + ?Sized>(
             deliverable,
         })),
     }
+}
+
+/// The envelope as its chat's, when the chat (not the person) is the member:
+/// on an app whose chats are bridged whole (a Matrix room is a member, by
+/// its room id), an event from someone in no conversation at that endpoint,
+/// in a chat that is in one, speaks for that chat. Its sender becomes the
+/// chat, with no identity attributes (whoever wrote in the room is not
+/// named to the other apps). `None` when the sender speaks for themself.
+pub fn as_bridged_chat<F: Facts + ?Sized>(facts: &F, envelope: &Envelope) -> Option<Envelope> {
+    let sender = &envelope.sender.address;
+    let chat = &envelope.conversation.id;
+    if chat.is_empty() || *chat == sender.id || envelope.recipient.platform != envelope.platform {
+        return None;
+    }
+    let endpoint = &envelope.recipient.id;
+    if !facts
+        .conversations_at(sender, endpoint)
+        .conversations
+        .is_empty()
+    {
+        return None;
+    }
+    let chat = Address {
+        platform: envelope.platform.clone(),
+        id: chat.clone(),
+    };
+    if facts
+        .conversations_at(&chat, endpoint)
+        .conversations
+        .is_empty()
+    {
+        return None;
+    }
+    let mut bridged = envelope.clone();
+    bridged.sender = Participant {
+        address: chat,
+        attributes: Vec::new(),
+    };
+    Some(bridged)
 }
 
 /// The conversation an envelope belongs to: the one its sender has at the

@@ -1138,3 +1138,54 @@ fn targets_share_the_directory_reads_of_one_envelope() {
     assert_eq!(directory.reads_of("origin_of"), 1);
     assert_eq!(directory.reads_of("native_id"), 2, "one per target");
 }
+
+#[test]
+fn a_bridged_room_speaks_as_its_member_and_names_no_one_in_it() {
+    let directory = TestDirectory::with_endpoints("whatsapp=wa-1 matrix=appservice");
+    let alice = addr("whatsapp", "16505551234");
+    let room = addr("matrix", "!kitchen:example.org");
+    directory.consenting(&[&alice, &room]);
+    directory.consent(&room, ConsentScope::ShareDisplayName, true);
+    let conversation = directory.conversation(ConversationKind::Direct, &[&alice, &room]);
+
+    // Carol writes in the room: she is in no conversation, the room is.
+    let carol = addr("matrix", "@carol:example.org");
+    let mut envelope = envelope_to(&carol, "appservice", "$ev1", support::text_event("Dinner?"));
+    envelope.conversation = switchboard_pdk::types::Conversation {
+        kind: ConversationKind::Group,
+        id: room.id.clone(),
+    };
+    let deliveries = route(&directory, &envelope).unwrap();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    let delivery = &deliveries[0];
+    assert_eq!(delivery.recipient, alice);
+    assert_eq!(delivery.endpoint, "wa-1");
+    assert!(
+        delivery.envelope.sender.attributes.is_empty(),
+        "nothing of the person in the room crosses: {:?}",
+        delivery.envelope.sender.attributes
+    );
+    let text = &text_of(&delivery.envelope.event).body;
+    assert!(
+        text.starts_with(&member(&conversation, &room).alias),
+        "the room's alias, not Carol's name: {text:?}"
+    );
+    assert!(
+        !text.contains("Alice Example") && !text.contains("carol"),
+        "{text:?}"
+    );
+    assert_eq!(
+        router::check(&directory, &envelope, &alice, NOW_MS),
+        router::Verdict::Deliver,
+        "policy judges the room, which consented"
+    );
+
+    // Someone in a room that is no member reaches no one.
+    let mut elsewhere = envelope.clone();
+    elsewhere.id = "matrix:$ev2".into();
+    elsewhere.conversation.id = "!other:example.org".into();
+    assert_eq!(
+        route(&directory, &elsewhere),
+        Err(RouteError::NoConversation(carol))
+    );
+}

@@ -341,6 +341,20 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
             &transaction,
         );
         assert_eq!((status, reply), (200, json!({})));
+        // The room is Carl's conversation partner (a bridged room speaks as
+        // its member): what Carol writes there reaches Carl on WhatsApp,
+        // under the room's alias, naming no one in the room.
+        let from_room = sink.wait_for("the Matrix message on WhatsApp", |call| {
+            call.body["to"] == CARL_WA
+                && call.body["text"]["body"]
+                    .as_str()
+                    .is_some_and(|text| text.ends_with("\nhello from Matrix"))
+        });
+        assert!(
+            !from_room.body.to_string().contains("carol"),
+            "{:?}",
+            from_room.body
+        );
 
         // WhatsApp → a Matrix room: a PUT with the as_token as a bearer.
         let body = whatsapp_text(CARL_WA, "wamid.mx1", "Dinner at eight");
