@@ -9,6 +9,7 @@ pub(crate) mod conversation;
 pub(crate) mod crash;
 pub(crate) mod delivery;
 pub(crate) mod logs;
+pub(crate) mod long_outage;
 pub(crate) mod malformed;
 pub(crate) mod outage;
 pub(crate) mod story_service;
