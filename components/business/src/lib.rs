@@ -102,8 +102,9 @@ pub struct SendRequest {
 }
 
 impl SendRequest {
-    /// Reads and checks a request body.
-    pub fn parse(body: &[u8]) -> Result<SendRequest, Outcome> {
+    /// Reads and checks a request body; `apps` are the apps the relay
+    /// serves (those with endpoints configured).
+    pub fn parse(body: &[u8], apps: &[String]) -> Result<SendRequest, Outcome> {
         if body.len() > MAX_BODY_BYTES {
             return Err(refuse(
                 413,
@@ -130,6 +131,17 @@ impl SendRequest {
                     400,
                     format!(
                         "`{field}` needs a platform name (1 to 32 lower-case letters, digits, `-` or `_`, starting with a letter) and an id"
+                    ),
+                ));
+            }
+        }
+        for (field, account) in [("business", &request.business), ("to", &request.to)] {
+            if !apps.contains(&account.platform) {
+                return Err(refuse(
+                    400,
+                    format!(
+                        "`{field}.platform` {:?} is not an app this relay serves (no endpoints are configured for it)",
+                        account.platform
                     ),
                 ));
             }
@@ -184,11 +196,20 @@ impl SendRequest {
     }
 }
 
-/// Answers one authorised request.
-pub fn dispatch(store: &dyn Store, method: &str, path: &str, body: &[u8], now_ms: u64) -> Outcome {
+/// Answers one authorised request; `apps` are the apps the relay serves.
+pub fn dispatch(
+    store: &dyn Store,
+    apps: &[String],
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: u64,
+) -> Outcome {
     let path = path.trim_end_matches('/');
     match (method, path) {
-        ("POST", "/business/messages") => send(store, body, now_ms).unwrap_or_else(|error| error),
+        ("POST", "/business/messages") => {
+            send(store, apps, body, now_ms).unwrap_or_else(|error| error)
+        }
         ("GET", _) if path.starts_with("/business/messages/") => {
             let id = &path["/business/messages/".len()..];
             status(store, id).unwrap_or_else(|error| error)
@@ -202,8 +223,8 @@ fn status_path(canonical_id: &str) -> String {
     format!("/business/messages/{canonical_id}")
 }
 
-fn send(store: &dyn Store, body: &[u8], now_ms: u64) -> Result<Outcome, Outcome> {
-    let request = SendRequest::parse(body)?;
+fn send(store: &dyn Store, apps: &[String], body: &[u8], now_ms: u64) -> Result<Outcome, Outcome> {
+    let request = SendRequest::parse(body, apps)?;
     let envelope = request.envelope(now_ms);
     let answer = |status, duplicate| Outcome {
         status,
@@ -247,8 +268,14 @@ mod handler {
             Err(outcome) => outcome,
             Ok(()) => {
                 let store = SpinStore::open_default()?;
+                // The apps the relay serves: those with endpoints.
+                let pools = variables::get("endpoints").unwrap_or_default();
+                let apps: Vec<String> = conversations::Endpoints::parse(&pools, "")
+                    .map(|endpoints| endpoints.platforms().map(str::to_string).collect())
+                    .unwrap_or_default();
                 super::dispatch(
                     &store,
+                    &apps,
                     method(&request),
                     request.path(),
                     request.body(),
@@ -276,6 +303,13 @@ fn platform_name_ok(name: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+    /// The apps the sample relay serves.
+    fn apps() -> Vec<String> {
+        ["whatsapp", "messenger", "instagram"]
+            .map(String::from)
+            .to_vec()
+    }
+
     use super::*;
     use json_api::MemoryStore;
 
@@ -296,6 +330,7 @@ mod tests {
         let store = MemoryStore::default();
         let first = dispatch(
             &store,
+            &apps(),
             "POST",
             "/business/messages",
             &offer("promo-1", "marketing"),
@@ -317,6 +352,7 @@ mod tests {
         }
         let again = dispatch(
             &store,
+            &apps(),
             "POST",
             "/business/messages",
             &offer("promo-1", "marketing"),
@@ -327,6 +363,7 @@ mod tests {
 
         let queued = dispatch(
             &store,
+            &apps(),
             "GET",
             "/business/messages/messenger:api:promo-1",
             b"",
@@ -341,6 +378,7 @@ mod tests {
             .unwrap();
         let judged = dispatch(
             &store,
+            &apps(),
             "GET",
             "/business/messages/messenger:api:promo-1",
             b"",
@@ -358,6 +396,15 @@ mod tests {
             (b"{".to_vec(), 400, "bad request body"),
             (offer("promo 1", "marketing"), 400, "`id`"),
             (offer("promo-2", "spam"), 400, "unknown variant"),
+            (
+                json!({"id": "x", "business": {"platform": "messenger", "id": "p"},
+                       "to": {"platform": "sms", "id": "q"},
+                       "category": "service", "text": "hi"})
+                .to_string()
+                .into_bytes(),
+                400,
+                "not an app this relay serves",
+            ),
             (
                 json!({"id": "x", "business": {"platform": "messenger", "id": "p"},
                        "to": {"platform": "messenger", "id": "q"},
@@ -380,18 +427,18 @@ mod tests {
             ),
         ];
         for (body, status, words) in cases {
-            let outcome = dispatch(&store, "POST", "/business/messages", &body, 1);
+            let outcome = dispatch(&store, &apps(), "POST", "/business/messages", &body, 1);
             assert_eq!(outcome.status, status, "{:?}", outcome.body);
             let error = outcome.body["error"].as_str().unwrap();
             assert!(error.contains(words), "{error}");
         }
         assert!(store.keys().unwrap().is_empty());
         assert_eq!(
-            dispatch(&store, "GET", "/business/messages/none", b"", 1).status,
+            dispatch(&store, &apps(), "GET", "/business/messages/none", b"", 1).status,
             404
         );
         assert_eq!(
-            dispatch(&store, "PUT", "/business/messages", b"", 1).status,
+            dispatch(&store, &apps(), "PUT", "/business/messages", b"", 1).status,
             405
         );
     }

@@ -59,7 +59,11 @@ fn long_outage_loses_nothing_with_the_sample_delivery_settings() {
     let down_at = Instant::now();
     for n in 0..MESSAGES {
         let (whatsapp, _) = &senders[n % SENDERS];
-        let body = whatsapp_text(whatsapp, &format!("wamid.long{n:04}"), &format!("long outage {n}"));
+        let body = whatsapp_text(
+            whatsapp,
+            &format!("wamid.long{n:04}"),
+            &format!("long outage {n}"),
+        );
         let (status, reply) = post_signed(&host, "whatsapp", SECRET, &body);
         assert_eq!(status, 200, "{reply}");
     }
@@ -77,7 +81,9 @@ fn long_outage_loses_nothing_with_the_sample_delivery_settings() {
             .lock()
             .expect("log")
             .iter()
-            .filter(|request| request.answered == 200 && request.body["recipient"]["id"].is_string())
+            .filter(|request| {
+                request.answered == 200 && request.body["recipient"]["id"].is_string()
+            })
             .map(|request| request.idempotency_key.clone())
             .collect()
     };
@@ -91,7 +97,10 @@ fn long_outage_loses_nothing_with_the_sample_delivery_settings() {
         std::thread::sleep(Duration::from_secs(1));
     }
     let caught_up = up_at.elapsed();
-    let dead = metric(&host, "switchboard_dead_letters_total{platform=\"messenger\"}");
+    let dead = metric(
+        &host,
+        "switchboard_dead_letters_total{platform=\"messenger\"}",
+    );
     let texts: Vec<String> = sink
         .received
         .lock()
@@ -111,5 +120,9 @@ fn long_outage_loses_nothing_with_the_sample_delivery_settings() {
     );
     assert_eq!(dead, 0.0, "a message was given up on");
     assert_eq!(delivered().len(), MESSAGES);
-    assert_eq!(texts.len(), MESSAGES, "a message was sent twice under another key");
+    assert_eq!(
+        texts.len(),
+        MESSAGES,
+        "a message was sent twice under another key"
+    );
 }
