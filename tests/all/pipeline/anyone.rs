@@ -12,6 +12,9 @@
 //!   once, through each one's endpoint; replies and reactions map to each
 //!   reader's own copy; `/block` and `/leave` from a chat apply to the next
 //!   message and are audited with the person as actor; `/stop` and `/start`.
+//! * A request by phone number (`/new`): a person who is not discoverable
+//!   and a number nobody has get the same answer; the request's first
+//!   message waits for `/accept`, then follows.
 
 use crate::fixtures::webhook;
 use crate::pipeline::delivery::{
@@ -660,4 +663,94 @@ fn a_group_of_four_on_three_apps() {
         .map(|record| &record["details"]["granted"])
         .collect();
     assert_eq!(consents, [&json!(false), &json!(true)], "{log}");
+}
+
+#[test]
+fn a_request_by_phone_number_is_held_until_accepted_and_nobody_can_be_probed() {
+    let dir = state_dir("anyone-request");
+    let sink = Sink::start();
+    let config = host_config(&dir, &sink.base, 5, "");
+    let host = Host::start_with(&dir, &["--config".as_ref(), config.as_os_str()]);
+    let consent = |platform: &str, id: &str, scope: &str| {
+        let body = json!({ "account": { "platform": platform, "id": id }, "scope": scope, "granted": true });
+        assert_eq!(admin_json(&host, "POST", "/admin/consents", body).0, 200);
+    };
+    // Alice can be found by her number; Dan uses the service but cannot.
+    consent("whatsapp", ALICE_WA, "cross-app-messaging");
+    consent("whatsapp", ALICE_WA, "discoverable");
+    consent("whatsapp", DAN_WA, "cross-app-messaging");
+    consent("messenger", BOB_PSID, "cross-app-messaging");
+
+    // Bob asks for a not-discoverable and an unknown number: one answer.
+    messenger(
+        &host,
+        &from_messenger(BOB_PSID, "m_r1", "/new +1 650 555 7004", None),
+    );
+    let hidden = sink.wait_for("the answer about Dan", |r| {
+        to(r, BOB_PSID) && text_of(r).contains("reached")
+    });
+    messenger(
+        &host,
+        &from_messenger(BOB_PSID, "m_r2", "/new +1 650 555 9999", None),
+    );
+    let unknown = sink.wait_for("the answer about nobody", |r| {
+        to(r, BOB_PSID) && text_of(r).contains("reached") && sent_id(r) != sent_id(&hidden)
+    });
+    assert_eq!(
+        text_of(&hidden),
+        text_of(&unknown),
+        "a probe tells one from the other"
+    );
+
+    // Bob asks for Alice by her number: she is asked on WhatsApp, and what
+    // Bob writes waits for her answer.
+    messenger(
+        &host,
+        &from_messenger(BOB_PSID, "m_r3", "/new +1 (650) 555-7001", None),
+    );
+    sink.wait_for("the request confirmation", |r| {
+        to(r, BOB_PSID) && text_of(r).starts_with("Request sent")
+    });
+    sink.wait_for("the request on WhatsApp", |r| {
+        to(r, ALICE_WA) && text_of(r).contains("/accept")
+    });
+    messenger(
+        &host,
+        &from_messenger(BOB_PSID, "m_r4", "Hi Alice, it's Bob", None),
+    );
+    settle();
+    assert_eq!(
+        count_to(&sink, ALICE_WA, "it's Bob"),
+        0,
+        "a request's message crossed before /accept"
+    );
+    assert_eq!(count_to(&sink, DAN_WA, "/accept"), 0, "Dan was asked");
+
+    // Alice accepts: Bob hears so, his held message follows, and the two talk.
+    let (status, _) = post_signed(
+        &host,
+        "whatsapp",
+        SECRET,
+        &from_whatsapp(ALICE_WA, FIRST_NUMBER, "wamid.r5", "/accept", None),
+    );
+    assert_eq!(status, 200);
+    sink.wait_for("the acceptance on Messenger", |r| {
+        to(r, BOB_PSID) && text_of(r).contains("accepted")
+    });
+    sink.wait_for("Bob's held message", |r| {
+        to(r, ALICE_WA) && text_of(r).ends_with("\nHi Alice, it's Bob")
+    });
+    whatsapp(
+        &host,
+        &from_whatsapp(ALICE_WA, FIRST_NUMBER, "wamid.r6", "Hello Bob!", None),
+    );
+    sink.wait_for("Alice's answer", |r| {
+        to(r, BOB_PSID) && text_of(r).ends_with("\nHello Bob!")
+    });
+    settle();
+    assert_eq!(
+        count_to(&sink, ALICE_WA, "it's Bob"),
+        1,
+        "the held message came twice"
+    );
 }
