@@ -1,19 +1,17 @@
 //! Telegram and Matrix through `switchboard up`, with the plugins built with
-//! the kit (`plugins/`) loaded from `spin.toml`: a Telegram user and a
-//! WhatsApp user talk (each way), a Matrix homeserver pushes a transaction,
-//! a WhatsApp user's message reaches a Matrix room — and the credentials go
-//! where each translator's `api-auth` says and nowhere else.
+//! the kit (`plugins/`) loaded from `spin.toml`: a Telegram user talks with a
+//! WhatsApp and a Messenger user in a group (each way), a Matrix homeserver
+//! pushes a transaction into a room that is in a group with a WhatsApp and a
+//! Messenger user (what anyone writes in the room reaches both, and theirs
+//! reach the room) — and the credentials go where each translator's
+//! `api-auth` says and nowhere else.
 //!
 //! Telegram's updates do not name the bot they are for, so the decoded
-//! recipient is the placeholder `bot` (the sample `account`), and a Telegram
-//! user's account id is their user id, which is also the chat id of their
-//! private chat with the bot. Matrix's encoder addresses a room, so the
-//! Matrix account linked here is a room id; and since account ids may not
-//! hold `:`, it is a room version 12 id (`!<hash>`, no server part). A
-//! Matrix user writing is decoded with their user id (`@user:server`),
-//! which cannot be linked (it holds `:`): here a Matrix transaction is
-//! checked and stored, and Matrix is reached from WhatsApp, not the other
-//! way.
+//! recipient is the endpoint `bot`, and a Telegram user's account id is
+//! their user id, which is also the chat id of their private chat with the
+//! bot. Matrix's encoder addresses a room, so the Matrix member here is a
+//! room id, and a room's events speak for it (the router's bridged chats):
+//! the Matrix user who wrote (`@user:server`) is named to no other app.
 //!
 //! What it proves about secrets: the bot token is in the path of Telegram's
 //! requests only; a Telegram send that fails (500, with an answer quoting the
@@ -39,9 +37,13 @@ use switchboard_runtime::key_value::KeyValueStores;
 const ADA_TG: &str = "123456789";
 const ALICE_WA: &str = "16505558001";
 const CARL_WA: &str = "16505558002";
-/// A room id as room version 12 makes them (no server part): account ids
-/// may not hold `:`, so a room id of an older version cannot be linked.
+/// A room id as room version 12 makes them (no server part); an older
+/// version's `!id:server` works the same (account ids may hold `:`).
 const KITCHEN_ROOM: &str = "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM";
+/// Messenger members of the two conversations, so each plugin talks with a
+/// WhatsApp and a Messenger user.
+const MIA_PSID: &str = "6000000881";
+const MAX_PSID: &str = "6000000882";
 /// Text in a WhatsApp message that the Telegram sink refuses (400).
 const REFUSED: &str = "Telegram refuses this one";
 
@@ -244,8 +246,22 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
             // request paths: the host keeps it at debug.
             "debug,switchboard=trace,switchboard_pipeline=trace,switchboard_runtime=trace,ureq=trace,ureq_proto=trace",
         );
-        converse(&host, &[("telegram", ADA_TG), ("whatsapp", ALICE_WA)]);
-        converse(&host, &[("whatsapp", CARL_WA), ("matrix", KITCHEN_ROOM)]);
+        converse(
+            &host,
+            &[
+                ("telegram", ADA_TG),
+                ("whatsapp", ALICE_WA),
+                ("messenger", MIA_PSID),
+            ],
+        );
+        converse(
+            &host,
+            &[
+                ("whatsapp", CARL_WA),
+                ("matrix", KITCHEN_ROOM),
+                ("messenger", MAX_PSID),
+            ],
+        );
 
         // Telegram → WhatsApp, with the right secret token.
         let update = telegram_text(900001, 1401, "Hello from Telegram");
@@ -264,6 +280,12 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
                     .is_some_and(|text| text.contains("Hello from Telegram"))
         });
         assert_eq!(delivered.url, "/v21.0/106540352242922/messages");
+        sink.wait_for("Ada's message on Messenger", |call| {
+            call.body["recipient"]["id"] == MIA_PSID
+                && call.body["message"]["text"]
+                    .as_str()
+                    .is_some_and(|text| text.ends_with("\nHello from Telegram"))
+        });
 
         // No secret, or a wrong one: 401, and nothing is stored.
         let forged = telegram_text(900002, 1402, "forged");
@@ -355,6 +377,12 @@ fn telegram_and_whatsapp_users_talk_and_no_token_leaks() {
             "{:?}",
             from_room.body
         );
+        sink.wait_for("the Matrix message on Messenger", |call| {
+            call.body["recipient"]["id"] == MAX_PSID
+                && call.body["message"]["text"]
+                    .as_str()
+                    .is_some_and(|text| text.ends_with("\nhello from Matrix"))
+        });
 
         // WhatsApp → a Matrix room: a PUT with the as_token as a bearer.
         let body = whatsapp_text(CARL_WA, "wamid.mx1", "Dinner at eight");
