@@ -79,7 +79,9 @@ impl Settings {
         let sharing_notice_ms = match given("sharing_notice_ms") {
             None => DEFAULT_SHARING_NOTICE_MS,
             Some(text) => text.parse::<u64>().map_err(|_| {
-                format!("variable sharing_notice_ms {text:?} must be a whole number of milliseconds")
+                format!(
+                    "variable sharing_notice_ms {text:?} must be a whole number of milliseconds"
+                )
             })?,
         };
         Ok(Settings {
@@ -1414,7 +1416,8 @@ mod tests {
     #[test]
     fn enabling_sharing_records_the_policy_an_announcement_and_the_admins_name() {
         let store = MemoryStore::default();
-        let enable = json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": true });
+        let enable =
+            json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": true });
         let on = call(&store, "POST", "/admin/sharing", enable.clone(), 1_000);
         assert_eq!(on.status, 200, "{}", on.body);
         let effective = 1_000 + DEFAULT_SHARING_NOTICE_MS;
@@ -1422,8 +1425,9 @@ mod tests {
         assert_eq!(on.body["attribute"], "display-name");
         assert_eq!(on.body["enabled"], true);
         assert_eq!(on.body["effective_at_ms"], effective);
-        let policy: SharingPolicy =
-            read(&store, "sharing:whatsapp:display-name").unwrap().unwrap();
+        let policy: SharingPolicy = read(&store, "sharing:whatsapp:display-name")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             policy,
             SharingPolicy {
@@ -1436,9 +1440,10 @@ mod tests {
             keys_starting(&store, "announce:"),
             ["announce:whatsapp:display-name:0000000001000"]
         );
-        let announcement: Announcement = read(&store, "announce:whatsapp:display-name:0000000001000")
-            .unwrap()
-            .unwrap();
+        let announcement: Announcement =
+            read(&store, "announce:whatsapp:display-name:0000000001000")
+                .unwrap()
+                .unwrap();
         assert_eq!(announcement.effective_at_ms, effective);
         assert_eq!(announcement.after, None);
 
@@ -1453,7 +1458,8 @@ mod tests {
         assert_eq!(listed.body["policies"][0]["platform"], "whatsapp");
 
         // Off: at once, no notice.
-        let disable = json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": false });
+        let disable =
+            json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": false });
         let off = call(&store, "POST", "/admin/sharing", disable, 7_000);
         assert_eq!(off.status, 200);
         assert_eq!(off.body["enabled"], false);

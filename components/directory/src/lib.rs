@@ -40,9 +40,9 @@ use directory_schema::{
     Account, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord, ConsentScope, ConversationKind,
     ConversationRecord, DEFAULT_REQUEST_EXPIRY_DAYS, EndpointConversations, MAX_HELD_MESSAGES,
     MemberRole, MemberState, MessageOrigin, OptInRecord, OptInState, RateRecord, RequestRecord,
-    RequestState, SharedAttribute, SharingPolicy, StoryOrigin, block_key, canonical_id_key, consent_key, envelope_key, inbox_key,
-    marketing_key, native_id_key, rate_key, request_key, status_key, story_author_key,
-    sharing_key, story_origin_key, username_key,
+    RequestState, SharedAttribute, SharingPolicy, StoryOrigin, block_key, canonical_id_key,
+    consent_key, envelope_key, inbox_key, marketing_key, native_id_key, rate_key, request_key,
+    sharing_key, status_key, story_author_key, story_origin_key, username_key,
 };
 
 pub use conversations::Store as KeyValue;
@@ -1227,9 +1227,7 @@ mod tests {
         assert_eq!(directory.consent_state(&alice, scope), Some(true));
 
         assert_eq!(directory.sharing_effective_at("whatsapp", scope), None);
-        let policy = |enabled| {
-            serde_json::json!({ "enabled": enabled, "announced_at_ms": 100, "effective_at_ms": 900 })
-        };
+        let policy = |enabled| serde_json::json!({ "enabled": enabled, "announced_at_ms": 100, "effective_at_ms": 900 });
         memory.put(
             sharing_key("whatsapp", SharedAttribute::DisplayName),
             policy(true),

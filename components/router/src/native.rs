@@ -204,7 +204,8 @@ impl<S: KeyValue> Facts for DirectoryFacts<S> {
         self.directory.consent_state(&account(of), scope(consent))
     }
     fn sharing_effective_at(&self, platform: &str, consent: ConsentScope) -> Option<u64> {
-        self.directory.sharing_effective_at(platform, scope(consent))
+        self.directory
+            .sharing_effective_at(platform, scope(consent))
     }
     fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
         self.directory

@@ -51,8 +51,15 @@ fn seen_as(delivery: &Delivery) -> (String, bool) {
 
 /// The answer text of a command from `sender`.
 fn command(directory: &TestDirectory, sender: &Address, native_id: &str, text: &str) -> String {
-    let answer = only_at(directory, &directory.text_from(sender, native_id, text), NOW_MS);
-    assert_eq!(answer.recipient, *sender, "a command is answered to its sender");
+    let answer = only_at(
+        directory,
+        &directory.text_from(sender, native_id, text),
+        NOW_MS,
+    );
+    assert_eq!(
+        answer.recipient, *sender,
+        "a command is answered to its sender"
+    );
     text_of(&answer.envelope.event).body.clone()
 }
 

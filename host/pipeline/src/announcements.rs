@@ -148,9 +148,9 @@ impl Announcer {
             return Ok(Some(0));
         }
         let prefix = membership_prefix(&announcement.platform);
-        let page = self
-            .store
-            .scan_prefix_after(&prefix, announcement.after.as_deref(), self.page)?;
+        let page =
+            self.store
+                .scan_prefix_after(&prefix, announcement.after.as_deref(), self.page)?;
         let done = page.len() < self.page;
         let text = notice_text(&announcement);
         let id = notice_id(&announcement);
@@ -227,10 +227,11 @@ impl Announcer {
         let Some(bytes) = self.store.get(&key)? else {
             return Ok(false);
         };
-        Ok(serde_json::from_slice::<SharingPolicy>(&bytes)
-            .is_ok_and(|policy| {
+        Ok(
+            serde_json::from_slice::<SharingPolicy>(&bytes).is_ok_and(|policy| {
                 policy.enabled && policy.announced_at_ms == announcement.announced_at_ms
-            }))
+            }),
+        )
     }
 }
 
@@ -438,14 +439,9 @@ mod tests {
             .map(|(key, _)| Change::Delete(key))
             .collect();
         store.apply(&sent).unwrap();
-        let stored: Announcement = serde_json::from_slice(
-            &store
-                .scan_prefix(ANNOUNCE_PREFIX, 1)
-                .unwrap()
-                .remove(0)
-                .1,
-        )
-        .unwrap();
+        let stored: Announcement =
+            serde_json::from_slice(&store.scan_prefix(ANNOUNCE_PREFIX, 1).unwrap().remove(0).1)
+                .unwrap();
         assert_eq!(stored.after.as_deref(), Some("membership:whatsapp:102"));
         assert_eq!(stored.told, 2);
 
@@ -483,10 +479,17 @@ mod tests {
         let outbox_ = Arc::new(Outbox::new(store.clone(), Arc::new(Metrics::new())));
         let announcer = Announcer::new(outbox_, Arc::new(EchoText), HostConfig::default());
         assert_eq!(announcer.announce(ANNOUNCED).unwrap(), 1);
-        assert!(outbox(&store).is_empty(), "never wrote: the window is closed");
+        assert!(
+            outbox(&store).is_empty(),
+            "never wrote: the window is closed"
+        );
         let parked = store.scan_prefix("waiting:", 10).unwrap();
         assert_eq!(parked.len(), 1);
-        assert!(parked[0].0.starts_with("waiting:whatsapp:111:wa-1:sharing:"));
+        assert!(
+            parked[0]
+                .0
+                .starts_with("waiting:whatsapp:111:wa-1:sharing:")
+        );
     }
 
     #[test]

@@ -229,7 +229,11 @@ pub const ANNOUNCE_PREFIX: &str = "announce:";
 
 /// Key of the [`Announcement`] of a policy turned on at `announced_at_ms`
 /// (13 digits, so the oldest is first).
-pub fn announcement_key(platform: &str, attribute: SharedAttribute, announced_at_ms: u64) -> String {
+pub fn announcement_key(
+    platform: &str,
+    attribute: SharedAttribute,
+    announced_at_ms: u64,
+) -> String {
     format!(
         "{ANNOUNCE_PREFIX}{platform}:{}:{announced_at_ms:013}",
         attribute.as_str()
@@ -407,9 +411,9 @@ pub struct AuditRecord {
     /// from a chat, `<platform>:<account id> in chat`.
     pub actor: String,
     /// What was done (`conversation`, `member-added`, `member-left`,
-    /// `consent`, `block`, `unblock`, `marketing`, `current`, and from a
-    /// chat `request`, `request-accepted`, `request-declined`,
-    /// `request-expired`).
+    /// `consent`, `block`, `unblock`, `marketing`, `current`, `sharing`,
+    /// and from a chat `request`, `request-accepted`, `request-declined`,
+    /// `request-expired`; a business `STOP` is `marketing`).
     pub action: String,
     /// The request's details.
     pub details: serde_json::Value,
@@ -773,7 +777,10 @@ mod tests {
         assert!(membership_key(&alice).starts_with(&membership_prefix("whatsapp")));
         assert!(!membership_key(&alice).starts_with(&membership_prefix("whats")));
         for attribute in SharedAttribute::ALL {
-            assert_eq!(SharedAttribute::of_scope(attribute.scope()), Some(attribute));
+            assert_eq!(
+                SharedAttribute::of_scope(attribute.scope()),
+                Some(attribute)
+            );
             let json = serde_json::to_string(&attribute).unwrap();
             assert_eq!(json, format!("\"{}\"", attribute.as_str()));
         }

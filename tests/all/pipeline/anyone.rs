@@ -32,7 +32,13 @@ const BOB_PSID: &str = "6000000701";
 const CAROL_IGSID: &str = "17840000000000701";
 
 /// A WhatsApp text from `from` to the relay's number `number`, quoting `quoted`.
-pub(crate) fn from_whatsapp(from: &str, number: &str, id: &str, text: &str, quoted: Option<&str>) -> Vec<u8> {
+pub(crate) fn from_whatsapp(
+    from: &str,
+    number: &str,
+    id: &str,
+    text: &str,
+    quoted: Option<&str>,
+) -> Vec<u8> {
     let mut value: Value = serde_json::from_slice(&webhook("whatsapp", "text.json")).expect("json");
     let change = &mut value["entry"][0]["changes"][0]["value"];
     change["metadata"]["phone_number_id"] = json!(number);

@@ -73,7 +73,11 @@ fn an_opt_out_during_the_notice_window_applies_to_the_next_message_and_is_audite
         let notice = sink.wait_for("the sharing notice", |r| {
             to(r, who) && text_of(r).contains(NOTICE)
         });
-        assert!(text_of(&notice).starts_with("From "), "{}", text_of(&notice));
+        assert!(
+            text_of(&notice).starts_with("From "),
+            "{}",
+            text_of(&notice)
+        );
         assert!(notice.path.contains(NUMBER), "{}", notice.path);
     }
 
@@ -88,7 +92,13 @@ fn an_opt_out_during_the_notice_window_applies_to_the_next_message_and_is_audite
     });
     whatsapp(
         &host,
-        &from_whatsapp(ALICE_WA, NUMBER, "wamid.s-alice1", "Still in the window", None),
+        &from_whatsapp(
+            ALICE_WA,
+            NUMBER,
+            "wamid.s-alice1",
+            "Still in the window",
+            None,
+        ),
     );
     let during = sink.wait_for("Alice's message in the window", |r| {
         to(r, BOB_PSID) && text_of(r).contains("Still in the window")
@@ -102,7 +112,11 @@ fn an_opt_out_during_the_notice_window_applies_to_the_next_message_and_is_audite
         "{:?}",
         text_of(&during)
     );
-    assert!(!text_of(&during).contains("Sheena"), "{:?}", text_of(&during));
+    assert!(
+        !text_of(&during).contains("Sheena"),
+        "{:?}",
+        text_of(&during)
+    );
 
     let records = audit(&host);
     let dan_actor = format!("whatsapp:{DAN_WA} in chat");

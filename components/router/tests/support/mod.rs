@@ -11,9 +11,9 @@ use directory_schema::{
     consent_key, marketing_key,
 };
 use router::{
-    Delivery, RouteError,
-    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
-    Facts, Member, MemberRole, MemberState, MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, Delivery,
+    EndpointConversations, Facts, Member, MemberRole, MemberState, MessageOrigin, RouteError,
+    StoryOrigin,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
