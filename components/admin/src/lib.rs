@@ -10,6 +10,8 @@
 //! | `POST /admin/consents` | `{"account", "scope", "granted"}` | records consent or its withdrawal |
 //! | `POST /admin/blocks` / `DELETE /admin/blocks` | `{"blocker", "blocked"}` | blocks / unblocks a person or business |
 //! | `POST /admin/marketing` | `{"person", "business", "state": "opted-in" \| "opted-out"}` | records a marketing choice |
+//! | `POST /admin/sharing` | `{"platform", "attribute": "display-name" \| "phone-number" \| "username", "enabled"}` | 200 `{"platform", "attribute", "enabled", "announced_at_ms", "effective_at_ms"}`: turns on sharing that attribute of the app's people on other apps by default, from `effective_at_ms` (now plus the notice window, `sharing_notice_ms`, 30 days by default), and leaves an announcement the host sends to each of them; turning off applies at once; asking for what is already on record changes nothing |
+//! | `GET /admin/sharing` | | `{"policies": [{"platform", "attribute", "enabled", "announced_at_ms", "effective_at_ms"}, …]}` for the apps the relay serves |
 //! | `GET /admin/audit?after=<sequence>&limit=<n>` | | `{"records": [{"sequence", "at_ms", "actor", "action", "details"}, …], "next": <sequence> \| null}`: the records after `after` (default 0, the start), oldest first, at most `limit` (default 100, at most 1000); `next` is the `after` of the next page |
 //!
 //! Path segments are percent-encoded (a Matrix id `@alice:example.org` is
@@ -22,7 +24,9 @@
 //! never by anything in the request. Endpoint pools come from the `endpoints`
 //! variable (`whatsapp=<id>,<id> messenger=<page id> …`), the apps whose ids
 //! are endpoint-scoped from `scoped_apps` (default `messenger instagram`), the
-//! largest group from `group_max_members` (default 256). Errors are JSON
+//! largest group from `group_max_members` (default 256), the notice window
+//! of a sharing policy from `sharing_notice_ms` (default 30 days, in ms).
+//! Errors are JSON
 //! `{"error": "…"}` with 400 (bad body or path), 401, 404, 409 (conflict) or
 //! 500 (store failure, bad configuration).
 

@@ -5,9 +5,10 @@ use conversations::{
     Conversations, DEFAULT_GROUP_MAX_MEMBERS, Endpoints, Failure, Joiner, conversation_id,
 };
 use directory_schema::{
-    Account, AuditRecord, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord, ConsentScope,
-    ConversationKind, ConversationRecord, Member, MemberRole, MemberState, OptInRecord, OptInState,
-    audit_record_key, block_key, consent_key, marketing_key,
+    Account, Announcement, AuditRecord, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord,
+    ConsentScope, ConversationKind, ConversationRecord, DEFAULT_SHARING_NOTICE_MS, Member,
+    MemberRole, MemberState, OptInRecord, OptInState, SharedAttribute, SharingPolicy,
+    announcement_key, audit_record_key, block_key, consent_key, marketing_key, sharing_key,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub endpoints: Endpoints,
     /// Most members of a group (`group_max_members`).
     pub group_max_members: usize,
+    /// How long after a sharing policy is turned on it applies
+    /// (`sharing_notice_ms`): the notice window people have to opt out.
+    pub sharing_notice_ms: u64,
 }
 
 impl Settings {
@@ -72,10 +76,19 @@ impl Settings {
                     )
                 })?,
         };
+        let sharing_notice_ms = match given("sharing_notice_ms") {
+            None => DEFAULT_SHARING_NOTICE_MS,
+            Some(text) => text.parse::<u64>().map_err(|_| {
+                format!(
+                    "variable sharing_notice_ms {text:?} must be a whole number of milliseconds"
+                )
+            })?,
+        };
         Ok(Settings {
             actor,
             endpoints,
             group_max_members,
+            sharing_notice_ms,
         })
     }
 }
@@ -135,6 +148,15 @@ struct ConsentRequest {
     account: Account,
     scope: ConsentScope,
     granted: bool,
+}
+
+/// The body of `POST /admin/sharing`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharingRequest {
+    platform: String,
+    attribute: SharedAttribute,
+    enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +368,8 @@ pub fn dispatch(
         ("DELETE", ["blocks"]) => block(store, settings, body, actor, now_ms, false),
         ("POST", ["marketing"]) => marketing(store, settings, body, actor, now_ms),
         ("GET", ["audit"]) => audit_log(store, request.query),
+        ("POST", ["sharing"]) => sharing(store, settings, body, actor, now_ms),
+        ("GET", ["sharing"]) => sharing_policies(store, settings),
         _ => Err(refuse(404, format!("no admin operation {method} {path}"))),
     };
     answer.unwrap_or_else(|refusal| refusal)
@@ -564,6 +588,118 @@ fn marketing(
         json!({ "person": request.person, "business": request.business, "state": request.state });
     audit(store, actor, "marketing", details, now_ms)?;
     Ok(answer(200, json!({ "state": request.state })))
+}
+
+/// A sharing policy as the API shows it.
+fn policy_json(platform: &str, attribute: SharedAttribute, policy: &SharingPolicy) -> Value {
+    json!({
+        "platform": platform,
+        "attribute": attribute,
+        "enabled": policy.enabled,
+        "announced_at_ms": policy.announced_at_ms,
+        "effective_at_ms": policy.effective_at_ms,
+    })
+}
+
+/// Turns the sharing of one identity attribute of an app's people on or off.
+///
+/// On: the attribute applies after the notice window (`effective_at_ms`), and
+/// an announcement is left for the host, which tells each of the app's
+/// people. Turning on a policy that is already on changes nothing (the
+/// window is not restarted, nobody is told twice). Off: at once, with no
+/// notice (sharing less needs none), and an announcement still being sent
+/// stops. Each change is audited (`sharing`) with the admin's name.
+fn sharing(
+    store: &dyn Store,
+    settings: &Settings,
+    body: &[u8],
+    actor: &str,
+    now_ms: u64,
+) -> Answer {
+    let request: SharingRequest = parse(body)?;
+    let platform = request.platform.trim();
+    if platform.is_empty() || platform.contains(':') || platform != platform.to_lowercase() {
+        return Err(refuse(
+            400,
+            format!("{platform:?} is not an app name (lower-case, no `:`)"),
+        ));
+    }
+    if settings.endpoints.pool(platform).is_empty() {
+        return Err(refuse(
+            400,
+            format!(
+                "{platform:?} is not an app this relay serves (no endpoints are configured for it)"
+            ),
+        ));
+    }
+    let attribute = request.attribute;
+    let key = sharing_key(platform, attribute);
+    let current: Option<SharingPolicy> = read(store, &key)?;
+    if let Some(policy) = &current
+        && policy.enabled == request.enabled
+    {
+        return Ok(answer(200, policy_json(platform, attribute, policy)));
+    }
+    if current.is_none() && !request.enabled {
+        let off = SharingPolicy {
+            enabled: false,
+            announced_at_ms: now_ms,
+            effective_at_ms: now_ms,
+        };
+        return Ok(answer(200, policy_json(platform, attribute, &off)));
+    }
+    let policy = if request.enabled {
+        SharingPolicy {
+            enabled: true,
+            announced_at_ms: now_ms,
+            effective_at_ms: now_ms.saturating_add(settings.sharing_notice_ms),
+        }
+    } else {
+        SharingPolicy {
+            enabled: false,
+            announced_at_ms: now_ms,
+            effective_at_ms: now_ms,
+        }
+    };
+    write(store, &key, &policy)?;
+    if policy.enabled {
+        let announcement = Announcement {
+            platform: platform.to_string(),
+            attribute,
+            announced_at_ms: policy.announced_at_ms,
+            effective_at_ms: policy.effective_at_ms,
+            after: None,
+            told: 0,
+        };
+        write(
+            store,
+            &announcement_key(platform, attribute, policy.announced_at_ms),
+            &announcement,
+        )?;
+    }
+    let details = json!({
+        "platform": platform,
+        "attribute": attribute,
+        "enabled": policy.enabled,
+        "effective_at_ms": policy.effective_at_ms,
+    });
+    audit(store, actor, "sharing", details, now_ms)?;
+    Ok(answer(200, policy_json(platform, attribute, &policy)))
+}
+
+/// Every sharing policy on record for the apps the relay serves, by app and
+/// attribute (Spin's key-value store cannot list keys, so the configured
+/// apps are asked one by one).
+fn sharing_policies(store: &dyn Store, settings: &Settings) -> Answer {
+    let mut policies = Vec::new();
+    for platform in settings.endpoints.platforms() {
+        for attribute in SharedAttribute::ALL {
+            if let Some(policy) = read::<SharingPolicy>(store, &sharing_key(platform, attribute))? {
+                policies.push(policy_json(platform, attribute, &policy));
+            }
+        }
+    }
+    Ok(answer(200, json!({ "policies": policies })))
 }
 
 /// One page of the audit log, oldest first: the records after sequence
@@ -1278,6 +1414,114 @@ mod tests {
     }
 
     #[test]
+    fn enabling_sharing_records_the_policy_an_announcement_and_the_admins_name() {
+        let store = MemoryStore::default();
+        let enable =
+            json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": true });
+        let on = call(&store, "POST", "/admin/sharing", enable.clone(), 1_000);
+        assert_eq!(on.status, 200, "{}", on.body);
+        let effective = 1_000 + DEFAULT_SHARING_NOTICE_MS;
+        assert_eq!(on.body["platform"], "whatsapp");
+        assert_eq!(on.body["attribute"], "display-name");
+        assert_eq!(on.body["enabled"], true);
+        assert_eq!(on.body["effective_at_ms"], effective);
+        let policy: SharingPolicy = read(&store, "sharing:whatsapp:display-name")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            policy,
+            SharingPolicy {
+                enabled: true,
+                announced_at_ms: 1_000,
+                effective_at_ms: effective,
+            }
+        );
+        assert_eq!(
+            keys_starting(&store, "announce:"),
+            ["announce:whatsapp:display-name:0000000001000"]
+        );
+        let announcement: Announcement =
+            read(&store, "announce:whatsapp:display-name:0000000001000")
+                .unwrap()
+                .unwrap();
+        assert_eq!(announcement.effective_at_ms, effective);
+        assert_eq!(announcement.after, None);
+
+        // Again: nothing changes, nobody is told twice, the window stays.
+        let again = call(&store, "POST", "/admin/sharing", enable.clone(), 5_000);
+        assert_eq!(again.body["effective_at_ms"], effective);
+        assert_eq!(keys_starting(&store, "announce:").len(), 1);
+
+        let listed = call(&store, "GET", "/admin/sharing", Value::Null, 6_000);
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.body["policies"].as_array().unwrap().len(), 1);
+        assert_eq!(listed.body["policies"][0]["platform"], "whatsapp");
+
+        // Off: at once, no notice.
+        let disable =
+            json!({ "platform": "whatsapp", "attribute": "display-name", "enabled": false });
+        let off = call(&store, "POST", "/admin/sharing", disable, 7_000);
+        assert_eq!(off.status, 200);
+        assert_eq!(off.body["enabled"], false);
+        assert_eq!(off.body["effective_at_ms"], 7_000);
+        assert_eq!(keys_starting(&store, "announce:").len(), 1, "no new notice");
+
+        let log = call(&store, "GET", "/admin/audit", Value::Null, 8_000);
+        let records = log.body["records"].as_array().unwrap();
+        let summary: Vec<(&str, &str, bool)> = records
+            .iter()
+            .map(|record| {
+                (
+                    record["actor"].as_str().unwrap(),
+                    record["action"].as_str().unwrap(),
+                    record["details"]["enabled"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [("tester", "sharing", true), ("tester", "sharing", false)]
+        );
+        assert_eq!(records[0]["details"]["effective_at_ms"], effective);
+    }
+
+    #[test]
+    fn the_notice_window_is_configurable_and_sharing_is_only_for_served_apps() {
+        let store = MemoryStore::default();
+        let short = Settings::from_variables(|name| match name {
+            "endpoints" => Some(ENDPOINTS.to_string()),
+            "sharing_notice_ms" => Some("3000".to_string()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(short.sharing_notice_ms, 3_000);
+        let body = json!({ "platform": "messenger", "attribute": "phone-number", "enabled": true });
+        let on = call_with(&store, &short, "POST", "/admin/sharing", body, 10);
+        assert_eq!(on.body["effective_at_ms"], 3_010);
+        assert_eq!(actions(&store), ["sharing"]);
+
+        assert!(
+            Settings::from_variables(|name| (name == "sharing_notice_ms").then(|| "soon".into()))
+                .is_err()
+        );
+        for body in [
+            json!({ "platform": "signal", "attribute": "display-name", "enabled": true }),
+            json!({ "platform": "whatsapp", "attribute": "email", "enabled": true }),
+            json!({ "platform": "whatsapp", "attribute": "username", "enabled": true, "actor": "x" }),
+            json!({ "platform": "WhatsApp", "attribute": "username", "enabled": true }),
+            json!({ "platform": "whatsapp:x", "attribute": "username", "enabled": true }),
+        ] {
+            assert_eq!(
+                status(&store, "POST", "/admin/sharing", body.clone(), 20),
+                400,
+                "{body}"
+            );
+        }
+        assert_eq!(actions(&store), ["sharing"], "refusals write nothing");
+        assert_eq!(keys_starting(&store, "sharing:").len(), 1);
+    }
+
+    #[test]
     fn settings_come_from_the_variables() {
         let defaults = Settings::from_variables(|_| None).unwrap();
         assert_eq!(defaults.actor, "admin");
@@ -1342,6 +1586,7 @@ mod tests {
             "endpoints",
             "scoped_apps",
             "group_max_members",
+            "sharing_notice_ms",
         ] {
             assert!(default(name).is_some(), "spin.toml declares {name}");
             assert!(
@@ -1351,6 +1596,7 @@ mod tests {
         }
         let shipped = Settings::from_variables(default).unwrap();
         assert_eq!(shipped.actor, "admin");
+        assert_eq!(shipped.sharing_notice_ms, DEFAULT_SHARING_NOTICE_MS);
         assert_eq!(shipped.group_max_members, 256);
         assert_eq!(
             shipped.endpoints.pool("whatsapp"),

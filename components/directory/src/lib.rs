@@ -40,9 +40,9 @@ use directory_schema::{
     Account, BlockRecord, CONVERSATION_SEQUENCE_KEY, ConsentRecord, ConsentScope, ConversationKind,
     ConversationRecord, DEFAULT_REQUEST_EXPIRY_DAYS, EndpointConversations, MAX_HELD_MESSAGES,
     MemberRole, MemberState, MessageOrigin, OptInRecord, OptInState, RateRecord, RequestRecord,
-    RequestState, StoryOrigin, block_key, canonical_id_key, consent_key, envelope_key, inbox_key,
-    marketing_key, native_id_key, rate_key, request_key, status_key, story_author_key,
-    story_origin_key, username_key,
+    RequestState, SharedAttribute, SharingPolicy, StoryOrigin, block_key, canonical_id_key,
+    consent_key, envelope_key, inbox_key, marketing_key, native_id_key, rate_key, request_key,
+    sharing_key, status_key, story_author_key, story_origin_key, username_key,
 };
 
 pub use conversations::Store as KeyValue;
@@ -511,6 +511,23 @@ impl<S: KeyValue> Directory<S> {
             .is_some_and(|record| record.granted)
     }
 
+    /// The consent `account` chose for `scope`: `Some(true)` given,
+    /// `Some(false)` withdrawn, `None` never chosen.
+    pub fn consent_state(&self, account: &Account, scope: ConsentScope) -> Option<bool> {
+        self.read::<ConsentRecord>(&consent_key(account, scope))
+            .map(|record| record.granted)
+    }
+
+    /// From when the operator's sharing policy shares the attribute of the
+    /// `share-*` `scope` of `platform`'s people; `None` when it is off, or
+    /// for any other scope.
+    pub fn sharing_effective_at(&self, platform: &str, scope: ConsentScope) -> Option<u64> {
+        let attribute = SharedAttribute::of_scope(scope)?;
+        self.read::<SharingPolicy>(&sharing_key(platform, attribute))
+            .filter(|policy| policy.enabled)
+            .map(|policy| policy.effective_at_ms)
+    }
+
     /// Whether `blocker` blocked `blocked`.
     pub fn is_blocked(&self, blocker: &Account, blocked: &Account) -> bool {
         self.bytes(&block_key(blocker, blocked)).is_some()
@@ -532,8 +549,13 @@ impl<S: KeyValue> Directory<S> {
             .map(|record| record.state)
     }
 
-    /// Records an opt-out (a STOP reply).
+    /// Records an opt-out (a STOP reply), audited with the person as the
+    /// actor when it changes their choice (a STOP to a group's business
+    /// members, or a second STOP, is one record).
     pub fn opt_out_of_marketing(&self, person: &Account, business: &Account, now_ms: u64) {
+        if self.marketing_choice(person, business) == Some(OptInState::OptedOut) {
+            return;
+        }
         let record = OptInRecord {
             state: OptInState::OptedOut,
             at_ms: now_ms,
@@ -541,6 +563,12 @@ impl<S: KeyValue> Directory<S> {
         if let Ok(bytes) = serde_json::to_vec(&record) {
             self.write(&marketing_key(person, business), &bytes);
         }
+        let details = serde_json::json!({
+            "person": person,
+            "business": business,
+            "state": OptInState::OptedOut,
+        });
+        self.audit(person, "marketing", details, now_ms);
     }
 
     /// Counts a message from `sender` in the current minute; false once the
@@ -858,6 +886,12 @@ mod component {
         }
         fn has_consent(account_: Address, scope_: wit::ConsentScope) -> bool {
             directory().has_consent(&account(account_), scope(scope_))
+        }
+        fn consent_state(account_: Address, scope_: wit::ConsentScope) -> Option<bool> {
+            directory().consent_state(&account(account_), scope(scope_))
+        }
+        fn sharing_effective_at(platform: String, scope_: wit::ConsentScope) -> Option<u64> {
+            directory().sharing_effective_at(&platform, scope(scope_))
         }
         fn is_blocked(blocker: Address, blocked: Address) -> bool {
             directory().is_blocked(&account(blocker), &account(blocked))
@@ -1178,6 +1212,64 @@ mod tests {
         assert_eq!(audit[2].details["scope"], "cross-app-messaging");
         assert_eq!(audit[2].details["granted"], false);
         assert!(memory.get(&audit_record_key(4)).unwrap().is_some());
+    }
+
+    #[test]
+    fn consent_states_and_sharing_policies_are_read_as_recorded() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let scope = ConsentScope::ShareDisplayName;
+        assert_eq!(directory.consent_state(&alice, scope), None);
+        directory.set_consent(&alice, scope, false, 10);
+        assert_eq!(directory.consent_state(&alice, scope), Some(false));
+        directory.set_consent(&alice, scope, true, 11);
+        assert_eq!(directory.consent_state(&alice, scope), Some(true));
+
+        assert_eq!(directory.sharing_effective_at("whatsapp", scope), None);
+        let policy = |enabled| serde_json::json!({ "enabled": enabled, "announced_at_ms": 100, "effective_at_ms": 900 });
+        memory.put(
+            sharing_key("whatsapp", SharedAttribute::DisplayName),
+            policy(true),
+        );
+        assert_eq!(directory.sharing_effective_at("whatsapp", scope), Some(900));
+        assert_eq!(
+            directory.sharing_effective_at("messenger", scope),
+            None,
+            "a policy is for one app"
+        );
+        assert_eq!(
+            directory.sharing_effective_at("whatsapp", ConsentScope::SharePhoneNumber),
+            None,
+            "and one attribute"
+        );
+        assert_eq!(
+            directory.sharing_effective_at("whatsapp", ConsentScope::CrossAppMessaging),
+            None,
+            "only identity attributes have policies"
+        );
+        memory.put(
+            sharing_key("whatsapp", SharedAttribute::DisplayName),
+            policy(false),
+        );
+        assert_eq!(directory.sharing_effective_at("whatsapp", scope), None);
+    }
+
+    #[test]
+    fn a_stop_to_a_business_is_audited_once_with_the_person_as_actor() {
+        let memory = Memory::default();
+        let directory = directory(&memory);
+        let alice = account("whatsapp", "16505551234");
+        let shop = account("messenger", "shop");
+        directory.opt_out_of_marketing(&alice, &shop, 50);
+        directory.opt_out_of_marketing(&alice, &shop, 51);
+        assert!(directory.marketing_opted_out(&alice, &shop));
+        let audit = memory.audit();
+        assert_eq!(audit.len(), 1, "a second STOP changes nothing: {audit:?}");
+        assert_eq!(audit[0].actor, "whatsapp:16505551234 in chat");
+        assert_eq!(audit[0].action, "marketing");
+        assert_eq!(audit[0].details["business"]["id"], "shop");
+        assert_eq!(audit[0].details["state"], "opted-out");
     }
 
     #[test]

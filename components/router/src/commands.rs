@@ -10,12 +10,15 @@
 //! | `/leave` | leaves the current conversation (or the one of the quoted message) |
 //! | `/block` | blocks the author of the quoted message, or the other member of a direct conversation, everywhere |
 //! | `/stop` / `/start` | withdraws / gives the consent to cross-app messaging: nothing crosses to or from the account until `/start` |
+//! | `/private` | withdraws the consents to share the profile name, phone number and username (an explicit record each): none of them crosses from the next message on, whatever the operator's sharing policies say, and the writer's label is their alias |
+//! | `/public` | gives the consent to share each attribute the operator's sharing policies for the sender's app cover (on, in or after their notice window), or the profile name when none is on: it crosses from the next message on |
 //! | `/new <phone number or @username>` | asks a discoverable person for a direct conversation: a request (see below); the answer is [`NOT_REACHABLE`] whatever the reason it cannot be made, so nobody can probe who uses the service |
 //! | `/accept` / `/accept N` | accepts the newest (or the N-th, oldest first) request waiting at this endpoint: the requester's held messages go on |
 //! | `/decline` / `/decline N` | declines it: nothing of it crosses, and the requester is not told |
 //!
-//! Leaving, blocking, `/stop`, `/start`, requests and their answers are
-//! audited by the directory with the person's account as the actor.
+//! Leaving, blocking, `/stop`, `/start`, `/private`, `/public`, requests and
+//! their answers are audited by the directory with the person's account as
+//! the actor (`<platform>:<id> in chat`).
 //!
 //! # Requests
 //!
@@ -42,6 +45,7 @@
 use crate::{
     AnswerOutcome, ConsentScope, ConversationRecord, Delivery, Facts, Member, MemberState,
 };
+use directory_schema::SharedAttribute;
 use switchboard_pdk::types::{
     Address, Content, Conversation, ConversationKind, Envelope, Event, FormattedText, Interactive,
     InteractiveAction, ListMenu, ListRow, ListSection, Message, MessageCategory, Participant,
@@ -72,6 +76,10 @@ pub enum Command {
     Stop,
     /// `/start`.
     Start,
+    /// `/private`.
+    Private,
+    /// `/public`.
+    Public,
     /// `/new` with what follows it (a phone number or `@username`).
     New(Option<String>),
     /// `/accept` with no number, or with one.
@@ -112,6 +120,8 @@ impl Command {
                     "block" => Command::Block,
                     "stop" => Command::Stop,
                     "start" => Command::Start,
+                    "private" => Command::Private,
+                    "public" => Command::Public,
                     "new" => Command::New(all),
                     "accept" => Command::Accept(argument),
                     "decline" => Command::Decline(argument),
@@ -123,6 +133,15 @@ impl Command {
     }
 }
 
+/// The router's consent scope for a shared attribute.
+fn scope_of(attribute: SharedAttribute) -> ConsentScope {
+    match attribute {
+        SharedAttribute::DisplayName => ConsentScope::ShareDisplayName,
+        SharedAttribute::PhoneNumber => ConsentScope::SharePhoneNumber,
+        SharedAttribute::Username => ConsentScope::ShareUsername,
+    }
+}
+
 /// The help text.
 pub const HELP: &str = "Switchboard commands:\n\
 /who – who is in this conversation\n\
@@ -130,6 +149,7 @@ pub const HELP: &str = "Switchboard commands:\n\
 /leave – leave this conversation\n\
 /block – block the author of the message you quote (or the other person here), everywhere\n\
 /stop – nothing more crosses to or from you; /start – resume\n\
+/private – never show your name, number or username on other apps; /public – show them as the relay's notice said\n\
 /new +16505551234 or /new @name – ask someone who chose to be findable for a conversation\n\
 /accept, /decline – answer a request to talk (/accept 2 picks the second)\n\
 Quote a message to answer in its conversation.";
@@ -222,6 +242,36 @@ pub fn answer<F: Facts + ?Sized>(
         Command::Start => {
             facts.set_consent(sender, ConsentScope::CrossAppMessaging, true);
             text("Started: your conversations across apps are on again.".into())
+        }
+        Command::Private => {
+            for attribute in SharedAttribute::ALL {
+                facts.set_consent(sender, scope_of(attribute), false);
+            }
+            text(
+                "Private: your profile name, phone number and username are not shown on other apps; people there see your alias. Send /public to show them."
+                    .into(),
+            )
+        }
+        Command::Public => {
+            let mut shown: Vec<SharedAttribute> = SharedAttribute::ALL
+                .into_iter()
+                .filter(|attribute| {
+                    facts
+                        .sharing_effective_at(&sender.platform, scope_of(*attribute))
+                        .is_some()
+                })
+                .collect();
+            if shown.is_empty() {
+                shown.push(SharedAttribute::DisplayName);
+            }
+            for attribute in &shown {
+                facts.set_consent(sender, scope_of(*attribute), true);
+            }
+            let words: Vec<&str> = shown.iter().map(|attribute| attribute.in_words()).collect();
+            text(format!(
+                "Public: your {} is shown to the people you talk with on other apps. Send /private to hide it.",
+                words.join(" and ")
+            ))
         }
         Command::New(None) => text(NEW_USAGE.to_string()),
         Command::New(Some(query)) => {

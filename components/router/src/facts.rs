@@ -78,6 +78,14 @@ pub trait Facts {
     /// Whether `account` consented to `scope` and has not withdrawn it.
     fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool;
 
+    /// The consent `account` chose for `scope`: `Some(true)` given,
+    /// `Some(false)` withdrawn, `None` never chosen.
+    fn consent_state(&self, account: &Address, scope: ConsentScope) -> Option<bool>;
+
+    /// From when the operator's sharing policy shares the attribute of the
+    /// `share-*` `scope` of `platform`'s people; `None` when none is on.
+    fn sharing_effective_at(&self, platform: &str, scope: ConsentScope) -> Option<u64>;
+
     /// Whether `blocker` blocked `blocked`.
     fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool;
 

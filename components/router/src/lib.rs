@@ -4,7 +4,7 @@
 //! The logic is plain Rust over the [`Facts`] trait, so it is tested natively
 //! against the `directory` crate's key-value logic; the component implements
 //! [`Facts`] by calling the imported `directory` interface and reads the wall
-//! clock (for rate windows) from WASI.
+//! clock (for rate windows and sharing policies) from WASI.
 //!
 //! A *conversation* (direct or group) has members: each an account on one
 //! app, talking through one of the relay's *endpoints* on that app (a
@@ -21,15 +21,31 @@
 //! | the event is a message with a native id | `record-native-id(envelope.id, sender, native-id)` first, so later replies, reactions, edits, deletions and receipts naming it map back |
 //! | a message with a `username` attribute | `remember-username(sender, name)`: the discovery index for `/new @name` (kept by the directory only for discoverable accounts) |
 //! | a bridged chat | on an app whose chats are bridged whole (a Matrix room is a member by its room id), an event from a sender in no conversation at the endpoint, in a chat (`envelope.conversation.id`) that is in one, speaks for that chat: the chat is the sender below, with no identity attributes ([`as_bridged_chat`](route::as_bridged_chat)); policy judges it the same way |
-//! | a command (`/help`, `/who`, `/to`, `/leave`, `/block`, `/stop`, `/start`, `/new`, `/accept`, `/decline`, any other `/word`, or a pick from the `/to` list) | one answer to the sender, through the endpoint it wrote to; never forwarded. `/new` that made a request also notifies its target, and `/accept` its requester, each through their own endpoint (see [`commands`]) |
+//! | a command (`/help`, `/who`, `/to`, `/leave`, `/block`, `/stop`, `/start`, `/private`, `/public`, `/new`, `/accept`, `/decline`, any other `/word`, or a pick from the `/to` list) | one answer to the sender, through the endpoint it wrote to; never forwarded. `/new` that made a request also notifies its target, and `/accept` its requester, each through their own endpoint (see [`commands`]) |
 //! | conversation | among the sender's conversations at the endpoint: when there are several, the one the envelope itself was recorded in (`origin-of(envelope.id)`: an envelope held with a request and queued again when it was accepted), else the one of the message it quotes or acts on (`reply-to`, a reaction's, edit's, deletion's or receipt's target, through `origin-of`), else the sender's current one there; the sender must be an active member; none → `no-conversation(sender)` |
 //! | a direct conversation with an *invited* member (a request not yet accepted) | `Ok([])`: nothing reaches the invited member; a message is held with the request (`hold-message`, at most 20; not held once the request is declined or expired), and `/accept` queues it again for the pipeline |
 //! | a business API envelope (addressed to an account on another app) | the direct conversation of the business and that account, to that account only |
 //! | targets | every other *active* member (invited and departed members get nothing), each on their app through their own endpoint (the delivery's `endpoint`); a receipt naming routed messages goes only to their authors |
 //! | the message is recorded | `record-message(envelope.id, {conversation, author})`: how a quote-reply finds its conversation |
 //! | sender | `{B, handle}`: the sender's handle in this conversation |
-//! | who wrote it | a bold line before the text (and media captions, interactive bodies; the caption of uncaptioned media): the sender's profile name with their app (`Bob · Messenger`) when they consented to `share-display-name`, else their alias (`Amber Fox · Messenger`) |
-//! | sender attributes | phone number, display name, username kept only with the sender's `share-phone-number`, `share-display-name`, `share-username` consent; otherwise dropped |
+//! | who wrote it | a bold line before the text (and media captions, interactive bodies; the caption of uncaptioned media): the sender's profile name with their app (`Bob · Messenger`) when it may cross (the sharing rule below, for `share-display-name`), else their alias (`Amber Fox · Messenger`) |
+//! | sender attributes | phone number, display name, username kept only when they may cross (the sharing rule below, for `share-phone-number`, `share-display-name`, `share-username`); otherwise dropped |
+//!
+//! ## Sharing an identity attribute
+//!
+//! Judged at `now` (the wall clock, read from WASI; [`identity::shares`]),
+//! for the sender and the `share-*` scope of the attribute:
+//!
+//! | `consent-state(sender, scope)` | `sharing-effective-at(sender's app, scope)` | crosses |
+//! |---|---|---|
+//! | `some(true)`: the sender consented (`/public`, the admin API) | any | yes |
+//! | `some(false)`: the sender withdrew or opted out (`/private`, the admin API), before, during or after a notice window | any | no |
+//! | `none` | `some(t)`, `now` ≥ `t`: the operator's policy, its notice window over | yes |
+//! | `none` | `some(t)`, `now` < `t`: still in the notice window | no |
+//! | `none` | `none`: no policy, or it was turned off (at once) | no |
+//!
+//! An opt-out is a consent record like any other, so it applies to the next
+//! message routed after it.
 //! | recipient | the member's account (also the delivery's `recipient`) |
 //! | conversation | `{kind, id}` of the Switchboard conversation (never A's thread id) |
 //! | `native-id` | cleared: A's native id never reaches B (`id` stays the canonical id, the idempotency key) |
@@ -51,7 +67,7 @@
 //! |---|---|
 //! | a reply whose story id is a cross-post (`cross-post-origin(A, story id)`, the author on another app) | one delivery to the author's account on the original app |
 //! | a mention (`story: mention`) of an account the cross-poster publishes to (`story-author(recipient)`, on another app) | one delivery to the author's account on the original app |
-//! | sender | `{original app, sb-…}`: a pseudonym derived from the sender's account and the author's app, never their id; attributes only with their consent, as above |
+//! | sender | `{original app, sb-…}`: a pseudonym derived from the sender's account and the author's app, never their id; attributes only by the sharing rule, as above |
 //! | endpoint | `endpoint-for(author)` |
 //! | conversation | direct, the sender's pseudonym |
 //! | story reference | the original story's id for a reply, none for a mention; A's media URL is dropped |
@@ -62,7 +78,8 @@
 //! (`no-conversation` otherwise), the author must not have blocked the sender
 //! (`blocked`), and the sender must be within the rate (`rate-limited`). No
 //! conversation or consent of the sender is needed: a story reply is meant for the
-//! author, and nothing of the sender's identity crosses without consent. The
+//! author, and nothing of the sender's identity crosses but by the sharing
+//! rule (their consent, or a policy they were told of and did not refuse). The
 //! author agreed by asking for the cross-post.
 //!
 //! # Policy: [`check`]
@@ -226,6 +243,12 @@ mod component {
         fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
             imported::has_consent(account, scope)
         }
+        fn consent_state(&self, account: &Address, scope: ConsentScope) -> Option<bool> {
+            imported::consent_state(account, scope)
+        }
+        fn sharing_effective_at(&self, platform: &str, scope: ConsentScope) -> Option<u64> {
+            imported::sharing_effective_at(platform, scope)
+        }
         fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
             imported::is_blocked(blocker, blocked)
         }
@@ -276,7 +299,7 @@ mod component {
 
     impl router::Guest for Component {
         fn route(envelope: Envelope) -> Result<Vec<Delivery>, RouteError> {
-            super::route(&ImportedDirectory, &envelope)
+            super::route(&ImportedDirectory, &envelope, now_ms())
         }
     }
 

@@ -200,6 +200,13 @@ impl<S: KeyValue> Facts for DirectoryFacts<S> {
     fn has_consent(&self, of: &Address, consent: ConsentScope) -> bool {
         self.directory.has_consent(&account(of), scope(consent))
     }
+    fn consent_state(&self, of: &Address, consent: ConsentScope) -> Option<bool> {
+        self.directory.consent_state(&account(of), scope(consent))
+    }
+    fn sharing_effective_at(&self, platform: &str, consent: ConsentScope) -> Option<u64> {
+        self.directory
+            .sharing_effective_at(platform, scope(consent))
+    }
     fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
         self.directory
             .is_blocked(&account(blocker), &account(blocked))

@@ -14,13 +14,15 @@ use switchboard_pdk::types::{
     SpanStyle, StoryRef, StoryRelation,
 };
 
-/// The deliveries for `envelope`: none for an echo; an answer to the sender
-/// for a command; otherwise one per other active member of the conversation
-/// it belongs to, each through that member's endpoint. Records the
-/// envelope's native id first when it is a message.
+/// The deliveries for `envelope` at `now_ms` (the wall clock, which decides
+/// whether a sharing policy applies yet): none for an echo; an answer to the
+/// sender for a command; otherwise one per other active member of the
+/// conversation it belongs to, each through that member's endpoint. Records
+/// the envelope's native id first when it is a message.
 pub fn route<F: Facts + ?Sized>(
     facts: &F,
     envelope: &Envelope,
+    now_ms: u64,
 ) -> Result<Vec<Delivery>, RouteError> {
     if envelope.echo {
         return Ok(Vec::new());
@@ -44,7 +46,7 @@ pub fn route<F: Facts + ?Sized>(
     }
 
     if let Some(target) = story_target(facts, envelope) {
-        return Ok(vec![story_delivery(facts, envelope, target)]);
+        return Ok(vec![story_delivery(facts, envelope, target, now_ms)]);
     }
     if let Some(command) = Command::of(envelope) {
         return Ok(commands::answer(facts, envelope, command));
@@ -94,9 +96,9 @@ pub fn route<F: Facts + ?Sized>(
         targets.retain(|member| authors.contains(&member.account));
     }
 
-    let label = author_label(facts, &conversation, envelope);
+    let label = author_label(facts, &conversation, envelope, now_ms);
     let shared = Shared {
-        attributes: shareable_attributes(facts, sender, &envelope.sender.attributes),
+        attributes: shareable_attributes(facts, sender, &envelope.sender.attributes, now_ms),
         extras: shareable_extras(&envelope.extras),
         label,
         conversation: &conversation,
@@ -301,6 +303,7 @@ fn story_delivery<F: Facts + ?Sized>(
     facts: &F,
     envelope: &Envelope,
     target: StoryTarget,
+    now_ms: u64,
 ) -> Delivery {
     let sender = &envelope.sender.address;
     let app = target.author.platform.clone();
@@ -341,7 +344,12 @@ fn story_delivery<F: Facts + ?Sized>(
                     platform: app,
                     id: handle,
                 },
-                attributes: shareable_attributes(facts, sender, &envelope.sender.attributes),
+                attributes: shareable_attributes(
+                    facts,
+                    sender,
+                    &envelope.sender.attributes,
+                    now_ms,
+                ),
             },
             recipient: target.author,
             timestamp_ms: envelope.timestamp_ms,

@@ -7,8 +7,10 @@
 
 mod support;
 
+use support::route;
+
 use router::commands::{CHOICE_PREFIX, HELP};
-use router::{Delivery, Facts, RejectionReason, RouteError, Verdict, check, route};
+use router::{Delivery, Facts, RejectionReason, RouteError, Verdict, check};
 use support::{NOW_MS, TestDirectory, addr, member, text_of, unlabelled, with_message};
 use switchboard_pdk::types::{
     Address, Choice, ChoiceOrigin, Content, ConversationKind, Event, InteractiveAction, Message,

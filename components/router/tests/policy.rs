@@ -5,7 +5,9 @@
 
 mod support;
 
-use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check, route};
+use support::route;
+
+use router::{ConsentScope, Facts, Rejection, RejectionReason, Verdict, check};
 use support::{NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, alice_and_bob, with_category};
 use switchboard_pdk::types::{
     Address, ConversationKind, Envelope, Event, MessageCategory, Receipt, ReceiptStatus,

@@ -8,12 +8,13 @@
 
 mod support;
 
+use support::route;
+
 use directory::KeyValue;
 use directory_schema::{RequestRecord, RequestState as Stored, envelope_key, inbox_key};
 use router::commands::NOT_REACHABLE;
 use router::{
     ConsentScope, Delivery, Facts, MemberState, RejectionReason, RequestState, Verdict, check,
-    route,
 };
 use support::{NOW_MS, TestDirectory, addr, envelope_to, member, text_event, text_of};
 use switchboard_pdk::types::{Address, ConversationKind, Envelope, IdentityAttribute};

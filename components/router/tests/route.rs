@@ -7,10 +7,11 @@
 
 mod support;
 
+use support::route;
+
 use conversations::Joiner;
 use router::{
     ConsentScope, ConversationRecord, Delivery, Facts, MemberState, RouteError, UnmappedReference,
-    route,
 };
 use support::{
     ENDPOINTS, NOW_MS, TestDirectory, addr, alice_and_bob, envelope_to, member, text_of,

@@ -6,7 +6,9 @@
 
 mod support;
 
-use router::{Facts, RejectionReason, RouteError, Verdict, check, route};
+use support::route;
+
+use router::{Facts, RejectionReason, RouteError, Verdict, check};
 use support::{
     NOW_MS, RATE_PER_MINUTE, TestDirectory, addr, envelope_to, text_event, with_message,
 };

@@ -309,7 +309,8 @@ impl RouterInstance for NativeRouterInstance {
     ) -> BoxFuture<'a, Result<Result<Vec<host_native::Delivery>, host_native::RouteError>>> {
         let envelope: model::Envelope = convert(envelope);
         let facts = directory(self.writes.as_ref(), &self.settings);
-        let routed = match router::route(&facts, &envelope) {
+        let now_ms = switchboard_pipeline::clock::now_ms();
+        let routed = match router::route(&facts, &envelope, now_ms) {
             Ok(deliveries) => Ok(deliveries.iter().map(delivery).collect()),
             Err(router::RouteError::NoConversation(address)) => {
                 Err(host_native::RouteError::NoConversation(convert(&address)))

@@ -37,7 +37,10 @@
 //! * [`media`] — a translator's `fetch-media` steps run with the app's
 //!   credential: a platform's media id to bytes.
 //! * [`retention`] — the sweeper of records past their retention.
-//! * [`pipeline`] — the two stages, the outbox and the sweeper assembled.
+//! * [`announcements`] — telling each person of an app that the operator
+//!   turned on sharing an identity attribute, before it applies.
+//! * [`pipeline`] — the two stages, the outbox, the sweeper and the
+//!   announcer assembled.
 //! * [`dead_letters`] — listing and redriving dead letters
 //!   (`/admin/deadletters…`).
 //! * [`stories`] — the stories API and the story delivery hook.
@@ -48,6 +51,7 @@
 
 #![deny(missing_docs)]
 
+pub mod announcements;
 pub mod audit;
 pub mod bindings;
 pub mod breaker;

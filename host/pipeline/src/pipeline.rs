@@ -1,7 +1,8 @@
 //! The pipeline behind the ingress, assembled: the [`Router`] stage drains
 //! the inbox into the [`Outbox`], the [`Sender`]s drain the outbox into the
-//! platforms' send APIs, and the [`Sweeper`] removes records past their
-//! retention — what the messaging service adds to a Spin application.
+//! platforms' send APIs, the [`Sweeper`] removes records past their
+//! retention, and the [`Announcer`] tells people of sharing policies — what
+//! the messaging service adds to a Spin application.
 //!
 //! ```text
 //! gateway component ─▶ inbox:<id> ─▶ Router (routing.rs) ─▶ outbox:… ─▶ Sender (sending.rs) ─▶ platform
@@ -9,6 +10,7 @@
 //!
 //! Every hand-over is one redb transaction; a restart resumes from the store.
 
+use crate::announcements::Announcer;
 use crate::config::HostConfig;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -61,6 +63,7 @@ impl Stages {
 pub struct Pipeline {
     router: Arc<Router>,
     sweeper: Arc<Sweeper>,
+    announcer: Arc<Announcer>,
     sender: Arc<Sender>,
     outbox: Arc<Outbox>,
     config: HostConfig,
@@ -94,6 +97,7 @@ impl Pipeline {
         for (name, hook) in hooks(&outbox, &config) {
             sender = sender.with_hook(&name, hook);
         }
+        let announcer = Announcer::new(outbox.clone(), stages.translators.clone(), config.clone());
         let router = Router::new(
             stages.router,
             stages.translators,
@@ -105,6 +109,7 @@ impl Pipeline {
         Ok(Pipeline {
             router: Arc::new(router),
             sweeper: Arc::new(sweeper),
+            announcer: Arc::new(announcer),
             sender: Arc::new(sender),
             outbox,
             config,
@@ -139,20 +144,26 @@ impl Pipeline {
         }
         let senders = tokio::spawn(self.sender.clone().run(receiver));
         let sweeper = tokio::spawn(self.sweeper.clone().run());
+        let announcer = tokio::spawn(self.announcer.clone().run());
         self.router.run().await;
         senders.abort();
         sweeper.abort();
+        announcer.abort();
     }
 }
 
 /// A webhook or business send the gateway or business component committed
-/// is in the inbox: wake the router.
+/// is in the inbox: wake the router. A sharing policy the admin API changed
+/// may need announcing: wake the announcer.
 impl CommitHook for Pipeline {
     fn committed(&self, path: &str, status: u16) {
-        if (200..300).contains(&status)
-            && (path.starts_with("/ingress/") || path.starts_with("/business/"))
-        {
+        if !(200..300).contains(&status) {
+            return;
+        }
+        if path.starts_with("/ingress/") || path.starts_with("/business/") {
             self.wake();
+        } else if path.starts_with("/admin/sharing") {
+            self.announcer.wake();
         }
     }
 }

@@ -22,7 +22,8 @@
 use crate::bindings::router::exports::switchboard::messaging::policy::{RejectionReason, Verdict};
 use crate::bindings::router::exports::switchboard::messaging::router::RouteError;
 use crate::bindings::types::{
-    Address, Content, Envelope, Event, FormattedText, Message, MessageCategory, Participant,
+    Address, Content, Conversation, Envelope, Event, FormattedText, Message, MessageCategory,
+    Participant,
 };
 use crate::clock::now_ms;
 use crate::config::HostConfig;
@@ -644,12 +645,7 @@ impl Router {
         endpoint: &str,
         recipient: &Address,
     ) -> Result<Option<Encoded>, EncodeFailure> {
-        let sender = Address {
-            platform: recipient.platform.clone(),
-            id: endpoint.to_string(),
-        };
-        let encoded = self.translators.encode(envelope, &sender, recipient)?;
-        Ok((!encoded.requests.is_empty()).then_some(encoded))
+        encode_for(self.translators.as_ref(), envelope, endpoint, recipient)
     }
 
     /// The changes that settle a judged envelope: its outbox entries, its
@@ -697,40 +693,84 @@ impl Router {
         {
             return None;
         }
-        let notice = Envelope {
-            id: format!("{}:notice", envelope.id),
-            platform: envelope.platform.clone(),
-            native_id: None,
-            conversation: envelope.conversation.clone(),
-            sender: Participant {
-                address: envelope.recipient.clone(),
-                attributes: Vec::new(),
+        service_notice(
+            self.translators.as_ref(),
+            &format!("{}:notice", envelope.id),
+            &envelope.recipient.id,
+            &envelope.sender.address,
+            envelope.conversation.clone(),
+            format!("Not delivered: {detail}."),
+            now,
+        )
+    }
+}
+
+/// Encodes `envelope` for `recipient` with the target's translator, sent
+/// from the relay's `endpoint` on that app. `None` when there is nothing to
+/// send.
+fn encode_for(
+    translators: &dyn TranslatorStage,
+    envelope: &Envelope,
+    endpoint: &str,
+    recipient: &Address,
+) -> Result<Option<Encoded>, EncodeFailure> {
+    let sender = Address {
+        platform: recipient.platform.clone(),
+        id: endpoint.to_string(),
+    };
+    let encoded = translators.encode(envelope, &sender, recipient)?;
+    Ok((!encoded.requests.is_empty()).then_some(encoded))
+}
+
+/// A service message (`id`) from the relay's `endpoint` to `recipient` on
+/// their own app saying `body`, encoded by that app's translator and ready
+/// for the outbox: the "Not delivered" notice to the sender of a refused
+/// message, and the notice of a sharing policy
+/// ([`crate::announcements`]). `None` (logged) when the translator cannot
+/// encode it or has nothing to send.
+pub(crate) fn service_notice(
+    translators: &dyn TranslatorStage,
+    id: &str,
+    endpoint: &str,
+    recipient: &Address,
+    conversation: Conversation,
+    body: String,
+    now: u64,
+) -> Option<Queued> {
+    let notice = Envelope {
+        id: id.to_string(),
+        platform: recipient.platform.clone(),
+        native_id: None,
+        conversation,
+        sender: Participant {
+            address: Address {
+                platform: recipient.platform.clone(),
+                id: endpoint.to_string(),
             },
-            recipient: envelope.sender.address.clone(),
-            timestamp_ms: now,
-            event: Event::Message(Message {
-                content: Content::Text(FormattedText {
-                    body: format!("Not delivered: {detail}."),
-                    spans: Vec::new(),
-                }),
-                reply_to: None,
-                forwarded: None,
-                story: None,
-                category: MessageCategory::Service,
+            attributes: Vec::new(),
+        },
+        recipient: recipient.clone(),
+        timestamp_ms: now,
+        event: Event::Message(Message {
+            content: Content::Text(FormattedText {
+                body,
+                spans: Vec::new(),
             }),
-            echo: false,
-            extras: Vec::new(),
-        };
-        match self.encode(&notice, &envelope.recipient.id, &envelope.sender.address) {
-            Ok(Some(encoded)) => {
-                Some(OutboxEntry::new(&notice.id, &envelope.sender.address, encoded, now).queued())
-            }
-            Ok(None) => None,
-            Err(failure) => {
-                let (reason, detail) = refusal_of(failure, &envelope.platform);
-                tracing::warn!(%reason, %detail, "cannot encode the notice");
-                None
-            }
+            reply_to: None,
+            forwarded: None,
+            story: None,
+            category: MessageCategory::Service,
+        }),
+        echo: false,
+        extras: Vec::new(),
+    };
+    match encode_for(translators, &notice, endpoint, recipient) {
+        Ok(Some(encoded)) => Some(OutboxEntry::new(&notice.id, recipient, encoded, now).queued()),
+        Ok(None) => None,
+        Err(failure) => {
+            let (reason, detail) = refusal_of(failure, &recipient.platform);
+            tracing::warn!(%reason, %detail, "cannot encode the notice");
+            None
         }
     }
 }
@@ -842,7 +882,7 @@ pub(crate) mod tests {
     }
 
     /// Encodes every envelope as one request carrying its text.
-    struct EchoText;
+    pub(crate) struct EchoText;
 
     impl TranslatorStage for EchoText {
         fn encode(
@@ -897,7 +937,7 @@ pub(crate) mod tests {
     }
 
     /// A configuration with the apps' reply windows turned off.
-    fn without_windows() -> HostConfig {
+    pub(crate) fn without_windows() -> HostConfig {
         let mut config = HostConfig::default();
         for platform in ["whatsapp", "messenger", "instagram"] {
             config.platforms.insert(

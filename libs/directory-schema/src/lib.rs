@@ -25,6 +25,8 @@
 //! | `storyorigin:<platform>:<native id>` | [`StoryOrigin`]: the original of a cross-post known on `platform` by `native id`, so a reply to it reaches the author |
 //! | `storyauthor:<platform>:<id>` | the [`Account`] on the stories' original app of the author who cross-posts to this account, so a mention of it reaches them |
 //! | `request:<conversation id>` | [`RequestRecord`]: a direct conversation asked for with `/new` (requester, target, when, pending / accepted / declined) and the canonical ids of the requester's messages held until the target accepts |
+//! | `sharing:<platform>:<attribute>` | [`SharingPolicy`]: the operator's choice to show an identity attribute (`display-name`, `phone-number`, `username`) of that app's people on other apps by default, and from when (after the notice window) |
+//! | `announce:<platform>:<attribute>:<announced at, 13 digits>` | [`Announcement`]: a sharing policy whose notice the host is still sending to that app's people, with its cursor |
 //! | `username:<lower-cased username, without @>` | the [`Account`] that last said (in a message's username attribute) it has that username while it had `discoverable` consent: how `/new @name` finds it; the consent is checked again on every lookup |
 //!
 //! Values are JSON. Platform names are lower-case ASCII; an account id is used
@@ -106,6 +108,144 @@ impl ConsentScope {
             ConsentScope::Discoverable => "discoverable",
         }
     }
+}
+
+/// An identity attribute an operator may share by default for an app
+/// (`POST /admin/sharing`): each is also a consent scope a person can give
+/// or withdraw themself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SharedAttribute {
+    /// The profile name.
+    DisplayName,
+    /// The phone number.
+    PhoneNumber,
+    /// The username.
+    Username,
+}
+
+impl SharedAttribute {
+    /// Every attribute, in key order.
+    pub const ALL: [SharedAttribute; 3] = [
+        SharedAttribute::DisplayName,
+        SharedAttribute::PhoneNumber,
+        SharedAttribute::Username,
+    ];
+
+    /// The attribute's name in keys and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharedAttribute::DisplayName => "display-name",
+            SharedAttribute::PhoneNumber => "phone-number",
+            SharedAttribute::Username => "username",
+        }
+    }
+
+    /// The consent scope a person gives or withdraws for it.
+    pub fn scope(self) -> ConsentScope {
+        match self {
+            SharedAttribute::DisplayName => ConsentScope::ShareDisplayName,
+            SharedAttribute::PhoneNumber => ConsentScope::SharePhoneNumber,
+            SharedAttribute::Username => ConsentScope::ShareUsername,
+        }
+    }
+
+    /// The attribute a `share-*` consent scope is about; `None` for the
+    /// other scopes.
+    pub fn of_scope(scope: ConsentScope) -> Option<SharedAttribute> {
+        match scope {
+            ConsentScope::ShareDisplayName => Some(SharedAttribute::DisplayName),
+            ConsentScope::SharePhoneNumber => Some(SharedAttribute::PhoneNumber),
+            ConsentScope::ShareUsername => Some(SharedAttribute::Username),
+            _ => None,
+        }
+    }
+
+    /// How a notice names it to a person ("your profile name").
+    pub fn in_words(self) -> &'static str {
+        match self {
+            SharedAttribute::DisplayName => "profile name",
+            SharedAttribute::PhoneNumber => "phone number",
+            SharedAttribute::Username => "username",
+        }
+    }
+}
+
+/// `sharing:<platform>:<attribute>`: the operator's sharing policy for one
+/// identity attribute of one app's people.
+///
+/// While `enabled`, from `effective_at_ms` on, the attribute of a person on
+/// that app crosses to other apps unless the person has an explicit consent
+/// record for its scope (any explicit record, given or withdrawn, wins over
+/// the policy). Before then it is announced: each person is told, and may
+/// opt out (`/private`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharingPolicy {
+    /// Whether the attribute is shared by default.
+    pub enabled: bool,
+    /// When it was turned on (or off), ms since the epoch.
+    pub announced_at_ms: u64,
+    /// From when it applies: `announced_at_ms` plus the notice window when
+    /// turned on; the moment it was turned off otherwise.
+    pub effective_at_ms: u64,
+}
+
+/// The notice window before a sharing policy applies, unless configured
+/// otherwise (`sharing_notice_ms`): 30 days.
+pub const DEFAULT_SHARING_NOTICE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Prefix of every sharing policy.
+pub const SHARING_PREFIX: &str = "sharing:";
+
+/// Key of the [`SharingPolicy`] for `attribute` of `platform`'s people.
+pub fn sharing_key(platform: &str, attribute: SharedAttribute) -> String {
+    format!("{SHARING_PREFIX}{platform}:{}", attribute.as_str())
+}
+
+/// `announce:<platform>:<attribute>:<announced at>`: a sharing policy whose
+/// notice the host is still sending, one person at a time, in the order of
+/// their `membership:` keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// The app whose people are told.
+    pub platform: String,
+    /// What will be shown.
+    pub attribute: SharedAttribute,
+    /// When the policy was turned on: which policy this is.
+    pub announced_at_ms: u64,
+    /// From when it applies: the date the notice gives.
+    pub effective_at_ms: u64,
+    /// The `membership:` key of the last account told (committed with the
+    /// notices it queued): where a restart resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// How many people were told so far.
+    #[serde(default)]
+    pub told: u64,
+}
+
+/// Prefix of every announcement.
+pub const ANNOUNCE_PREFIX: &str = "announce:";
+
+/// Key of the [`Announcement`] of a policy turned on at `announced_at_ms`
+/// (13 digits, so the oldest is first).
+pub fn announcement_key(
+    platform: &str,
+    attribute: SharedAttribute,
+    announced_at_ms: u64,
+) -> String {
+    format!(
+        "{ANNOUNCE_PREFIX}{platform}:{}:{announced_at_ms:013}",
+        attribute.as_str()
+    )
+}
+
+/// Prefix of every account's [`Membership`].
+pub const MEMBERSHIP_PREFIX: &str = "membership:";
+
+/// Prefix of the [`Membership`]s of `platform`'s accounts.
+pub fn membership_prefix(platform: &str) -> String {
+    format!("{MEMBERSHIP_PREFIX}{platform}:")
 }
 
 /// Whether a conversation has two parties or more.
@@ -271,9 +411,9 @@ pub struct AuditRecord {
     /// from a chat, `<platform>:<account id> in chat`.
     pub actor: String,
     /// What was done (`conversation`, `member-added`, `member-left`,
-    /// `consent`, `block`, `unblock`, `marketing`, `current`, and from a
-    /// chat `request`, `request-accepted`, `request-declined`,
-    /// `request-expired`).
+    /// `consent`, `block`, `unblock`, `marketing`, `current`, `sharing`,
+    /// and from a chat `request`, `request-accepted`, `request-declined`,
+    /// `request-expired`; a business `STOP` is `marketing`).
     pub action: String,
     /// The request's details.
     pub details: serde_json::Value,
@@ -345,7 +485,7 @@ pub fn conversation_key(id: &str) -> String {
 
 /// Key of an account's [`Membership`].
 pub fn membership_key(account: &Account) -> String {
-    format!("membership:{}", account.key_part())
+    format!("{MEMBERSHIP_PREFIX}{}", account.key_part())
 }
 
 /// Key of a routed message's [`MessageOrigin`].
@@ -621,6 +761,30 @@ mod tests {
             platform: platform.into(),
             id: id.into(),
         }
+    }
+
+    #[test]
+    fn sharing_keys_and_names() {
+        assert_eq!(
+            sharing_key("whatsapp", SharedAttribute::DisplayName),
+            "sharing:whatsapp:display-name"
+        );
+        assert_eq!(
+            announcement_key("whatsapp", SharedAttribute::PhoneNumber, 1_700_000_000_000),
+            "announce:whatsapp:phone-number:1700000000000"
+        );
+        let alice = account("whatsapp", "16505551234");
+        assert!(membership_key(&alice).starts_with(&membership_prefix("whatsapp")));
+        assert!(!membership_key(&alice).starts_with(&membership_prefix("whats")));
+        for attribute in SharedAttribute::ALL {
+            assert_eq!(
+                SharedAttribute::of_scope(attribute.scope()),
+                Some(attribute)
+            );
+            let json = serde_json::to_string(&attribute).unwrap();
+            assert_eq!(json, format!("\"{}\"", attribute.as_str()));
+        }
+        assert_eq!(SharedAttribute::of_scope(ConsentScope::Discoverable), None);
     }
 
     #[test]

@@ -35,7 +35,13 @@ const BOB_PSID: &str = "6000000701";
 const CAROL_IGSID: &str = "17840000000000701";
 
 /// A WhatsApp text from `from` to the relay's number `number`, quoting `quoted`.
-fn from_whatsapp(from: &str, number: &str, id: &str, text: &str, quoted: Option<&str>) -> Vec<u8> {
+pub(crate) fn from_whatsapp(
+    from: &str,
+    number: &str,
+    id: &str,
+    text: &str,
+    quoted: Option<&str>,
+) -> Vec<u8> {
     let mut value: Value = serde_json::from_slice(&webhook("whatsapp", "text.json")).expect("json");
     let change = &mut value["entry"][0]["changes"][0]["value"];
     change["metadata"]["phone_number_id"] = json!(number);
@@ -106,7 +112,7 @@ fn instagram_reaction(igsid: &str, reacted: &str) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-fn whatsapp(host: &Host, body: &[u8]) {
+pub(crate) fn whatsapp(host: &Host, body: &[u8]) {
     let (status, reply) = post_signed(host, "whatsapp", SECRET, body);
     assert_eq!(status, 200, "{reply}");
 }
@@ -121,11 +127,11 @@ fn instagram(host: &Host, body: &[u8]) {
     assert_eq!(status, 200, "{reply}");
 }
 
-fn to(request: &Received, id: &str) -> bool {
+pub(crate) fn to(request: &Received, id: &str) -> bool {
     request.body["recipient"]["id"] == id || request.body["to"] == id
 }
 
-fn text_of(request: &Received) -> String {
+pub(crate) fn text_of(request: &Received) -> String {
     request.body["message"]["text"]
         .as_str()
         .or_else(|| request.body["text"]["body"].as_str())
@@ -143,7 +149,7 @@ fn sent_id(received: &Received) -> String {
 }
 
 /// How many requests to `recipient` carry `text`.
-fn count_to(sink: &Sink, recipient: &str, text: &str) -> usize {
+pub(crate) fn count_to(sink: &Sink, recipient: &str, text: &str) -> usize {
     sink.received
         .lock()
         .expect("log")
@@ -153,12 +159,12 @@ fn count_to(sink: &Sink, recipient: &str, text: &str) -> usize {
 }
 
 /// Waits long enough for a delivery that should not come to have come.
-fn settle() {
+pub(crate) fn settle() {
     std::thread::sleep(Duration::from_millis(800));
 }
 
 /// The alias the admin API gave `id` in a conversation it answered.
-fn alias_in(conversation: &Value, id: &str) -> String {
+pub(crate) fn alias_in(conversation: &Value, id: &str) -> String {
     conversation["members"]
         .as_array()
         .and_then(|members| members.iter().find(|member| member["id"] == id))

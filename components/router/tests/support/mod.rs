@@ -11,8 +11,9 @@ use directory_schema::{
     consent_key, marketing_key,
 };
 use router::{
-    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, EndpointConversations,
-    Facts, Member, MemberRole, MemberState, MessageOrigin, StoryOrigin,
+    AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, Delivery,
+    EndpointConversations, Facts, Member, MemberRole, MemberState, MessageOrigin, RouteError,
+    StoryOrigin,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -70,6 +71,14 @@ impl Memory {
             .map(|(_, value)| serde_json::from_slice(value).unwrap())
             .collect()
     }
+}
+
+/// `router::route` at [`NOW_MS`].
+pub fn route<F: Facts + ?Sized>(
+    facts: &F,
+    envelope: &Envelope,
+) -> Result<Vec<Delivery>, RouteError> {
+    router::route(facts, envelope, NOW_MS)
 }
 
 /// [`Facts`] over `directory::Directory` and an in-memory store.
@@ -456,6 +465,14 @@ impl Facts for TestDirectory {
     fn has_consent(&self, address: &Address, scope: ConsentScope) -> bool {
         self.directory
             .has_consent(&account(address), schema_scope(scope))
+    }
+    fn consent_state(&self, address: &Address, scope: ConsentScope) -> Option<bool> {
+        self.directory
+            .consent_state(&account(address), schema_scope(scope))
+    }
+    fn sharing_effective_at(&self, platform: &str, scope: ConsentScope) -> Option<u64> {
+        self.directory
+            .sharing_effective_at(platform, schema_scope(scope))
     }
     fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
         self.directory
