@@ -100,13 +100,6 @@ impl IngressGuard {
     }
 }
 
-fn refusal(status: u16, error: impl std::fmt::Display) -> (u16, String) {
-    (
-        status,
-        serde_json::json!({ "error": error.to_string() }).to_string(),
-    )
-}
-
 impl IngressRoute {
     /// Whether a request with `method` carries a webhook the gateway checks
     /// and decodes: a `POST`, or a `PUT` on a bearer route (a Matrix

@@ -298,7 +298,7 @@ pub fn run(args: SoakArgs) -> Result<()> {
     if args.concurrency == 0 || args.senders == 0 {
         bail!("--concurrency and --senders must be at least 1");
     }
-    if !(args.rate > 0.0) {
+    if args.rate.is_nan() || args.rate <= 0.0 {
         bail!("--rate must be a positive number of webhooks a second");
     }
     for (name, rate) in [
@@ -540,25 +540,25 @@ async fn soak(
         field.clone(),
         args.oversized,
         Kind::OversizedAnnounced,
-        |field, n| oversized(field, n),
+        oversized,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.huge,
         Kind::HugeUnderLimit,
-        |field, n| huge(field, n),
+        huge,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.malformed,
         Kind::BadJson,
-        |field, n| malformed(field, n),
+        malformed,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.strangers,
         Kind::Strangers,
-        |field, n| stranger(field, n),
+        stranger,
     )));
     let measured = 1..legitimate + 1;
     post_legitimate(
