@@ -249,8 +249,11 @@ impl Kind {
     fn promised(self) -> &'static [&'static str] {
         match self {
             Kind::Legitimate => &["200", "503"],
-            // hyper closes a connection whose head is late, with no answer.
-            Kind::SlowHeaders | Kind::Idle => &["closed", "408", "cut"],
+            // hyper closes a connection whose head is late, with no answer;
+            // when a dripped byte was on its way as it did, the kernel
+            // closes with a reset instead.
+            Kind::SlowHeaders => &["closed", "reset", "408", "cut"],
+            Kind::Idle => &["closed", "408", "cut"],
             Kind::SlowBody => &["408", "cut"],
             Kind::OversizedAnnounced | Kind::OversizedChunked => &["413", "skipped"],
             // Kept and answered 4xx (422 when the instance ran out of memory
