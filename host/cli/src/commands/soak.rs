@@ -222,6 +222,25 @@ impl Kind {
         Kind::Strangers,
     ];
 
+    /// Oversized request `n`: announced and chunked in turn.
+    fn oversized(n: u64) -> Kind {
+        if n.is_multiple_of(2) {
+            Kind::OversizedAnnounced
+        } else {
+            Kind::OversizedChunked
+        }
+    }
+
+    /// Malformed request `n`: the four kinds in turn.
+    fn malformed(n: u64) -> Kind {
+        match n % 4 {
+            0 => Kind::BadJson,
+            1 => Kind::WrongTypes,
+            2 => Kind::BadSignature,
+            _ => Kind::Unsigned,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Legitimate => "legitimate",
@@ -542,25 +561,25 @@ async fn soak(
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.oversized,
-        Kind::OversizedAnnounced,
+        Kind::oversized,
         oversized,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.huge,
-        Kind::HugeUnderLimit,
+        |_| Kind::HugeUnderLimit,
         huge,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.malformed,
-        Kind::BadJson,
+        Kind::malformed,
         malformed,
     )));
     attackers.push(tokio::spawn(at_rate(
         field.clone(),
         args.strangers,
-        Kind::Strangers,
+        |_| Kind::Strangers,
         stranger,
     )));
     let measured = 1..legitimate + 1;
@@ -863,8 +882,8 @@ async fn slow_connection(field: Arc<Field>, kind: Kind, drip: Duration) {
 
 /// Calls `attack(field, n)` `rate` times a second until the run ends, each
 /// on its own task, at most [`ATTACK_IN_FLIGHT`] at once (past it a request
-/// is counted `skipped` under `kind`).
-async fn at_rate<F, Fut>(field: Arc<Field>, rate: f64, kind: Kind, attack: F)
+/// is counted `skipped` under `kind(n)`, the kind it would have been).
+async fn at_rate<F, Fut>(field: Arc<Field>, rate: f64, kind: fn(u64) -> Kind, attack: F)
 where
     F: Fn(Arc<Field>, u64) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -888,7 +907,7 @@ where
                     drop(permit);
                 });
             }
-            Err(_) => field.tally.add(kind, "skipped"),
+            Err(_) => field.tally.add(kind(n), "skipped"),
         }
     }
     // Every request in flight answered (each has its own deadline).
@@ -901,12 +920,13 @@ async fn oversized(field: Arc<Field>, n: u64) {
     let until = Instant::now() + ANSWER_WAIT;
     let authority = &field.target.authority;
     let signature = format!("sha256={:064x}", n);
-    let (kind, parts) = if n.is_multiple_of(2) {
+    let kind = Kind::oversized(n);
+    let parts = if kind == Kind::OversizedAnnounced {
         let head = format!(
             "POST /ingress/whatsapp HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
              x-hub-signature-256: {signature}\r\ncontent-length: 100000000\r\n\r\n"
         );
-        (Kind::OversizedAnnounced, vec![Bytes::from(head)])
+        vec![Bytes::from(head)]
     } else {
         let head = format!(
             "POST /ingress/whatsapp HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\n\
@@ -919,7 +939,7 @@ async fn oversized(field: Arc<Field>, n: u64) {
         let mut parts = vec![Bytes::from(head)];
         parts.extend(std::iter::repeat_n(chunk, 96));
         parts.push(Bytes::from_static(b"0\r\n\r\n"));
-        (Kind::OversizedChunked, parts)
+        parts
     };
     let outcome = exchange(field.target.addr, parts, until).await;
     field.tally.add(kind, &outcome);
@@ -948,31 +968,29 @@ async fn huge(field: Arc<Field>, n: u64) {
 /// wrong shape, a well-formed one signed with another secret, one unsigned.
 async fn malformed(field: Arc<Field>, n: u64) {
     let unique = field.next();
-    let (kind, request) = match n % 4 {
-        0 => {
+    let kind = Kind::malformed(n);
+    let request = match kind {
+        Kind::BadJson => {
             let body = format!(
                 r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{unique}","changes":[{{"#
             );
-            (Kind::BadJson, field.signed(body.as_bytes()))
+            field.signed(body.as_bytes())
         }
-        1 => {
+        Kind::WrongTypes => {
             let body = format!(
                 r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{unique}","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":15550783881,"phone_number_id":"{phone}"}},"messages":[{{"from":{unique},"id":{unique},"timestamp":true,"type":"text","text":{{"body":["not","a","string"]}}}}]}}}}]}}]}}"#,
                 phone = load::PHONE_NUMBER_ID
             );
-            (Kind::WrongTypes, field.signed(body.as_bytes()))
+            field.signed(body.as_bytes())
         }
-        2 => {
+        Kind::BadSignature => {
             let body = field.stranger_webhook(unique);
             let wrong = hub_signature("not-the-app-secret", body.as_bytes());
-            (
-                Kind::BadSignature,
-                field.request(body.as_bytes(), Some(&wrong)),
-            )
+            field.request(body.as_bytes(), Some(&wrong))
         }
         _ => {
             let body = field.stranger_webhook(unique);
-            (Kind::Unsigned, field.request(body.as_bytes(), None))
+            field.request(body.as_bytes(), None)
         }
     };
     let outcome = exchange(
