@@ -3,7 +3,7 @@
 //!
 //! For `--duration`, WhatsApp senders in direct conversations post signed
 //! text webhooks at `--rate` a second (open loop, as `switchboard load`
-//! posts them, a `503` sent again after its `Retry-After` as Meta does), and
+//! posts them, a `503` sent again a second later, as a platform retries), and
 //! a counting sink playing the Send APIs matches every delivery to its
 //! webhook. At the same time, each on its own tasks and with its own
 //! intensity, attackers go at the same host:
