@@ -3,8 +3,9 @@
 //! story cross-posts (`story plan`), fetch a platform's media by id (`media
 //! fetch`), keys and sealing (`keys`, `seal`, `open`, `hpke`), dead letters of
 //! a running host (`deadletters`), a stand-in for the platforms (`sink`), a
-//! load generator (`load`), and the plugin author's kit (`plugin new`,
-//! `plugin check`). One file per command under `commands/`.
+//! load generator (`load`), hostile traffic while conversations flow
+//! (`soak`), and the plugin author's kit (`plugin new`, `plugin check`). One
+//! file per command under `commands/`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -14,7 +15,7 @@ use switchboard_runtime::engine::{Runtime, RuntimeOptions};
 mod commands;
 mod io;
 
-use commands::{crypto, deadletters, load, media, plugin, sink, story, translate, up};
+use commands::{crypto, deadletters, load, media, plugin, sink, soak, story, translate, up};
 
 /// Cross-app messaging on WebAssembly components.
 #[derive(Parser)]
@@ -44,6 +45,10 @@ enum Command {
     /// Load the whole pipeline with signed webhooks and a counting sink:
     /// throughput and latency from webhook to delivery.
     Load(load::LoadArgs),
+    /// Attack the front door (slowloris, oversized and malformed bodies,
+    /// floods of strangers) while conversations flow: what was lost,
+    /// duplicated or answered 5xx, peak memory and the store's growth.
+    Soak(soak::SoakArgs),
     /// The dead letters of a running host: list them, send them again.
     Deadletters {
         #[command(subcommand)]
@@ -100,6 +105,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Story { command } => story::run(&runtime()?, command),
         Command::Sink(args) => sink::run(args),
         Command::Load(args) => load::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::Deadletters { command } => deadletters::run(command),
         Command::Media { command } => media::run(&runtime()?, command),
         Command::Plugin { command } => plugin::run(command, runtime),

@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -45,12 +45,12 @@ use webhook_signature::hub_signature;
 
 /// The business phone-number id the webhooks are addressed to (the sample
 /// apps' WhatsApp account, as in the fixtures and `switchboard.toml`).
-const PHONE_NUMBER_ID: &str = "106540352242922";
+pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
 /// Largest request body the sink reads.
 const MAX_SINK_BODY: usize = 1 << 20;
 /// Per-minute rate given to a host this command starts: the run measures the
 /// pipeline, not the rate limiter (which still counts every message).
-const UNLIMITED_RATE: &str = "1000000000";
+pub(crate) const UNLIMITED_RATE: &str = "1000000000";
 
 /// Options of `switchboard load`.
 #[derive(clap::Args, Debug)]
@@ -137,7 +137,15 @@ pub fn run(args: LoadArgs) -> Result<()> {
         ),
         None => {
             let token = format!("load-{:016x}", rand::random::<u64>());
-            let host = StartedHost::start(&args, sink_addr, &token)?;
+            let options = HostOptions {
+                manifest: &args.manifest,
+                state_dir: args.state_dir.as_deref(),
+                app_secret: &args.app_secret,
+                workers: args.workers,
+                extra_config: String::new(),
+                name: "load",
+            };
+            let host = StartedHost::start(&options, sink_addr, &token)?;
             let (base, pid) = (host.base.clone(), host.child.id());
             started = host;
             eprintln!(
@@ -163,11 +171,24 @@ pub fn run(args: LoadArgs) -> Result<()> {
     report.verdict()
 }
 
+/// How to start a host: the manifest, where its state goes, the secret its
+/// webhooks are signed with, its delivery workers and any more
+/// switchboard.toml text (`[http]` limits…).
+pub(crate) struct HostOptions<'a> {
+    pub(crate) manifest: &'a Path,
+    pub(crate) state_dir: Option<&'a Path>,
+    pub(crate) app_secret: &'a str,
+    pub(crate) workers: usize,
+    pub(crate) extra_config: String,
+    /// Names the temporary state directory (`switchboard-<name>-<pid>`).
+    pub(crate) name: &'a str,
+}
+
 /// A `switchboard up` this command started, stopped when dropped.
-struct StartedHost {
-    child: Child,
-    base: String,
-    dir: PathBuf,
+pub(crate) struct StartedHost {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) dir: PathBuf,
     remove_dir: bool,
     /// Kept open: the host's stdout is a pipe that must not break.
     _stdout: BufReader<ChildStdout>,
@@ -176,11 +197,19 @@ struct StartedHost {
 impl StartedHost {
     /// Starts `switchboard up` with a fresh store in the state directory and a
     /// generated switchboard.toml sending every platform to `sink`.
-    fn start(args: &LoadArgs, sink: SocketAddr, admin_token: &str) -> Result<StartedHost> {
-        let (dir, remove_dir) = match &args.state_dir {
-            Some(dir) => (dir.clone(), false),
+    pub(crate) fn start(
+        options: &HostOptions<'_>,
+        sink: SocketAddr,
+        admin_token: &str,
+    ) -> Result<StartedHost> {
+        let (dir, remove_dir) = match options.state_dir {
+            Some(dir) => (dir.to_path_buf(), false),
             None => (
-                std::env::temp_dir().join(format!("switchboard-load-{}", std::process::id())),
+                std::env::temp_dir().join(format!(
+                    "switchboard-{}-{}",
+                    options.name,
+                    std::process::id()
+                )),
                 true,
             ),
         };
@@ -207,18 +236,19 @@ impl StartedHost {
                 "[platforms.{platform}]\napi_base = \"http://{sink}\"\nreply_window_ms = 0\n"
             ));
         }
-        text.push_str(&format!("[delivery]\nworkers = {}\n", args.workers));
+        text.push_str(&format!("[delivery]\nworkers = {}\n", options.workers));
+        text.push_str(&options.extra_config);
         std::fs::write(&config, text).context("cannot write switchboard.toml")?;
         let log = std::fs::File::create(dir.join("host.log")).context("cannot create host.log")?;
         let exe = std::env::current_exe().context("cannot find the switchboard binary")?;
         let mut child = Command::new(exe)
             .args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-            .arg(&args.manifest)
+            .arg(options.manifest)
             .arg("--runtime-config-file")
             .arg(&runtime_config)
             .arg("--config")
             .arg(&config)
-            .env("SPIN_VARIABLE_WHATSAPP_APP_SECRET", &args.app_secret)
+            .env("SPIN_VARIABLE_WHATSAPP_APP_SECRET", options.app_secret)
             .env("SPIN_VARIABLE_ADMIN_TOKEN", admin_token)
             .env("SPIN_VARIABLE_RATE_PER_MINUTE", UNLIMITED_RATE)
             .stdin(Stdio::null())
@@ -257,6 +287,13 @@ impl StartedHost {
     }
 }
 
+impl StartedHost {
+    /// The host's key-value store: the redb file in its state directory.
+    pub(crate) fn store_path(&self) -> PathBuf {
+        self.dir.join("kv.redb")
+    }
+}
+
 impl Drop for StartedHost {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -269,13 +306,13 @@ impl Drop for StartedHost {
 
 /// The sample accounts: WhatsApp sender `i` talks with Messenger account
 /// `i` in a direct conversation, and both consent to cross-app messaging.
-struct Accounts {
-    whatsapp: Vec<String>,
-    messenger: Vec<String>,
+pub(crate) struct Accounts {
+    pub(crate) whatsapp: Vec<String>,
+    pub(crate) messenger: Vec<String>,
 }
 
 impl Accounts {
-    fn new(senders: usize) -> Accounts {
+    pub(crate) fn new(senders: usize) -> Accounts {
         Accounts {
             whatsapp: (0..senders).map(|i| format!("1555010{i:05}")).collect(),
             messenger: (0..senders).map(|i| format!("7000000{i:07}")).collect(),
@@ -285,7 +322,7 @@ impl Accounts {
     /// Has every pair consent and puts it in a direct conversation through
     /// the admin API (against a `--target` used before, each run adds one
     /// more conversation per pair, the newest becoming current).
-    fn converse(&self, base: &str, token: &str) -> Result<()> {
+    pub(crate) fn converse(&self, base: &str, token: &str) -> Result<()> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -325,7 +362,7 @@ impl Accounts {
 
 /// Webhook `seq` of run `run`: a WhatsApp Cloud API text message from
 /// `from`, with its own message id and the sequence number in the text.
-fn webhook(run: &str, seq: u64, from: &str, timestamp: u64) -> String {
+pub(crate) fn webhook(run: &str, seq: u64, from: &str, timestamp: u64) -> String {
     format!(
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Load Sender"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.LOAD{run}{seq:010}","timestamp":"{timestamp}","type":"text","text":{{"body":"switchboard load {run} seq {seq}"}}}}]}},"field":"messages"}}]}}]}}"#
     )
@@ -333,43 +370,45 @@ fn webhook(run: &str, seq: u64, from: &str, timestamp: u64) -> String {
 
 /// What the generator and the sink record, per sequence number and in total.
 /// Times are nanoseconds since `start`, plus one (zero means "not yet").
-struct Ledger {
-    run: String,
+pub(crate) struct Ledger {
+    pub(crate) run: String,
     start: Instant,
-    posted: Vec<AtomicU64>,
-    answered: Vec<AtomicU64>,
+    pub(crate) posted: Vec<AtomicU64>,
+    pub(crate) answered: Vec<AtomicU64>,
     /// 200 with the message accepted.
-    acked: Vec<AtomicU64>,
-    delivered: Vec<AtomicU64>,
+    pub(crate) acked: Vec<AtomicU64>,
+    pub(crate) delivered: Vec<AtomicU64>,
     /// A hash of the idempotency key of the first delivery.
     key_hash: Vec<AtomicU64>,
-    counts: Counts,
-    first_error: Mutex<Option<String>>,
+    pub(crate) counts: Counts,
+    pub(crate) first_error: Mutex<Option<String>>,
+    /// Refusal notices by recipient (the WhatsApp `to`).
+    pub(crate) notified: Mutex<HashMap<String, u64>>,
 }
 
 /// Running totals.
 #[derive(Default)]
-struct Counts {
-    posted: AtomicU64,
-    acked: AtomicU64,
+pub(crate) struct Counts {
+    pub(crate) posted: AtomicU64,
+    pub(crate) acked: AtomicU64,
     /// Answered 200 but stored as a duplicate (a wamid seen before).
-    ingress_duplicates: AtomicU64,
+    pub(crate) ingress_duplicates: AtomicU64,
     /// Answered otherwise, or not answered.
-    errors: AtomicU64,
-    delivered: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) delivered: AtomicU64,
     /// A second delivery of a message with the idempotency key of the first:
     /// a resend the platform deduplicates.
-    resent_same_key: AtomicU64,
+    pub(crate) resent_same_key: AtomicU64,
     /// A second delivery under another key: the platform would show it twice.
-    resent_new_key: AtomicU64,
+    pub(crate) resent_new_key: AtomicU64,
     /// Sends to the WhatsApp sender: refusal notices.
-    notices: AtomicU64,
+    pub(crate) notices: AtomicU64,
     /// Sink requests that match no message of this run.
-    unmatched: AtomicU64,
+    pub(crate) unmatched: AtomicU64,
 }
 
 impl Ledger {
-    fn new(total: u64) -> Ledger {
+    pub(crate) fn new(total: u64) -> Ledger {
         let slots = || (0..total).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
         Ledger {
             run: format!("{:08x}", rand::random::<u32>()),
@@ -381,14 +420,15 @@ impl Ledger {
             key_hash: slots(),
             counts: Counts::default(),
             first_error: Mutex::new(None),
+            notified: Mutex::new(HashMap::new()),
         }
     }
 
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64 + 1
     }
 
-    fn error(&self, error: String) {
+    pub(crate) fn error(&self, error: String) {
         self.counts.errors.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut first) = self.first_error.lock()
             && first.is_none()
@@ -403,6 +443,9 @@ impl Ledger {
         let now = self.now();
         if body["messaging_product"] == "whatsapp" {
             self.counts.notices.fetch_add(1, Ordering::Relaxed);
+            if let (Some(to), Ok(mut notified)) = (body["to"].as_str(), self.notified.lock()) {
+                *notified.entry(to.to_string()).or_default() += 1;
+            }
             return;
         }
         let marker = format!("switchboard load {} seq ", self.run);
@@ -436,7 +479,7 @@ impl Ledger {
     }
 
     /// Acknowledged messages in `range` not delivered yet.
-    fn outstanding(&self, range: std::ops::Range<u64>) -> u64 {
+    pub(crate) fn outstanding(&self, range: std::ops::Range<u64>) -> u64 {
         range
             .filter(|&seq| {
                 let seq = seq as usize;
@@ -449,7 +492,7 @@ impl Ledger {
 
 /// Serves the sink until the process ends: every request is a send, matched
 /// to its webhook, and answered as the Graph API answers.
-async fn sink(listener: TcpListener, ledger: Arc<Ledger>) {
+pub(crate) async fn sink(listener: TcpListener, ledger: Arc<Ledger>) {
     let replies = Arc::new(AtomicU64::new(0));
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -512,14 +555,14 @@ async fn sink_answer(
 }
 
 /// Where to post, and how.
-struct Target {
-    addr: SocketAddr,
-    authority: String,
-    secret: String,
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    pub(crate) authority: String,
+    pub(crate) secret: String,
 }
 
 impl Target {
-    async fn resolve(base: &str, secret: &str) -> Result<Target> {
+    pub(crate) async fn resolve(base: &str, secret: &str) -> Result<Target> {
         let authority = base
             .strip_prefix("http://")
             .with_context(|| format!("{base}: only http:// targets are supported"))?
@@ -539,7 +582,9 @@ impl Target {
         })
     }
 
-    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    pub(crate) async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
         let stream = TcpStream::connect(self.addr)
             .await
             .with_context(|| format!("cannot connect to {}", self.addr))?;
@@ -593,7 +638,10 @@ async fn post_all(
                         }
                     },
                 };
-                if !post_one(&target, &ledger, &accounts, sender, seq).await {
+                if post_one(&target, &ledger, &accounts, sender, seq)
+                    .await
+                    .is_none()
+                {
                     connection = None;
                 }
             }
@@ -604,14 +652,15 @@ async fn post_all(
     }
 }
 
-/// Posts webhook `seq`; false when the connection is no longer usable.
-async fn post_one(
+/// Posts webhook `seq`: the status it was answered, `None` when the
+/// connection is no longer usable (the error is on the ledger).
+pub(crate) async fn post_one(
     target: &Target,
     ledger: &Ledger,
     accounts: &Accounts,
     sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     seq: u64,
-) -> bool {
+) -> Option<u16> {
     let from = &accounts.whatsapp[seq as usize % accounts.whatsapp.len()];
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -626,20 +675,22 @@ async fn post_one(
         .body(Full::new(Bytes::from(body)));
     let Ok(request) = request else {
         ledger.error("cannot build the request".into());
-        return true;
+        return Some(0);
     };
     if sender.ready().await.is_err() {
         ledger.error("the connection closed".into());
-        return false;
+        return None;
     }
     let index = seq as usize;
-    ledger.posted[index].store(ledger.now(), Ordering::SeqCst);
+    // The first post (a webhook sent again after a 503 keeps its time).
+    let _ =
+        ledger.posted[index].compare_exchange(0, ledger.now(), Ordering::SeqCst, Ordering::SeqCst);
     ledger.counts.posted.fetch_add(1, Ordering::Relaxed);
     let response = match sender.send_request(request).await {
         Ok(response) => response,
         Err(error) => {
             ledger.error(format!("webhook {seq}: {error}"));
-            return false;
+            return None;
         }
     };
     let status = response.status().as_u16();
@@ -668,12 +719,12 @@ async fn post_one(
             String::from_utf8_lossy(&body).trim()
         )),
     }
-    true
+    Some(status)
 }
 
 /// Waits until every acknowledged message in `range` is delivered, or no
 /// delivery came for `patience`. Prints a progress line a second.
-async fn drain(ledger: &Ledger, range: std::ops::Range<u64>, patience: Duration) -> u64 {
+pub(crate) async fn drain(ledger: &Ledger, range: std::ops::Range<u64>, patience: Duration) -> u64 {
     let mut last_progress = Instant::now();
     let mut last_delivered = ledger.counts.delivered.load(Ordering::Relaxed);
     loop {
@@ -749,15 +800,15 @@ struct Report {
 
 /// Latency percentiles, in seconds.
 #[derive(Default)]
-struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 impl Percentiles {
-    fn of(mut samples: Vec<u64>) -> Percentiles {
+    pub(crate) fn of(mut samples: Vec<u64>) -> Percentiles {
         if samples.is_empty() {
             return Percentiles::default();
         }
@@ -774,7 +825,7 @@ impl Percentiles {
         }
     }
 
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "p50 {}  p90 {}  p99 {}  max {}",
             ms(self.p50),
@@ -1002,16 +1053,16 @@ impl Report {
 
 /// The host's metrics over the measured run: counters' increase and the
 /// delivery-latency histogram's buckets.
-struct MetricsDelta {
-    counters: BTreeMap<String, f64>,
+pub(crate) struct MetricsDelta {
+    pub(crate) counters: BTreeMap<String, f64>,
     /// Upper bound (seconds) → observations in the run at or under it.
     latency: Vec<(f64, f64)>,
 }
 
 /// The host's `/metrics` text, parsed: every sample by its full name.
-type Samples = BTreeMap<String, f64>;
+pub(crate) type Samples = BTreeMap<String, f64>;
 
-async fn fetch_metrics(base: &str) -> Option<Samples> {
+pub(crate) async fn fetch_metrics(base: &str) -> Option<Samples> {
     let url = format!("{base}/metrics");
     let text = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -1040,7 +1091,7 @@ async fn fetch_metrics(base: &str) -> Option<Samples> {
 }
 
 impl MetricsDelta {
-    fn between(before: &Samples, after: &Samples) -> MetricsDelta {
+    pub(crate) fn between(before: &Samples, after: &Samples) -> MetricsDelta {
         let delta = |name: &str| {
             after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
         };
@@ -1081,7 +1132,7 @@ impl MetricsDelta {
             .map(|(bound, _)| *bound)
     }
 
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         let counters: Vec<String> = self
             .counters
             .iter()
@@ -1099,7 +1150,7 @@ impl MetricsDelta {
 }
 
 /// A `kB` field of `/proc/<pid>/status` (`VmHWM`: peak resident memory).
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     read_proc(pid, "status")?.lines().find_map(|line| {
         let rest = line.strip_prefix(field)?.strip_prefix(':')?;
         rest.trim().trim_end_matches("kB").trim().parse().ok()
@@ -1107,7 +1158,7 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// User plus system CPU time of a process, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = read_proc(pid, "stat")?;
     // The command name may hold spaces: fields are counted after its `)`.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();

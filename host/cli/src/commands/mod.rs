@@ -6,6 +6,7 @@ pub mod load;
 pub mod media;
 pub mod plugin;
 pub mod sink;
+pub mod soak;
 pub mod story;
 pub mod translate;
 pub mod up;
