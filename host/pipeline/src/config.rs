@@ -45,6 +45,8 @@
 //!                      # delivery of that message has ended)
 //! notice_interval_ms = 600000       # one "not delivered" notice per sender per…
 //! unknown_senders_per_minute = 600  # strangers' messages kept on record a minute
+//! rejected_bytes_per_minute = 16777216  # raw bodies no instance could process,
+//!                      # kept a minute; past it only their hash and reason
 //!
 //! [retention]          # how long records are kept (ms); swept every minute
 //! delivered_ms = 604800000
@@ -316,6 +318,12 @@ pub struct PipelineConfig {
     /// kept on record (status and envelope). Past it they are refused with no
     /// record at all, so a flood of strangers cannot grow the store.
     pub unknown_senders_per_minute: u32,
+    /// Bytes a minute of raw webhook bodies that no instance could process
+    /// (a trap, a deadline) kept under `rejected:` for inspection. Past it a
+    /// body is still answered 4xx and its hash and reason are kept, not its
+    /// bytes: signed bodies that cannot be processed cannot grow the store
+    /// faster than this.
+    pub rejected_bytes_per_minute: u64,
 }
 
 impl Default for PipelineConfig {
@@ -326,6 +334,7 @@ impl Default for PipelineConfig {
             hold_tries: 40,
             notice_interval_ms: 600_000,
             unknown_senders_per_minute: 600,
+            rejected_bytes_per_minute: 16 * 1024 * 1024,
         }
     }
 }

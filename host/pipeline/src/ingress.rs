@@ -16,7 +16,7 @@ use crate::stages::ComponentTranslators;
 use anyhow::Result;
 use directory_schema::{rejected_error_key, rejected_key};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use switchboard_runtime::http::{RequestHead, RouteGuard};
 use switchboard_runtime::key_value::{Change, EmbeddedStore, KeyValueStores, durable_write};
 use switchboard_runtime::manifest::Manifest;
@@ -35,6 +35,10 @@ struct IngressRoute {
 pub struct IngressGuard {
     routes: BTreeMap<String, IngressRoute>,
     store: Option<Arc<EmbeddedStore>>,
+    /// Bytes of unprocessable bodies kept a minute, and this minute's count
+    /// (minute since the epoch, bytes).
+    kept_per_minute: u64,
+    kept: Mutex<(u64, u64)>,
 }
 
 /// The library's scheme for the one a translator declares.
@@ -54,6 +58,7 @@ impl IngressGuard {
         manifest: &Manifest,
         stores: &KeyValueStores,
         translators: &ComponentTranslators,
+        kept_per_minute: u64,
     ) -> Result<IngressGuard> {
         let mut routes = BTreeMap::new();
         for id in manifest.app.component.keys() {
@@ -77,26 +82,55 @@ impl IngressGuard {
         Ok(IngressGuard {
             routes,
             store: stores.get("default"),
+            kept_per_minute,
+            kept: Mutex::new((0, 0)),
         })
     }
 
-    /// Keeps a body the gateway failed on, with the reason.
+    /// Keeps a body the gateway failed on, with the reason: the bytes while
+    /// this minute's budget lasts, else only the record (its key is the
+    /// body's hash).
     fn keep(&self, route: &IngressRoute, body: &[u8], reason: &str) -> Result<String> {
         let key = rejected_key(body);
         if let Some(store) = &self.store {
+            let now = crate::clock::now_ms();
+            let body_kept = self.admit(body.len() as u64, now);
             let record = serde_json::json!({
                 "platform": route.platform,
                 "error": reason,
-                "at_ms": crate::clock::now_ms(),
+                "at_ms": now,
+                "body_kept": body_kept,
             });
-            durable_write(|| {
-                store.apply(&[
-                    Change::Set(key.clone(), body.to_vec()),
-                    Change::Set(rejected_error_key(&key), record.to_string().into_bytes()),
-                ])
-            })?;
+            let mut changes = vec![Change::Set(
+                rejected_error_key(&key),
+                record.to_string().into_bytes(),
+            )];
+            if body_kept {
+                changes.push(Change::Set(key.clone(), body.to_vec()));
+            } else {
+                tracing::warn!(bytes = body.len(), platform = %route.platform, "an unprocessable body past this minute's budget: only its hash and reason are kept");
+            }
+            durable_write(|| store.apply(&changes))?;
         }
         Ok(key)
+    }
+
+    /// Whether `bytes` more fit in the budget of the minute of `now_ms`; if
+    /// so they are counted.
+    fn admit(&self, bytes: u64, now_ms: u64) -> bool {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let minute = now_ms / 60_000;
+        if kept.0 != minute {
+            *kept = (minute, 0);
+        }
+        if kept.1.saturating_add(bytes) > self.kept_per_minute {
+            return false;
+        }
+        kept.1 += bytes;
+        true
     }
 }
 
@@ -159,5 +193,47 @@ impl RouteGuard for IngressGuard {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::outbox::tests::scratch_store;
+
+    #[test]
+    fn unprocessable_bodies_past_the_minutes_budget_keep_only_their_hash_and_reason() {
+        let store = scratch_store("ingress-keep");
+        let guard = IngressGuard {
+            routes: BTreeMap::new(),
+            store: Some(store.clone()),
+            kept_per_minute: 10,
+            kept: Mutex::new((0, 0)),
+        };
+        let route = IngressRoute {
+            platform: "whatsapp".into(),
+            max_webhook_bytes: 1024,
+            scheme: Scheme::None,
+            secret: String::new(),
+        };
+        let first = guard.keep(&route, b"[1,2,3,4]", "trapped").unwrap();
+        let second = guard.keep(&route, b"[5,6,7,8]", "trapped").unwrap();
+        assert_eq!(
+            store.get(&first).unwrap().as_deref(),
+            Some(&b"[1,2,3,4]"[..])
+        );
+        assert!(
+            store.get(&second).unwrap().is_none(),
+            "over the budget: no bytes"
+        );
+        let record: serde_json::Value =
+            serde_json::from_slice(&store.get(&rejected_error_key(&second)).unwrap().unwrap())
+                .unwrap();
+        assert_eq!(record["body_kept"], false);
+        assert_eq!(record["error"], "trapped");
+        // A new minute, a new budget.
+        assert!(guard.admit(9, 120_000));
+        assert!(!guard.admit(2, 120_001));
     }
 }

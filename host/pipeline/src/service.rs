@@ -46,7 +46,12 @@ impl MessagingService {
         config: HostConfig,
     ) -> Result<MessagingService> {
         let translators = Arc::new(ComponentTranslators::load(runtime, manifest)?);
-        let ingress = IngressGuard::load(manifest, stores, &translators)?;
+        let ingress = IngressGuard::load(
+            manifest,
+            stores,
+            &translators,
+            config.pipeline.rejected_bytes_per_minute,
+        )?;
         let stages = Stages::components(runtime, manifest, stores, &config, translators)?;
         let mut service = MessagingService::with_stages(runtime, manifest, stores, config, stages)?;
         service.ingress = Some(Arc::new(ingress));
