@@ -165,7 +165,7 @@ pub struct PlatformConfig {
     pub media_hosts: Vec<String>,
     /// How long after a person's last message to one of the relay's
     /// endpoints that endpoint may send them free-form messages, in ms; past
-    /// it their deliveries wait ([`crate::window`]). Unset: the app's own
+    /// it their deliveries wait (the `window` module). Unset: the app's own
     /// rule ([`default_reply_window_ms`]); 0: no rule.
     #[serde(default)]
     pub reply_window_ms: Option<u64>,
@@ -199,7 +199,7 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// The reply window an app sets, in ms (0: none known). Each rule's public
 /// source is beside it; the pipeline keeps these windows in
-/// [`crate::window`].
+/// the `window` module.
 pub fn default_reply_window_ms(platform: &str) -> u64 {
     match platform {
         // WhatsApp Cloud API, "customer service windows": a business may send

@@ -216,8 +216,51 @@ impl Outbox {
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::bindings::types::{
+        Content, Conversation, ConversationKind, Envelope, Event, FormattedText, Message,
+        MessageCategory, Participant,
+    };
     use crate::plugins::translator::{HttpMethod, SendRequest};
     use switchboard_runtime::key_value::KeyValueStores;
+
+    /// An address, for tests.
+    pub(crate) fn address(platform: &str, id: &str) -> Address {
+        Address {
+            platform: platform.into(),
+            id: id.into(),
+        }
+    }
+
+    /// A text message from Alice on WhatsApp to the relay, for tests.
+    pub(crate) fn envelope(id: &str) -> Envelope {
+        Envelope {
+            id: id.into(),
+            platform: "whatsapp".into(),
+            native_id: Some("wamid.1".into()),
+            conversation: Conversation {
+                kind: ConversationKind::Direct,
+                id: "alice".into(),
+            },
+            sender: Participant {
+                address: address("whatsapp", "alice"),
+                attributes: Vec::new(),
+            },
+            recipient: address("whatsapp", "relay"),
+            timestamp_ms: 1,
+            event: Event::Message(Message {
+                content: Content::Text(FormattedText {
+                    body: "hi".into(),
+                    spans: Vec::new(),
+                }),
+                reply_to: None,
+                forwarded: None,
+                story: None,
+                category: MessageCategory::Service,
+            }),
+            echo: false,
+            extras: Vec::new(),
+        }
+    }
 
     /// The `default` store in a fresh directory.
     pub(crate) fn scratch_store(name: &str) -> Arc<EmbeddedStore> {

@@ -13,7 +13,7 @@
 //! on their own app saying why. An event about a message still on its way is
 //! held and tried again (`pipeline.hold_retry_ms` × `hold_tries`).
 //!
-//! The apps' reply windows bind every delivery ([`crate::window`]): a
+//! The apps' reply windows bind every delivery (the `window` module): a
 //! person's message records when their window at that endpoint opened and
 //! releases what waited for them there; a delivery to a person whose window
 //! is closed waits under `waiting:` (listed in the status), with the app's
@@ -726,7 +726,7 @@ fn encode_for(
 /// their own app saying `body`, encoded by that app's translator and ready
 /// for the outbox: the "Not delivered" notice to the sender of a refused
 /// message, and the notice of a sharing policy
-/// ([`crate::announcements`]). `None` (logged) when the translator cannot
+/// (the `announcements` module). `None` (logged) when the translator cannot
 /// encode it or has nothing to send.
 pub(crate) fn service_notice(
     translators: &dyn TranslatorStage,
@@ -779,49 +779,11 @@ pub(crate) fn service_notice(
 pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::bindings::types::{Conversation, ConversationKind};
-    use crate::outbox::tests::scratch_store;
+    use crate::outbox::tests::{address, envelope, scratch_store};
     use crate::plugins::translator::{HttpMethod, SendRequest};
     use crate::stages::{Delivery, Rejection};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use switchboard_runtime::http::BoxFuture;
-
-    fn address(platform: &str, id: &str) -> Address {
-        Address {
-            platform: platform.into(),
-            id: id.into(),
-        }
-    }
-
-    pub(crate) fn envelope(id: &str) -> Envelope {
-        Envelope {
-            id: id.into(),
-            platform: "whatsapp".into(),
-            native_id: Some("wamid.1".into()),
-            conversation: Conversation {
-                kind: ConversationKind::Direct,
-                id: "alice".into(),
-            },
-            sender: Participant {
-                address: address("whatsapp", "alice"),
-                attributes: Vec::new(),
-            },
-            recipient: address("whatsapp", "relay"),
-            timestamp_ms: 1,
-            event: Event::Message(Message {
-                content: Content::Text(FormattedText {
-                    body: "hi".into(),
-                    spans: Vec::new(),
-                }),
-                reply_to: None,
-                forwarded: None,
-                story: None,
-                category: MessageCategory::Service,
-            }),
-            echo: false,
-            extras: Vec::new(),
-        }
-    }
 
     /// Routes every envelope to Bob on Messenger and Carol on Instagram;
     /// Carol has blocked the sender. Counts the envelopes it is asked about.

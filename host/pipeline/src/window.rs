@@ -374,7 +374,7 @@ mod tests {
                 }],
             })
         };
-        let mut envelope = crate::routing::tests::envelope("x");
+        let mut envelope = crate::outbox::tests::envelope("x");
         let Event::Message(message) = &mut envelope.event else {
             unreachable!()
         };
