@@ -615,18 +615,10 @@ async fn post_all(
             accounts.clone(),
             next.clone(),
         );
-        let (start, end) = (range.start, range.end);
+        let range = range.clone();
         tasks.push(tokio::spawn(async move {
             let mut connection = None;
-            loop {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                if seq >= end {
-                    return;
-                }
-                if let Some(rate) = rate {
-                    let due = begun + Duration::from_secs_f64((seq - start) as f64 / rate);
-                    tokio::time::sleep_until(due.into()).await;
-                }
+            while let Some(seq) = take_due(&next, &range, begun, rate).await {
                 let sender = match &mut connection {
                     Some(sender) => sender,
                     None => match target.connect().await {
@@ -650,6 +642,26 @@ async fn post_all(
     for task in tasks {
         let _ = task.await;
     }
+}
+
+/// The next sequence number of `range` to post, once it is due: at once in
+/// a closed loop, at its own time (`begun` plus its place over `rate` a
+/// second) in an open one. `None` when the range is used up.
+pub(crate) async fn take_due(
+    next: &AtomicU64,
+    range: &std::ops::Range<u64>,
+    begun: Instant,
+    rate: Option<f64>,
+) -> Option<u64> {
+    let seq = next.fetch_add(1, Ordering::Relaxed);
+    if seq >= range.end {
+        return None;
+    }
+    if let Some(rate) = rate {
+        let due = begun + Duration::from_secs_f64((seq - range.start) as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+    }
+    Some(seq)
 }
 
 /// Posts webhook `seq`: the status it was answered, `None` when the

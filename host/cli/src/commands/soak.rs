@@ -710,18 +710,10 @@ async fn post_legitimate(
             tally.clone(),
             next.clone(),
         );
-        let (start, end) = (range.start, range.end);
+        let range = range.clone();
         tasks.push(tokio::spawn(async move {
             let mut connection = None;
-            loop {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                if seq >= end {
-                    return;
-                }
-                if let Some(rate) = rate {
-                    let due = begun + Duration::from_secs_f64((seq - start) as f64 / rate);
-                    tokio::time::sleep_until(due.into()).await;
-                }
+            while let Some(seq) = load::take_due(&next, &range, begun, rate).await {
                 for _ in 0..10 {
                     let sender = match &mut connection {
                         Some(sender) => sender,
