@@ -7,13 +7,12 @@
 use conversations::{Conversations, Endpoints, Joiner};
 use directory::{Directory, KeyValue};
 use directory_schema::{
-    Account, AuditRecord, ConsentRecord, MemberState as SchemaState, OptInRecord, OptInState,
-    consent_key, marketing_key,
+    Account, AuditRecord, ConsentRecord, OptInRecord, OptInState, consent_key, marketing_key,
 };
+use router::native::DirectoryFacts;
 use router::{
     AnswerOutcome, ConsentScope, ConversationRecord, ConversationRequest, Delivery,
-    EndpointConversations, Facts, Member, MemberRole, MemberState, MessageOrigin, RouteError,
-    StoryOrigin,
+    EndpointConversations, Facts, Member, MessageOrigin, RouteError, StoryOrigin,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -84,7 +83,7 @@ pub fn route<F: Facts + ?Sized>(
 /// [`Facts`] over `directory::Directory` and an in-memory store.
 pub struct TestDirectory {
     pub memory: Memory,
-    directory: Directory<Memory>,
+    facts: DirectoryFacts<Memory>,
     endpoints: Endpoints,
     /// How many times each query (`conversations_at`, `conversation`,
     /// `origin_of`, `canonical_id`, `native_id`…) was asked since the last
@@ -108,84 +107,10 @@ pub fn account(address: &Address) -> Account {
     }
 }
 
-fn address_of(account: Account) -> Address {
-    Address {
-        platform: account.platform,
-        id: account.id,
-    }
-}
-
-fn schema_scope(scope: ConsentScope) -> directory_schema::ConsentScope {
-    match scope {
-        ConsentScope::CrossAppMessaging => directory_schema::ConsentScope::CrossAppMessaging,
-        ConsentScope::SharePhoneNumber => directory_schema::ConsentScope::SharePhoneNumber,
-        ConsentScope::ShareDisplayName => directory_schema::ConsentScope::ShareDisplayName,
-        ConsentScope::ShareUsername => directory_schema::ConsentScope::ShareUsername,
-        ConsentScope::PublishKeys => directory_schema::ConsentScope::PublishKeys,
-        ConsentScope::Discoverable => directory_schema::ConsentScope::Discoverable,
-    }
-}
-
 fn schema_kind(kind: ConversationKind) -> directory_schema::ConversationKind {
     match kind {
         ConversationKind::Direct => directory_schema::ConversationKind::Direct,
         ConversationKind::Group => directory_schema::ConversationKind::Group,
-    }
-}
-
-/// A stored conversation as the `directory` interface hands it out.
-pub fn wit_conversation(record: directory_schema::ConversationRecord) -> ConversationRecord {
-    ConversationRecord {
-        id: record.id,
-        kind: match record.kind {
-            directory_schema::ConversationKind::Direct => ConversationKind::Direct,
-            directory_schema::ConversationKind::Group => ConversationKind::Group,
-        },
-        title: record.title,
-        created_at_ms: record.created_at_ms,
-        members: record
-            .members
-            .into_iter()
-            .map(|member| Member {
-                account: address_of(member.account),
-                endpoint: member.endpoint,
-                role: match member.role {
-                    directory_schema::MemberRole::Person => MemberRole::Person,
-                    directory_schema::MemberRole::Business => MemberRole::Business,
-                    directory_schema::MemberRole::Bot => MemberRole::Bot,
-                },
-                state: match member.state {
-                    SchemaState::Invited => MemberState::Invited,
-                    SchemaState::Active => MemberState::Active,
-                    SchemaState::Left => MemberState::Left,
-                },
-                alias: member.alias,
-                handle: member.handle,
-            })
-            .collect(),
-    }
-}
-
-/// A stored request as the `directory` interface hands it out.
-pub fn wit_request(record: directory_schema::RequestRecord) -> ConversationRequest {
-    ConversationRequest {
-        requester: address_of(record.requester),
-        target: address_of(record.target),
-        created_at_ms: record.created_at_ms,
-        state: match record.state {
-            directory_schema::RequestState::Pending => router::RequestState::Pending,
-            directory_schema::RequestState::Accepted => router::RequestState::Accepted,
-            directory_schema::RequestState::Declined => router::RequestState::Declined,
-        },
-        held: u32::try_from(record.held.len()).unwrap(),
-    }
-}
-
-fn wit_outcome(outcome: directory::AnswerOutcome) -> AnswerOutcome {
-    match outcome {
-        directory::AnswerOutcome::Done => AnswerOutcome::Done,
-        directory::AnswerOutcome::Expired => AnswerOutcome::Expired,
-        directory::AnswerOutcome::NoRequest => AnswerOutcome::NoRequest,
     }
 }
 
@@ -206,7 +131,10 @@ impl TestDirectory {
         let memory = Memory::default();
         let endpoints = Endpoints::parse(pools, SCOPED).unwrap();
         TestDirectory {
-            directory: Directory::new(memory.clone(), RATE_PER_MINUTE, endpoints.clone()),
+            facts: DirectoryFacts {
+                directory: Directory::new(memory.clone(), RATE_PER_MINUTE, endpoints.clone()),
+                now_ms: || NOW_MS,
+            },
             endpoints,
             memory,
             reads: RefCell::default(),
@@ -231,7 +159,7 @@ impl TestDirectory {
     /// Gives (`true`) or withdraws (`false`) a consent, as the admin API does.
     pub fn consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
         self.memory.put(
-            consent_key(&account(address), schema_scope(scope)),
+            consent_key(&account(address), router::native::scope(scope)),
             &ConsentRecord {
                 granted,
                 at_ms: NOW_MS,
@@ -271,12 +199,17 @@ impl TestDirectory {
         let made = Conversations::new(&self.memory, &self.endpoints, 256)
             .create(&id, schema_kind(kind), None, joiners, NOW_MS)
             .unwrap_or_else(|failure| panic!("cannot make the conversation: {failure:?}"));
-        wit_conversation(made)
+        router::native::conversation(made)
     }
 
     /// The conversation `id` as stored now.
     pub fn stored(&self, id: &str) -> ConversationRecord {
-        wit_conversation(self.directory.conversation(id).expect("a conversation"))
+        router::native::conversation(
+            self.facts
+                .directory
+                .conversation(id)
+                .expect("a conversation"),
+        )
     }
 
     /// Records, as the story cross-poster does when a publish is accepted,
@@ -317,7 +250,8 @@ impl TestDirectory {
     /// The endpoint `sender` writes to when nothing says which: the one of
     /// its first endpoint's conversations, else its app's first.
     fn endpoint_of(&self, sender: &Address) -> String {
-        self.directory
+        self.facts
+            .directory
             .endpoint_for(&account(sender))
             .unwrap_or_else(|| "no-endpoint".to_string())
     }
@@ -365,67 +299,47 @@ impl TestDirectory {
 }
 
 impl Facts for TestDirectory {
-    fn conversations_at(&self, address: &Address, endpoint: &str) -> EndpointConversations {
+    fn conversations_at(&self, account: &Address, endpoint: &str) -> EndpointConversations {
         self.count("conversations_at");
-        let slot = self.directory.conversations_at(&account(address), endpoint);
-        EndpointConversations {
-            current: slot.current,
-            conversations: slot.conversations,
-        }
+        self.facts.conversations_at(account, endpoint)
     }
-    fn conversations_of(&self, address: &Address) -> Vec<String> {
+    fn conversations_of(&self, account: &Address) -> Vec<String> {
         self.count("conversations_of");
-        self.directory.conversations_of(&account(address))
+        self.facts.conversations_of(account)
     }
     fn conversation(&self, id: &str) -> Option<ConversationRecord> {
         self.count("conversation");
-        self.directory.conversation(id).map(wit_conversation)
+        self.facts.conversation(id)
     }
     fn record_message(&self, canonical_id: &str, origin: &MessageOrigin) {
-        self.directory.record_message(
-            canonical_id,
-            &directory_schema::MessageOrigin {
-                conversation_id: origin.conversation_id.clone(),
-                author: account(&origin.author),
-            },
-        )
+        self.facts.record_message(canonical_id, origin)
     }
     fn origin_of(&self, canonical_id: &str) -> Option<MessageOrigin> {
         self.count("origin_of");
-        self.directory
-            .origin_of(canonical_id)
-            .map(|origin| MessageOrigin {
-                conversation_id: origin.conversation_id,
-                author: address_of(origin.author),
-            })
+        self.facts.origin_of(canonical_id)
     }
-    fn endpoint_for(&self, address: &Address) -> Option<String> {
+    fn endpoint_for(&self, account: &Address) -> Option<String> {
         self.count("endpoint_for");
-        self.directory.endpoint_for(&account(address))
+        self.facts.endpoint_for(account)
     }
-    fn set_current(&self, address: &Address, endpoint: &str, conversation_id: &str) -> bool {
-        self.directory
-            .set_current(&account(address), endpoint, conversation_id)
+    fn set_current(&self, account: &Address, endpoint: &str, conversation_id: &str) -> bool {
+        self.facts.set_current(account, endpoint, conversation_id)
     }
-    fn leave(&self, conversation_id: &str, address: &Address) -> bool {
-        self.directory
-            .leave(conversation_id, &account(address), NOW_MS)
+    fn leave(&self, conversation_id: &str, account: &Address) -> bool {
+        self.facts.leave(conversation_id, account)
     }
     fn block(&self, blocker: &Address, blocked: &Address) {
-        self.directory
-            .block(&account(blocker), &account(blocked), NOW_MS)
+        self.facts.block(blocker, blocked)
     }
-    fn set_consent(&self, address: &Address, scope: ConsentScope, granted: bool) {
-        self.directory
-            .set_consent(&account(address), schema_scope(scope), granted, NOW_MS)
+    fn set_consent(&self, account: &Address, scope: ConsentScope, granted: bool) {
+        self.facts.set_consent(account, scope, granted)
     }
     fn discover(&self, query: &str) -> Option<Address> {
         self.count("discover");
-        self.directory.discover(query).map(address_of)
+        self.facts.discover(query)
     }
-    fn remember_username(&self, address: &Address, username: &str) {
-        self.directory
-            .remember_username(&account(address), username)
+    fn remember_username(&self, account: &Address, username: &str) {
+        self.facts.remember_username(account, username)
     }
     fn request_direct(
         &self,
@@ -433,93 +347,66 @@ impl Facts for TestDirectory {
         requester_endpoint: &str,
         target: &Address,
     ) -> Option<String> {
-        self.directory.request_direct(
-            &account(requester),
-            requester_endpoint,
-            &account(target),
-            NOW_MS,
-        )
+        self.facts
+            .request_direct(requester, requester_endpoint, target)
     }
     fn request_of(&self, conversation_id: &str) -> Option<ConversationRequest> {
         self.count("request_of");
-        self.directory
-            .request_of(conversation_id, NOW_MS)
-            .map(wit_request)
+        self.facts.request_of(conversation_id)
     }
     fn hold_message(&self, conversation_id: &str, author: &Address, canonical_id: &str) -> bool {
-        self.directory
-            .hold_message(conversation_id, &account(author), canonical_id, NOW_MS)
+        self.facts
+            .hold_message(conversation_id, author, canonical_id)
     }
     fn accept_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
-        wit_outcome(
-            self.directory
-                .accept_request(conversation_id, &account(target), NOW_MS),
-        )
+        self.facts.accept_request(conversation_id, target)
     }
     fn decline_request(&self, conversation_id: &str, target: &Address) -> AnswerOutcome {
-        wit_outcome(
-            self.directory
-                .decline_request(conversation_id, &account(target), NOW_MS),
-        )
+        self.facts.decline_request(conversation_id, target)
     }
-    fn has_consent(&self, address: &Address, scope: ConsentScope) -> bool {
-        self.directory
-            .has_consent(&account(address), schema_scope(scope))
+    fn has_consent(&self, account: &Address, scope: ConsentScope) -> bool {
+        self.facts.has_consent(account, scope)
     }
-    fn consent_state(&self, address: &Address, scope: ConsentScope) -> Option<bool> {
-        self.directory
-            .consent_state(&account(address), schema_scope(scope))
+    fn consent_state(&self, account: &Address, scope: ConsentScope) -> Option<bool> {
+        self.facts.consent_state(account, scope)
     }
     fn sharing_effective_at(&self, platform: &str, scope: ConsentScope) -> Option<u64> {
-        self.directory
-            .sharing_effective_at(platform, schema_scope(scope))
+        self.facts.sharing_effective_at(platform, scope)
     }
     fn is_blocked(&self, blocker: &Address, blocked: &Address) -> bool {
-        self.directory
-            .is_blocked(&account(blocker), &account(blocked))
+        self.facts.is_blocked(blocker, blocked)
     }
     fn marketing_opt_in(&self, person: &Address, business: &Address) -> bool {
-        self.directory
-            .marketing_opt_in(&account(person), &account(business))
+        self.facts.marketing_opt_in(person, business)
     }
     fn marketing_opted_out(&self, person: &Address, business: &Address) -> bool {
-        self.directory
-            .marketing_opted_out(&account(person), &account(business))
+        self.facts.marketing_opted_out(person, business)
     }
     fn opt_out_of_marketing(&self, person: &Address, business: &Address) {
-        self.directory
-            .opt_out_of_marketing(&account(person), &account(business), NOW_MS)
+        self.facts.opt_out_of_marketing(person, business)
     }
     fn within_rate(&self, sender: &Address, message_id: &str, now_ms: u64) -> bool {
-        self.directory
-            .within_rate(&account(sender), message_id, now_ms)
+        self.facts.within_rate(sender, message_id, now_ms)
     }
-    fn record_native_id(&self, canonical_id: &str, address: &Address, native_id: &str) {
-        self.directory
-            .record_native_id(canonical_id, &account(address), native_id)
+    fn record_native_id(&self, canonical_id: &str, account: &Address, native_id: &str) {
+        self.facts
+            .record_native_id(canonical_id, account, native_id)
     }
     fn canonical_id(&self, platform: &str, native_id: &str) -> Option<String> {
         self.count("canonical_id");
-        self.directory.canonical_id(platform, native_id)
+        self.facts.canonical_id(platform, native_id)
     }
-    fn native_id(&self, canonical_id: &str, address: &Address) -> Option<String> {
+    fn native_id(&self, canonical_id: &str, account: &Address) -> Option<String> {
         self.count("native_id");
-        self.directory.native_id(canonical_id, &account(address))
+        self.facts.native_id(canonical_id, account)
     }
     fn cross_post_origin(&self, platform: &str, native_id: &str) -> Option<StoryOrigin> {
         self.count("cross_post_origin");
-        self.directory
-            .cross_post_origin(platform, native_id)
-            .map(|origin| StoryOrigin {
-                story_id: origin.story_id,
-                author: address_of(origin.author),
-            })
+        self.facts.cross_post_origin(platform, native_id)
     }
-    fn story_author(&self, address: &Address) -> Option<Address> {
+    fn story_author(&self, account: &Address) -> Option<Address> {
         self.count("story_author");
-        self.directory
-            .story_author(&account(address))
-            .map(address_of)
+        self.facts.story_author(account)
     }
 }
 
