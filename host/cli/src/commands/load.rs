@@ -52,11 +52,12 @@ const MAX_SINK_BODY: usize = 1 << 20;
 /// pipeline, not the rate limiter (which still counts every message).
 pub(crate) const UNLIMITED_RATE: &str = "1000000000";
 
-/// Options of `switchboard load`.
+/// Which host a load or soak runs against: a running one (`--target`) or
+/// one the command starts, and how it reaches it.
 #[derive(clap::Args, Debug)]
-pub struct LoadArgs {
-    /// Base URL of a running `switchboard up` to load. Its switchboard.toml
-    /// must point the Messenger and WhatsApp `api_base` at the sink
+pub struct HostArgs {
+    /// Base URL of a running `switchboard up`. Its switchboard.toml must
+    /// point the Messenger and WhatsApp `api_base` at the sink
     /// (`--sink-listen`), and its rate limit must allow the run
     /// (SPIN_VARIABLE_RATE_PER_MINUTE). Without it, a host is started with a
     /// generated config and a fresh store.
@@ -65,6 +66,37 @@ pub struct LoadArgs {
     /// The Spin manifest of the host to start.
     #[arg(long, default_value = "spin.toml")]
     pub manifest: PathBuf,
+    /// Where the counting sink listens (default: a free port when this
+    /// command starts the host, 127.0.0.1:3001 with `--target`, where the
+    /// sample switchboard.toml sends).
+    #[arg(long)]
+    pub sink_listen: Option<SocketAddr>,
+    /// The WhatsApp app secret the webhooks are signed with.
+    #[arg(long, default_value = "sample-whatsapp-app-secret")]
+    pub app_secret: String,
+    /// The target's admin token, to put the sample accounts in
+    /// conversations; without it, `--target` must have them in some already.
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Process id of the `--target` host, for its CPU time and peak memory.
+    #[arg(long)]
+    pub host_pid: Option<u32>,
+    /// Concurrent senders of the host this command starts
+    /// (`[delivery] workers`).
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// State directory of the host this command starts (default: a fresh
+    /// temporary one, removed afterwards).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `switchboard load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The host under load, or the one this command starts.
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Webhooks measured (one text message each).
     #[arg(long, default_value_t = 3_000)]
     pub messages: u64,
@@ -83,29 +115,6 @@ pub struct LoadArgs {
     /// Messenger account.
     #[arg(long, default_value_t = 16)]
     pub senders: usize,
-    /// Where the counting sink listens (default: a free port when this
-    /// command starts the host, 127.0.0.1:3001 with `--target`, where the
-    /// sample switchboard.toml sends).
-    #[arg(long)]
-    pub sink_listen: Option<SocketAddr>,
-    /// The WhatsApp app secret the webhooks are signed with.
-    #[arg(long, default_value = "sample-whatsapp-app-secret")]
-    pub app_secret: String,
-    /// The target's admin token, to put the sample accounts in
-    /// conversations; without it, `--target` must have them in some already.
-    #[arg(long)]
-    pub admin_token: Option<String>,
-    /// Concurrent senders of the host this command starts
-    /// (`[delivery] workers`).
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// State directory of the host this command starts (default: a fresh
-    /// temporary one, removed afterwards).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
-    /// Process id of the `--target` host, for its CPU time and peak memory.
-    #[arg(long)]
-    pub host_pid: Option<u32>,
     /// Seconds to wait for deliveries once every webhook is answered.
     #[arg(long, default_value_t = 60)]
     pub drain_secs: u64,
@@ -119,8 +128,8 @@ pub fn run(args: LoadArgs) -> Result<()> {
     if args.rate.is_some_and(|rate| rate.is_nan() || rate <= 0.0) {
         bail!("--rate must be a positive number of webhooks a second");
     }
-    let sink_listen = args.sink_listen.unwrap_or_else(|| {
-        let port = if args.target.is_some() { 3001 } else { 0 };
+    let sink_listen = args.host.sink_listen.unwrap_or_else(|| {
+        let port = if args.host.target.is_some() { 3001 } else { 0 };
         SocketAddr::from(([127, 0, 0, 1], port))
     });
     let sink_listener = std::net::TcpListener::bind(sink_listen)
@@ -129,19 +138,19 @@ pub fn run(args: LoadArgs) -> Result<()> {
     sink_listener.set_nonblocking(true)?;
 
     let started;
-    let (base, admin_token, pid) = match &args.target {
+    let (base, admin_token, pid) = match &args.host.target {
         Some(target) => (
             target.trim_end_matches('/').to_string(),
-            args.admin_token.clone(),
-            args.host_pid,
+            args.host.admin_token.clone(),
+            args.host.host_pid,
         ),
         None => {
             let token = format!("load-{:016x}", rand::random::<u64>());
             let options = HostOptions {
-                manifest: &args.manifest,
-                state_dir: args.state_dir.as_deref(),
-                app_secret: &args.app_secret,
-                workers: args.workers,
+                manifest: &args.host.manifest,
+                state_dir: args.host.state_dir.as_deref(),
+                app_secret: &args.host.app_secret,
+                workers: args.host.workers,
                 extra_config: String::new(),
                 name: "load",
             };
@@ -859,7 +868,7 @@ async fn drive(
     accounts: Accounts,
     pid: Option<u32>,
 ) -> Result<Report> {
-    let target = Arc::new(Target::resolve(base, &args.app_secret).await?);
+    let target = Arc::new(Target::resolve(base, &args.host.app_secret).await?);
     let ledger = Arc::new(Ledger::new(args.warmup + args.messages));
     let listener = TcpListener::from_std(sink_listener)?;
     let sink_task = tokio::spawn(sink(listener, ledger.clone()));

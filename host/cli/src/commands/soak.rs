@@ -46,7 +46,7 @@
 //! ```
 
 use super::load::{
-    self, Accounts, HostOptions, Ledger, MetricsDelta, Percentiles, StartedHost, Target,
+    self, Accounts, HostArgs, HostOptions, Ledger, MetricsDelta, Percentiles, StartedHost, Target,
     UNLIMITED_RATE,
 };
 use anyhow::{Context, Result, bail};
@@ -72,14 +72,9 @@ const ANSWER_WAIT: Duration = Duration::from_secs(60);
 /// Options of `switchboard soak`.
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
-    /// Base URL of a running `switchboard up` (configured as for
-    /// `switchboard load --target`); without it, a host is started with a
-    /// generated config and a fresh store.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// The Spin manifest of the host to start.
-    #[arg(long, default_value = "spin.toml")]
-    pub manifest: PathBuf,
+    /// The host under load, or the one this command starts.
+    #[command(flatten)]
+    pub host: HostArgs,
     /// How long the legitimate traffic and the attacks run (`90s`, `2m`,
     /// `500ms`; a bare number is seconds).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -123,30 +118,9 @@ pub struct SoakArgs {
     /// conversation, each a new one.
     #[arg(long, default_value_t = 50.0)]
     pub strangers: f64,
-    /// Where the counting sink listens (default: a free port when this
-    /// command starts the host, 127.0.0.1:3001 with `--target`).
-    #[arg(long)]
-    pub sink_listen: Option<SocketAddr>,
-    /// The WhatsApp app secret the webhooks are signed with.
-    #[arg(long, default_value = "sample-whatsapp-app-secret")]
-    pub app_secret: String,
-    /// The target's admin token, to put the sample accounts in
-    /// conversations; without it, `--target` must have them in some already.
-    #[arg(long)]
-    pub admin_token: Option<String>,
-    /// Process id of the `--target` host, for its peak memory and CPU time.
-    #[arg(long)]
-    pub host_pid: Option<u32>,
     /// The `--target` host's store file (its `kv.redb`), for its size.
     #[arg(long)]
     pub store: Option<PathBuf>,
-    /// Concurrent senders of the host this command starts.
-    #[arg(long, default_value_t = 8)]
-    pub workers: usize,
-    /// State directory of the host this command starts (default: a fresh
-    /// temporary one, removed afterwards).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
     /// `[http] header_timeout_ms` of the host this command starts (default:
     /// the host's).
     #[arg(long)]
@@ -333,8 +307,8 @@ pub fn run(args: SoakArgs) -> Result<()> {
             bail!("{name} must be zero or a positive number a second");
         }
     }
-    let sink_listen = args.sink_listen.unwrap_or_else(|| {
-        let port = if args.target.is_some() { 3001 } else { 0 };
+    let sink_listen = args.host.sink_listen.unwrap_or_else(|| {
+        let port = if args.host.target.is_some() { 3001 } else { 0 };
         SocketAddr::from(([127, 0, 0, 1], port))
     });
     let sink_listener = std::net::TcpListener::bind(sink_listen)
@@ -343,11 +317,11 @@ pub fn run(args: SoakArgs) -> Result<()> {
     sink_listener.set_nonblocking(true)?;
 
     let started;
-    let (base, admin_token, pid, store) = match &args.target {
+    let (base, admin_token, pid, store) = match &args.host.target {
         Some(target) => (
             target.trim_end_matches('/').to_string(),
-            args.admin_token.clone(),
-            args.host_pid,
+            args.host.admin_token.clone(),
+            args.host.host_pid,
             args.store.clone(),
         ),
         None => {
@@ -363,10 +337,10 @@ pub fn run(args: SoakArgs) -> Result<()> {
                 }
             }
             let options = HostOptions {
-                manifest: &args.manifest,
-                state_dir: args.state_dir.as_deref(),
-                app_secret: &args.app_secret,
-                workers: args.workers,
+                manifest: &args.host.manifest,
+                state_dir: args.host.state_dir.as_deref(),
+                app_secret: &args.host.app_secret,
+                workers: args.host.workers,
                 extra_config: if http.is_empty() {
                     String::new()
                 } else {
@@ -475,7 +449,7 @@ async fn soak(
     pid: Option<u32>,
     store: Option<&Path>,
 ) -> Result<Report> {
-    let target = Arc::new(Target::resolve(base, &args.app_secret).await?);
+    let target = Arc::new(Target::resolve(base, &args.host.app_secret).await?);
     let legitimate = (args.rate * args.duration.as_secs_f64()).ceil().max(1.0) as u64;
     // Webhook 0 is the probe, sent and delivered before the run.
     let ledger = Arc::new(Ledger::new(legitimate + 1));
